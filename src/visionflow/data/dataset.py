@@ -1,0 +1,102 @@
+"""From a folder to checked train/validation(/test) manifests and the run's data report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visionflow.data.scan import Record, find_layout, record_to_dict, scan_split, summarize
+from visionflow.data.split import stratified_group_split
+from visionflow.errors import DataError
+
+MIN_PER_CLASS = 2
+
+
+@dataclass
+class ImageFolder:
+    """The usable images of each split, the class names, and what was skipped."""
+
+    classes: list[str]
+    splits: dict[str, list[Record]]
+    skipped: list[Record]
+    report: dict = field(default_factory=dict)
+
+    def labels(self, split: str) -> list[int]:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return [index[r.label] for r in self.splits[split]]
+
+
+def load_folder(root: str | Path, image_size: tuple[int, int], val_split: float = 0.0, seed: int = 42,
+                split_file: dict | None = None) -> ImageFolder:
+    """Scans `root`, splits it if asked, and checks every class has enough usable images.
+
+    Args:
+        root: DIR/train + DIR/validation (or val, optional test), or DIR/<class>/.
+        image_size: (height, width) the scan decodes at (also used for duplicate hashes).
+        val_split: fraction held out per class when there is no validation folder.
+        seed: seed of the split.
+        split_file: a previous run's {"validation": [paths]} to reproduce its split exactly.
+
+    Raises:
+        DataError: no images, a missing validation set, or a class with too few usable images.
+    """
+    layout = find_layout(root, val_split)
+    all_records: list[Record] = []
+    scanned: dict[str, list[Record]] = {}
+    classes: list[str] | None = None
+    for split, folder in layout.splits.items():
+        recs = scan_split(folder, split, image_size, classes=classes)
+        if split == "train":
+            classes = sorted({r.label for r in recs if r.label})
+        scanned[split] = recs
+        all_records.extend(recs)
+    classes = classes or []
+    usable = {s: [r for r in recs if r.ok] for s, recs in scanned.items()}
+    if not usable["train"]:
+        bad = sum(not r.ok for r in scanned["train"])
+        extra = f" ({bad} file(s) were skipped: see the list above)" if bad else ""
+        raise DataError(f"No usable images found in {layout.splits['train']}{extra}; expected <class>/*.jpg (or png, bmp, gif, webp, tiff).")
+    counts = {c: sum(r.label == c for r in usable["train"]) for c in classes}
+    empty = [c for c, n in counts.items() if n < MIN_PER_CLASS]
+    if empty:
+        c = empty[0]
+        raise DataError(
+            f"Class folder {layout.splits['train'] / c} has {counts[c]} usable image(s); each class needs at least "
+            f"{MIN_PER_CLASS}. Add images or remove the folder.")
+    if len(classes) < 2:
+        raise DataError(f"Only one class ({classes[0]}) found in {layout.splits['train']}; a classifier needs at least two class folders.")
+
+    split_info: dict = {"kind": layout.kind}
+    if layout.kind == "classes":
+        if split_file:
+            keep = set(split_file.get("validation", []))
+            val = [r for r in usable["train"] if r.path in keep]
+            train = [r for r in usable["train"] if r.path not in keep]
+            for r in val:
+                r.split = "validation"
+            grouped = split_file.get("duplicates_grouped", 0)
+        else:
+            train, val, grouped = stratified_group_split(usable["train"], val_split, seed)
+        usable["train"], usable["validation"] = train, val
+        split_info.update(val_split=val_split, seed=seed, strategy="stratified, near-duplicates grouped",
+                          duplicates_grouped=grouped)
+    skipped = [r for r in all_records if not r.ok]
+    folder = ImageFolder(classes=classes, splits=usable, skipped=skipped)
+    summary = summarize([r for recs in usable.values() for r in recs] + skipped)
+    folder.report = {
+        "root": str(Path(root)),
+        "layout": {s: str(p) for s, p in layout.splits.items()},
+        "classes": classes,
+        "split": split_info,
+        "counts": summary["splits"],
+        "skipped_count": len(skipped),
+        "skipped": summary["skipped"],
+        "validation_files": [r.path for r in usable.get("validation", [])] if layout.kind == "classes" else None,
+    }
+    return folder
+
+
+def manifest(folder: ImageFolder) -> list[dict]:
+    """Every scanned file as a row: path, class, split, size, status, reason."""
+    rows = [record_to_dict(r) for recs in folder.splits.values() for r in recs]
+    return rows + [record_to_dict(r) for r in folder.skipped]

@@ -1,0 +1,84 @@
+"""tf.data input pipelines: parallel decode -> resize -> cache -> shuffle -> batch -> augment -> prefetch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from visionflow.data.decode import DecodeError, decode
+from visionflow.data.scan import Record
+
+log = logging.getLogger(__name__)
+
+
+def encode_labels(labels: list[int], num_classes: int) -> np.ndarray:
+    """Binary: (n, 1) float 0/1 for a sigmoid output; otherwise (n, num_classes) one-hot."""
+    y = np.asarray(labels, dtype=np.int64)
+    if num_classes == 2:
+        return y.astype(np.float32)[:, None]
+    return np.eye(num_classes, dtype=np.float32)[y]
+
+
+def _loader(size: tuple[int, int]):
+    failures: list[str] = []
+
+    def load(path: bytes) -> np.ndarray:
+        try:
+            return decode(path.decode(), size=size)
+        except DecodeError as exc:
+            # The scan decoded this file already; it changed since. Train on a blank image
+            # rather than stop, and say so once.
+            if not failures:
+                log.warning("%s could not be decoded any more (%s); using a blank image.", path.decode(), exc.reason)
+            failures.append(path.decode())
+            return np.zeros((size[0], size[1], 3), np.uint8)
+
+    return load
+
+
+def make_dataset(records: list[Record], labels: list[int], num_classes: int, image_size: tuple[int, int],
+                 batch_size: int, training: bool, seed: int = 42, cache: str = "memory",
+                 cache_path: str | Path | None = None, augment=None) -> tf.data.Dataset:
+    """Builds a batched dataset of (float32 pixels in [0, 255], encoded label).
+
+    Args:
+        records: the images (already checked by the scan).
+        labels: class index per record.
+        num_classes: number of classes (2 gives a single sigmoid target).
+        image_size: (height, width).
+        batch_size: images per batch.
+        training: shuffle every epoch and apply `augment`.
+        seed: shuffle seed.
+        cache: "memory", "disk" (at `cache_path`) or "none".
+        augment: a Keras layer applied to training batches, or None.
+    """
+    paths = [r.path for r in records]
+    y = encode_labels(labels, num_classes)
+    load = _loader(image_size)
+    h, w = image_size
+
+    def decode_one(path, label):
+        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
+        image.set_shape((h, w, 3))
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, y))
+    ds = ds.map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache == "memory":
+        ds = ds.cache()
+    elif cache == "disk":
+        if cache_path is None:
+            raise ValueError("cache='disk' needs a cache_path")
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        ds = ds.cache(str(cache_path))
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, t: (tf.cast(x, tf.float32), t), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training and augment is not None:
+        ds = ds.map(lambda x, t: (augment(x, training=True), t), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,93 @@
+"""Stratified, seeded train/validation split that keeps near-duplicate images on one side.
+
+Photo collections often hold the same picture twice (re-saved, resized). A plain random split then
+puts one copy in training and the other in validation, and validation accuracy is overstated.
+Images whose difference hashes are within `max_distance` bits are grouped, and a group goes to
+one side only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from visionflow.data.scan import Record
+
+# Exact-duplicate grouping is O(n); pairwise near-duplicate grouping is O(n^2) and used below this.
+PAIRWISE_LIMIT = 30_000
+
+
+def duplicate_groups(hashes: list[int], max_distance: int = 4) -> list[int]:
+    """Returns a group id per hash; hashes within `max_distance` differing bits share a group."""
+    n = len(hashes)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+
+    first: dict[int, int] = {}
+    for i, h in enumerate(hashes):
+        if h in first:
+            union(i, first[h])
+        else:
+            first[h] = i
+    if 0 < n <= PAIRWISE_LIMIT and max_distance > 0:
+        bits = np.unpackbits(np.array(hashes, dtype=">u8").view(np.uint8).reshape(n, 8), axis=1).astype(bool)
+        packed = np.packbits(bits, axis=1)  # (n, 8) uint8
+        for start in range(0, n, 1024):
+            block = packed[start:start + 1024]
+            # (b, n) Hamming distances through xor + popcount on bytes.
+            xor = np.bitwise_xor(block[:, None, :], packed[None, :, :])
+            dist = np.unpackbits(xor, axis=2).sum(axis=2)
+            rows, cols = np.nonzero(dist <= max_distance)
+            for i, j in zip(rows + start, cols):
+                if i < j:
+                    union(int(i), int(j))
+    return [find(i) for i in range(n)]
+
+
+def stratified_group_split(records: list[Record], fraction: float, seed: int) -> tuple[list[Record], list[Record], int]:
+    """Splits usable records into (train, validation, duplicate_images_grouped).
+
+    Each class gets round(fraction * count) validation images (at least 1 and at most count - 1),
+    taken as whole duplicate groups in a seeded random order.
+    """
+    groups = duplicate_groups([r.hash for r in records])
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        by_group[g].append(i)
+    grouped = sum(len(m) for m in by_group.values() if len(m) > 1)
+
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for g, members in sorted(by_group.items()):
+        by_class[records[members[0]].label].append(g)
+    val_idx: set[int] = set()
+    for label in sorted(by_class):
+        class_groups = by_class[label]
+        order = rng.permutation(len(class_groups))
+        total = sum(len(by_group[g]) for g in class_groups)
+        want = min(max(1, round(fraction * total)), total - 1)
+        taken = 0
+        for k in order:
+            members = by_group[class_groups[k]]
+            if taken >= want:
+                break
+            if taken + len(members) > total - 1:
+                continue  # keep at least one image of the class in training
+            val_idx.update(members)
+            taken += len(members)
+    train = [r for i, r in enumerate(records) if i not in val_idx]
+    val = [records[i] for i in sorted(val_idx)]
+    for r in val:
+        r.split = "validation"
+    return train, val, grouped

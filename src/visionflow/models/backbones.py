@@ -1,0 +1,66 @@
+"""Pretrained-capable `keras.applications` backbones with a visionflow classifier head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from visionflow.errors import ModelError
+from visionflow.models.registry import BN_MOMENTUM, classifier_head, image_input, register
+
+BACKBONE_LAYER = "backbone"
+
+
+def _make_backbone(app, name: str, input_shape, weights: str) -> keras.Model:
+    if weights not in ("none", "imagenet"):
+        if not Path(weights).is_file():
+            raise ModelError(f"Weights file {weights} does not exist; pass --weights none, imagenet, or a .weights.h5 path.")
+    source = None if weights == "none" else weights
+    try:
+        net = app(input_shape=input_shape, include_top=False, weights=source, pooling="avg",
+                  include_preprocessing=True)
+    except Exception as exc:  # network errors, bad files and shape mismatches all surface here
+        if weights == "imagenet":
+            raise ModelError(f"Could not download the ImageNet weights for {name} (is there internet access?); "
+                             f"use --weights none, or --weights PATH to a local weights file.") from exc
+        raise ModelError(f"Could not build {name} with weights {weights}: {str(exc).splitlines()[0]}") from exc
+    # Momentum 0.9: see BN_MOMENTUM. Frozen BN layers run in inference mode and are unaffected.
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
+    net.name = BACKBONE_LAYER
+    return net
+
+
+def _with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer, name: str) -> keras.Model:
+    inputs = image_input(input_shape)
+    features = net(inputs)  # the application rescales [0, 255] pixels itself
+    outputs = classifier_head(features, num_classes, dropout, regularizer)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("mobilenet_v3_small", "MobileNetV3Small backbone (keras.applications), ImageNet weights optional.",
+          default_dropout=0.2, backbone=True)
+def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
+    """MobileNetV3Small with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
+    net = _make_backbone(keras.applications.MobileNetV3Small, "mobilenet_v3_small", input_shape, weights)
+    return _with_head(net, input_shape, num_classes, dropout, regularizer, "mobilenet_v3_small")
+
+
+@register("efficientnet_v2_b0", "EfficientNetV2B0 backbone (keras.applications), ImageNet weights optional.",
+          default_dropout=0.2, backbone=True)
+def efficientnet_v2_b0(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
+    """EfficientNetV2B0 with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
+    net = _make_backbone(keras.applications.EfficientNetV2B0, "efficientnet_v2_b0", input_shape, weights)
+    return _with_head(net, input_shape, num_classes, dropout, regularizer, "efficientnet_v2_b0")
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> bool:
+    """Freezes or unfreezes the backbone; returns False when the model has none."""
+    try:
+        layer = model.get_layer(BACKBONE_LAYER)
+    except ValueError:
+        return False
+    layer.trainable = trainable
+    return True

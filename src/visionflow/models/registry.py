@@ -1,0 +1,90 @@
+"""The model registry and the pieces every model shares (input, classifier head)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from visionflow.errors import ConfigError
+from visionflow.registry import Registry
+
+BN_MOMENTUM = 0.9  # Keras' 0.99 lags far behind on small datasets (validation stuck at chance).
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its builder and what `visionflow models` shows about it."""
+
+    name: str
+    build: Callable[..., keras.Model]
+    description: str
+    default_dropout: float
+    backbone: bool = False  # a keras.applications network that accepts --weights
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register(name: str, description: str, default_dropout: float, backbone: bool = False):
+    """Decorator registering a builder under `name`; duplicate names raise ValueError."""
+
+    def decorator(fn):
+        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, backbone))
+        return fn
+
+    return decorator
+
+
+def image_input(input_shape: tuple[int, int, int]) -> keras.KerasTensor:
+    """The model input: RGB pixels in [0, 255]; uint8 arrays are accepted and cast."""
+    return keras.Input(shape=input_shape, dtype="float32", name="image")
+
+
+def classifier_head(x, num_classes: int, dropout: float, regularizer=None):
+    """Dropout then Dense(1, sigmoid) for 2 classes or Dense(N, softmax) for N classes."""
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    if num_classes == 2:
+        return keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name="probability")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities")(x)
+
+
+def make_regularizer(l1: float, l2: float):
+    if l1 == 0 and l2 == 0:
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def build_model(name: str, image_size: tuple[int, int], num_classes: int, dropout: float | None = None,
+                l1: float = 0.0, l2: float = 0.0, weights: str = "none") -> keras.Model:
+    """Builds registered model `name` for `num_classes` classes at `image_size` (height, width).
+
+    Raises:
+        ConfigError: unknown model name (naming the closest), or --weights on a non-backbone model.
+    """
+    if num_classes < 2:
+        raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}")
+    spec = MODELS.get(name)
+    if not spec.backbone and weights != "none":
+        raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
+                          f"Received: weights={weights}")
+    rate = spec.default_dropout if dropout is None else dropout
+    kwargs = dict(input_shape=(*image_size, 3), num_classes=num_classes, dropout=rate,
+                  regularizer=make_regularizer(l1, l2))
+    if spec.backbone:
+        kwargs["weights"] = weights
+    return spec.build(**kwargs)
+
+
+def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
+    """One row per registered model: name, parameters at `image_size`, description."""
+    rows = []
+    for name in MODELS:
+        spec = MODELS.get(name)
+        model = build_model(name, image_size, num_classes)
+        rows.append({"name": name, "params": int(model.count_params()), "input": f"{image_size[0]}x{image_size[1]}x3",
+                     "pretrained": "imagenet" if spec.backbone else "-", "description": spec.description})
+        keras.backend.clear_session()
+    return rows

@@ -1,0 +1,46 @@
+"""visionflow: a folder of images to a trained, evaluated, saved image classifier.
+
+Example:
+    >>> import visionflow
+    >>> run = visionflow.train(data="data/", epochs=15)
+    >>> visionflow.evaluate(run.run_dir, "data/validation")
+    >>> model = visionflow.load(run.run_dir)
+    >>> model.predict("img.jpg").label
+"""
+
+from visionflow.config import TrainConfig
+from visionflow.errors import ConfigError, DataError, ModelError, TrainingFailed, VisionflowError
+
+__version__ = "0.1.0"
+
+
+def train(config=None, **kwargs):
+    """See `visionflow.training.trainer.train`."""
+    from visionflow.training.trainer import train as _train
+
+    return _train(config, **kwargs)
+
+
+def evaluate(model, data, **kwargs):
+    """See `visionflow.evaluation.evaluate`."""
+    from visionflow.evaluation import evaluate as _evaluate
+
+    return _evaluate(model, data, **kwargs)
+
+
+def load(path, unsafe: bool = False):
+    """See `visionflow.predict.load`."""
+    from visionflow.predict import load as _load
+
+    return _load(path, unsafe=unsafe)
+
+
+def list_models() -> list[str]:
+    """Names of the registered models."""
+    from visionflow.models import MODELS
+
+    return MODELS.names()
+
+
+__all__ = ["TrainConfig", "train", "evaluate", "load", "list_models", "VisionflowError", "ConfigError",
+           "DataError", "ModelError", "TrainingFailed", "__version__"]

@@ -1,0 +1,178 @@
+"""The `visionflow` command line: train, evaluate, predict, models, demo."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from typing import Sequence
+
+from visionflow.errors import VisionflowError
+
+EXAMPLES = """examples:
+  visionflow train data/ --epochs 15          data/train/<class>/, data/validation/<class>/
+  visionflow train photos/ --val-split 0.2    photos/<class>/, 20% of each class held out
+  visionflow train --resume runs/exp1         continue after a crash or Ctrl-C
+  visionflow evaluate runs/exp1 data/validation
+  visionflow predict runs/exp1 img.jpg more/ "*.png" --top-k 3 --format json
+  visionflow models
+"""
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_HOME", os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from visionflow.config import add_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="visionflow", description="Folder of images -> trained, evaluated, saved model -> predictions.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    t = sub.add_parser("train", help="Train a model on an image folder.",
+                       description="Train a model on an image folder and write a run folder "
+                                   "(model.keras, metrics.json, history.csv, plots/, tensorboard/).")
+    t.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DIR",
+                   help="DIR/train + DIR/validation (or val, optional test), or DIR/<class>/ with --val-split.")
+    t.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
+    t.add_argument("--resume", metavar="RUN", help="Continue RUN from its last checkpoint (only --epochs, "
+                                                   "--patience and --time-budget may change).")
+    add_arguments(t)
+
+    e = sub.add_parser("evaluate", help="Evaluate a trained model on a folder of class folders.")
+    e.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
+    e.add_argument("data", metavar="DIR", help="Folder whose subfolders are the model's classes, e.g. data/validation.")
+    e.add_argument("--out", metavar="DIR", help="Where to write metrics.json and confusion_matrix.png "
+                                                "(default: RUN/evaluations/<DIR name>).")
+    e.add_argument("--batch-size", type=int, default=64, help="Images per model call (default: 64).")
+    e.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    p = sub.add_parser("predict", help="Predict classes of images, folders or globs.")
+    p.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Image files, folders (searched recursively) or quoted globs.")
+    p.add_argument("--top-k", type=int, default=1, help="Classes shown per image (default: 1).")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
+    p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")
+    p.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    m = sub.add_parser("models", help="List the registered models.")
+    m.add_argument("--image-size", default="150", help="Input size for the parameter count (default: 150).")
+    m.add_argument("--format", choices=("table", "json"), default="table")
+
+    d = sub.add_parser("demo", help="Train, evaluate and predict on scikit-learn's handwritten digits.")
+    d.add_argument("--out", default="demo", metavar="DIR", help="Folder for the digits images and the run (default: demo).")
+    d.add_argument("--epochs", type=int, default=None, help="Epochs (default: the demo's own setting).")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from visionflow.config import TrainConfig, load_yaml, overrides_from_args
+    from visionflow.training.trainer import train
+
+    values = overrides_from_args(args)
+    if getattr(args, "data", None):
+        values["data"] = args.data
+    if args.resume:
+        if args.config:
+            raise VisionflowError("--resume takes its settings from the run's config.yaml; drop --config.")
+        values.pop("data", None)
+        train(resume=args.resume, **values)
+        return 0
+    base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None
+    train(base, **values)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from visionflow.evaluation import evaluate, format_table
+    from visionflow.predict import load
+
+    predictor = load(args.run, unsafe=args.unsafe)
+    result = evaluate(predictor if not os.path.isdir(args.run) else args.run, args.data, out=args.out,
+                      batch_size=args.batch_size, unsafe=args.unsafe)
+    print(format_table(result, predictor.classes))
+    for item in result["skipped"] + result["failed"]:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    print(f"\nwritten: {os.path.join(result['out'], 'metrics.json')}, {os.path.join(result['out'], 'confusion_matrix.png')}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from visionflow.predict import expand_inputs, load
+
+    if args.top_k < 1:
+        raise VisionflowError(f"--top-k must be at least 1. Received: {args.top_k}")
+    predictor = load(args.run, unsafe=args.unsafe)
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise VisionflowError("No input images found.")
+    failed = 0
+    writer = None
+    rows = []
+    for pred in predictor.iter_predict(paths, top_k=args.top_k, batch_size=args.batch_size):
+        failed += not pred.ok
+        if args.format == "json":
+            rows.append(pred.to_dict())
+        elif args.format == "csv":
+            if writer is None:
+                writer = csv.writer(sys.stdout)
+                writer.writerow(["path", "label", "confidence", *predictor.classes, "error"])
+            probs = [f"{pred.probabilities[c]:.6f}" if pred.ok else "" for c in predictor.classes]
+            writer.writerow([pred.source, pred.label or "", f"{pred.confidence:.6f}" if pred.ok else "", *probs, pred.error or ""])
+        else:
+            if pred.ok:
+                top = "  ".join(f"{label} {p:.3f}" for label, p in pred.top)
+                print(f"{pred.source}\t{top}")
+            else:
+                print(f"{pred.source}\tERROR: {pred.error}")
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    if failed:
+        print(f"{failed} of {len(paths)} image(s) could not be predicted.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from visionflow.config import parse_image_size
+    from visionflow.models import model_table
+
+    rows = model_table(parse_image_size(args.image_size))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<20} {'params':>11}  {'input':<10} {'pretrained':<10} description")
+    for r in rows:
+        print(f"{r['name']:<20} {r['params']:>11,}  {r['input']:<10} {r['pretrained']:<10} {r['description']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from visionflow.demo import run_demo
+
+    return run_demo(args.out, epochs=args.epochs)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "models": cmd_models, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VisionflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

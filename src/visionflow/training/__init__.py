@@ -1,0 +1,1 @@
+"""Training pieces: the optimizer and loss factory, LR schedules, and the run's callbacks."""

@@ -1,0 +1,187 @@
+"""Callbacks that keep a run safe and visible: checkpoints, best model, early stopping, progress."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable, TextIO
+
+import keras
+
+from visionflow.rundir import RunPaths, save_model, write_csv, write_json
+from visionflow.training.setup import schedule_factor
+
+PLATEAU_FACTOR = 0.2
+
+
+def _finite(logs: dict) -> bool:
+    return all(math.isfinite(float(v)) for k, v in logs.items() if "loss" in k)
+
+
+class RunKeeper(keras.callbacks.Callback):
+    """Owns the run's state across epochs and resumes.
+
+    Each epoch it sets the learning rate, writes history.csv, saves model.keras when the monitored
+    metric improves (to a twin model without optimizer state, atomically), saves a full checkpoint
+    plus state.json for `--resume`, and decides about early stopping and the time budget. A NaN
+    or infinite loss stops training without touching any saved file.
+    """
+
+    def __init__(self, paths: RunPaths, state: dict, *, monitor: str, patience: int, epochs: int,
+                 lr_schedule: str, base_lr: float, phase_start: int, time_budget_s: float,
+                 best_model: keras.Model, train_images: int):
+        super().__init__()
+        self.paths, self.state = paths, state
+        self.monitor, self.patience, self.epochs = monitor, patience, epochs
+        self.lr_schedule, self.base_lr, self.phase_start = lr_schedule, base_lr, phase_start
+        self.time_budget_s, self.best_model, self.train_images = time_budget_s, best_model, train_images
+        self.nan_at: tuple[int, int] | None = None
+        self.improved = False
+        self._t0 = 0.0
+        self._epoch = 0
+
+    # -- learning rate -------------------------------------------------------------------------
+    def current_lr(self, epoch: int) -> float:
+        factor = schedule_factor(self.lr_schedule, epoch, self.epochs, self.phase_start)
+        return self.base_lr * factor * self.state.get("lr_factor", 1.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self.model.optimizer.learning_rate.assign(self.current_lr(epoch))
+        self._t0 = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        self._train_end = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs and not math.isfinite(float(logs["loss"])):
+            self.nan_at = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    # -- end of epoch --------------------------------------------------------------------------
+    def _is_better(self, logs: dict) -> bool:
+        best = self.state.get("best")
+        value = logs.get(self.monitor)
+        if value is None:
+            return False
+        if best is None:
+            return True
+        if self.monitor == "val_loss":
+            return value < best["value"]
+        # Accuracy ties are common on small sets: break them by the lower validation loss.
+        return value > best["value"] or (value == best["value"] and logs.get("val_loss", math.inf) < best["val_loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.nan_at is not None or not _finite(logs):
+            self.nan_at = self.nan_at or (epoch + 1, 0)
+            self.model.stop_training = True
+            return
+        now = time.perf_counter()
+        train_s = (self._train_end or now) - self._t0
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k != "learning_rate"},
+               "lr": float(self.model.optimizer.learning_rate.numpy()), "seconds": round(now - self._t0, 3),
+               "images_per_s": round(self.train_images / train_s, 2) if train_s > 0 else None}
+        st = self.state
+        st["history"].append(row)
+        st["epoch"] = epoch + 1
+        st["train_seconds"] = st.get("train_seconds", 0.0) + (now - self._t0)
+
+        self.improved = self._is_better(logs)
+        if self.improved:
+            self.best_model.set_weights(self.model.get_weights())
+            save_model(self.best_model, self.paths.model)
+            st["best"] = {"metric": self.monitor, "value": float(logs[self.monitor]), "epoch": epoch + 1,
+                          "val_loss": float(logs.get("val_loss", math.nan))}
+            st["wait"] = 0
+        else:
+            st["wait"] = st.get("wait", 0) + 1
+
+        if self.lr_schedule == "plateau":
+            loss = float(logs.get("val_loss", math.inf))
+            if loss < st.get("plateau_best", math.inf):
+                st["plateau_best"], st["plateau_wait"] = loss, 0
+            else:
+                st["plateau_wait"] = st.get("plateau_wait", 0) + 1
+                if st["plateau_wait"] >= max(2, self.patience // 2):
+                    st["lr_factor"] = st.get("lr_factor", 1.0) * PLATEAU_FACTOR
+                    st["plateau_wait"] = 0
+
+        if self.patience and st["wait"] >= self.patience:
+            st["stopped"] = f"early stopping: no {self.monitor} improvement for {self.patience} epochs"
+            self.model.stop_training = True
+        elif self.time_budget_s and epoch + 1 < self.epochs:
+            mean_epoch = st["train_seconds"] / len(st["history"])
+            if st["train_seconds"] + mean_epoch > self.time_budget_s:
+                st["stopped"] = f"time budget: another epoch would pass {self.time_budget_s / 60:g} minutes"
+                self.model.stop_training = True
+
+        write_csv(self.paths.history, st["history"])
+        self._checkpoint(epoch + 1)
+
+    def _checkpoint(self, epoch: int) -> None:
+        """The full model (with optimizer state) under a per-epoch name, then state.json pointing at it.
+
+        state.json is replaced last, so it always names a complete checkpoint.
+        """
+        ckpt = self.paths.checkpoints / f"epoch-{epoch:04d}.keras"
+        save_model(self.model, ckpt)
+        old = self.state.get("checkpoint")
+        self.state["checkpoint"] = ckpt.name
+        write_json(self.paths.state, self.state)
+        if old and old != ckpt.name:
+            (self.paths.checkpoints / old).unlink(missing_ok=True)
+
+
+class Progress(keras.callbacks.Callback):
+    """Live progress on a terminal (one redrawn line per epoch); plain epoch lines otherwise."""
+
+    def __init__(self, keeper: RunKeeper, epochs: int, steps: int, batch_size: int, train_images: int,
+                 stream: TextIO | None = None, interactive: bool | None = None,
+                 print_fn: Callable[[str], None] | None = None):
+        super().__init__()
+        self.keeper, self.epochs, self.steps = keeper, epochs, steps
+        self.batch_size, self.train_images = batch_size, train_images
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.print = print_fn or (lambda s: print(s, file=self.stream, flush=True))
+        self._last_draw = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._t0 = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.interactive:
+            return
+        now = time.perf_counter()
+        if now - self._last_draw < 0.25 and batch + 1 < self.steps:
+            return
+        self._last_draw = now
+        elapsed = now - self._t0
+        done = min(self.train_images, (batch + 1) * self.batch_size)
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.train_images - done) / rate if rate > 0 else 0.0
+        metrics = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+        line = (f"epoch {self._epoch + 1}/{self.epochs}  step {batch + 1}/{self.steps}  {metrics}  "
+                f"{rate:.1f} img/s  ETA {_clock(eta)}")
+        self.stream.write("\r" + line[:200].ljust(100))
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.interactive:
+            self.stream.write("\r" + " " * 120 + "\r")
+        row = self.keeper.state["history"][-1] if self.keeper.state["history"] else {}
+        if self.keeper.nan_at is not None or row.get("epoch") != epoch + 1:
+            return
+        order = ("loss", "accuracy", "val_loss", "val_accuracy")
+        metrics = "  ".join(f"{k} {row[k]:.4f}" for k in order if k in row)
+        mark = "  * best, saved" if self.keeper.improved else ""
+        self.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  lr {row['lr']:.2g}  "
+                   f"{row['seconds']:.1f}s  {row['images_per_s'] or 0:.1f} img/s{mark}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,243 @@
+"""Training: folder -> checked data -> model -> run directory with the best model and its metrics."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from visionflow.config import TrainConfig, load_yaml
+from visionflow.data.dataset import ImageFolder, load_folder
+from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
+from visionflow.rundir import RunPaths, new_run_dir, read_json, write_json, write_yaml
+
+# Settings that may change when a run is resumed; everything else must match the original run.
+RESUMABLE = ("epochs", "patience", "time_budget")
+MAX_LISTED_SKIPS = 20
+
+
+class Interrupted(VisionflowError):
+    """Ctrl-C during training: the best model and the last checkpoint are kept."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunResult:
+    """What `train` returns: where the run is, and its final figures."""
+
+    run_dir: Path
+    metrics: dict
+    history: list[dict]
+    stopped: str | None
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
+    counts = folder.report["counts"]
+    say(f"data: {len(folder.classes)} classes: {', '.join(folder.classes)}")
+    for split, c in counts.items():
+        per_class = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()))
+        say(f"  {split:<10} {c['images']:6d} images ({per_class})")
+    split = folder.report["split"]
+    if split.get("kind") == "classes":
+        say(f"  split: {split['val_split']:.0%} per class held out for validation, seed {split['seed']}; "
+            f"{split['duplicates_grouped']} near-duplicate images kept on one side")
+    skipped = folder.report["skipped"]
+    if skipped:
+        say(f"  skipped {len(skipped)} file(s):")
+        for item in skipped[:MAX_LISTED_SKIPS]:
+            say(f"    {item['path']}: {item['reason']}")
+        if len(skipped) > MAX_LISTED_SKIPS:
+            say(f"    ... and {len(skipped) - MAX_LISTED_SKIPS} more (all listed in data_report.json)")
+
+
+def _resolve(config: TrainConfig | None, resume: str | Path | None,
+             overrides: dict) -> tuple[TrainConfig, RunPaths | None, dict | None]:
+    """The effective config, and for a resumed run its paths and saved state."""
+    if resume is None:
+        base = config.to_dict() if config else {}
+        cfg = TrainConfig.from_dict({**base, **overrides})
+        if not cfg.data:
+            raise ConfigError("No data folder given: pass DIR (visionflow train DIR) or data='DIR'.")
+        return cfg, None, None
+    paths = RunPaths(Path(resume))
+    if not paths.config.exists():
+        raise ConfigError(f"{resume} is not a run folder (no config.yaml); give the folder of the run to continue.")
+    if not paths.state.exists():
+        raise ConfigError(f"{resume} has no checkpoint yet (it stopped before finishing an epoch); start it again instead.")
+    cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
+    changed = {}
+    for key, value in overrides.items():
+        new = getattr(TrainConfig.from_dict({key: value}), key)
+        if new != getattr(cfg, key):
+            changed[key] = new
+    locked = sorted(set(changed) - set(RESUMABLE))
+    if locked:
+        raise ConfigError(f"Cannot change {', '.join(locked)} when resuming {resume}; only "
+                          f"{', '.join(RESUMABLE)} may change. Start a new run for other settings.")
+    return cfg.replace(**changed), paths, read_json(paths.state)
+
+
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+          say: Callable[[str], None] = print, **overrides) -> RunResult:
+    """Trains a model on an image folder and writes a complete run directory.
+
+    Args:
+        config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
+        resume: a run folder to continue from its last checkpoint (only epochs, patience and
+            time_budget may change).
+        say: where progress lines go.
+
+    Returns:
+        RunResult with the run folder, validation metrics and per-epoch history.
+
+    Raises:
+        DataError / ConfigError: bad folder or settings (nothing is created).
+        TrainingFailed: the loss became NaN; model.keras keeps the last good best model.
+        Interrupted: Ctrl-C; the best model and last checkpoint are kept for --resume.
+
+    Example:
+        >>> visionflow.train(data="data/", epochs=15, model="small_cnn")
+    """
+    cfg, paths, state = _resolve(config, resume, overrides)
+    import keras
+
+    from visionflow import augment as augment_lib
+    from visionflow.data.pipeline import make_dataset
+    from visionflow.models import MODELS, build_model
+    from visionflow.models.backbones import set_backbone_trainable
+    from visionflow.training.callbacks import Progress, RunKeeper
+    from visionflow.training.setup import class_weights, compile_model
+
+    _seed_everything(cfg.seed)
+    MODELS.get(cfg.model)  # fail on an unknown model before scanning a big folder
+    augment_lib.PRESETS.get(cfg.augment)
+    split_file = None
+    if paths is not None and read_json(paths.data_report)["split"].get("kind") == "classes":
+        split_file = {"validation": read_json(paths.data_report)["validation_files"]}
+    t_scan = time.perf_counter()
+    folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
+    print_data_summary(folder, say)
+    say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
+    classes, n = folder.classes, len(folder.classes)
+    if "validation" not in folder.splits or not folder.splits["validation"]:
+        raise ConfigError("The validation set has no usable images; add some or use --val-split.")
+
+    if paths is None:
+        spec = MODELS.get(cfg.model)
+        cfg = cfg.replace(dropout=spec.default_dropout if cfg.dropout is None else cfg.dropout)
+        paths = new_run_dir(cfg.project, cfg.name)
+        write_yaml(paths.config, cfg.to_dict())
+        write_json(paths.labels, {"classes": classes, "image_size": list(cfg.image_size), "model": cfg.model})
+        write_json(paths.data_report, folder.report)
+        state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None}
+    if state["epoch"] >= cfg.epochs:
+        raise ConfigError(f"{paths.root} already trained {state['epoch']} epochs; pass --epochs N with N > {state['epoch']} to go on.")
+    state["stopped"] = None
+    say(f"run: {paths.root}")
+
+    train_recs, val_recs = folder.splits["train"], folder.splits["validation"]
+    if cfg.cache == "disk" and paths.cache.exists():
+        shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
+    train_ds = make_dataset(train_recs, folder.labels("train"), n, cfg.image_size, cfg.batch_size, training=True,
+                            seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
+                            augment=augment_lib.build(cfg.augment, cfg.seed))
+    val_ds = make_dataset(val_recs, folder.labels("validation"), n, cfg.image_size, cfg.batch_size, training=False,
+                          cache=cfg.cache, cache_path=paths.cache / "validation")
+    weights = None
+    if cfg.class_weight == "auto":
+        counts = [folder.report["counts"]["train"]["classes"].get(c, 0) for c in classes]
+        weights = class_weights(counts)
+
+    if state["checkpoint"]:
+        model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
+        say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
+    else:
+        model = build_model(cfg.model, cfg.image_size, n, cfg.dropout, cfg.l1, cfg.l2, cfg.weights)
+    best_model = keras.models.clone_model(model)
+
+    spec = MODELS.get(cfg.model)
+    phases = [(0, cfg.epochs, cfg.learning_rate)]
+    if spec.backbone and 0 < cfg.freeze_epochs < cfg.epochs:
+        phases = [(0, cfg.freeze_epochs, cfg.learning_rate),
+                  (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
+    steps = -(-len(train_recs) // cfg.batch_size)
+    say(f"model: {cfg.model} ({model.count_params():,} parameters), {cfg.epochs} epochs, "
+        f"batch {cfg.batch_size}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
+    tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
+    keeper = None
+    try:
+        for start, end, lr in phases:
+            if state["epoch"] >= end:
+                continue
+            frozen = len(phases) == 2 and start == 0
+            fresh_phase = state["epoch"] == start and not (start == 0 and state["checkpoint"])
+            if spec.backbone and len(phases) == 2 and fresh_phase:
+                set_backbone_trainable(model, not frozen)
+                say("backbone frozen: training the classifier head" if frozen else "backbone unfrozen: fine-tuning all layers")
+            if fresh_phase or model.optimizer is None:
+                compile_model(model, cfg, n, lr)
+            keeper = RunKeeper(paths, state, monitor=cfg.monitor, patience=cfg.patience, epochs=cfg.epochs,
+                               lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
+                               time_budget_s=cfg.time_budget * 60, best_model=best_model,
+                               train_images=len(train_recs))
+            progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, len(train_recs), print_fn=say)
+            model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0, shuffle=False,
+                      class_weight=weights, callbacks=[keeper, progress, tensorboard])
+            if keeper.nan_at is not None or state["stopped"]:
+                break
+    except KeyboardInterrupt:
+        best = f"best model so far: {paths.model}; " if paths.model.exists() else ""
+        raise Interrupted(f"Interrupted after epoch {state['epoch']}; {best}continue with: visionflow train --resume {paths.root}") from None
+    finally:
+        if cfg.cache == "disk":
+            shutil.rmtree(paths.cache, ignore_errors=True)
+
+    if keeper is not None and keeper.nan_at is not None:
+        epoch, step = keeper.nan_at
+        kept = f"the best model so far is intact at {paths.model}" if paths.model.exists() else "no model was saved"
+        raise TrainingFailed(f"Loss became NaN at epoch {epoch}, step {step}; {kept}. Lower --learning-rate "
+                             f"(now {cfg.learning_rate:g}) or check the data.")
+    if state["stopped"]:
+        say(f"stopped: {state['stopped']}")
+    write_json(paths.state, state)
+    metrics = finish_run(paths, folder, state, cfg, say)
+    return RunResult(paths.root, metrics, state["history"], state["stopped"])
+
+
+def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
+    """Evaluates the best model on validation (and test) data; writes metrics.json and the plots."""
+    import numpy as np
+
+    from visionflow import plots
+    from visionflow.evaluation import confusion_title, evaluate_paths, format_table
+    from visionflow.predict import load
+
+    predictor = load(paths.root)
+    plots.training_curves(state["history"], paths.plots / "training_curves.png")
+    metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
+                     "epochs_run": state["epoch"], "stopped": state["stopped"],
+                     "train_seconds": round(state.get("train_seconds", 0.0), 2)}
+    for split in ("validation", "test"):
+        recs = folder.splits.get(split)
+        if not recs:
+            continue
+        result = evaluate_paths(predictor, [r.path for r in recs], folder.labels(split), batch_size=64)
+        metrics[split] = result
+        plots.confusion_matrix(np.array(result["confusion_matrix"]), folder.classes,
+                               paths.plots / f"{split}_confusion_matrix.png", title=confusion_title(result, split))
+        say(f"\n{split} ({result['images']} images), best epoch {metrics['best_epoch']}:")
+        say(format_table(result, folder.classes))
+    write_json(paths.metrics, metrics)
+    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, history.csv, plots/, tensorboard/)")
+    return metrics

@@ -22,8 +22,8 @@ EXAMPLES = """examples:
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_HOME", os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")))
+    # TensorFlow's C++ log lines are noise for a CLI user; real failures still arrive as exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def build_parser() -> argparse.ArgumentParser:

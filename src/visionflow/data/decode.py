@@ -62,6 +62,8 @@ def _open(source: str | Path | bytes) -> Image.Image:
             raise DecodeError("not an image: the file holds text") from None
         raise DecodeError("not an image: unrecognised or corrupt format") from None
     except OSError as exc:
+        if "truncat" in str(exc).lower():
+            raise DecodeError(f"truncated or corrupt image data ({exc})") from None
         raise DecodeError(f"cannot read file: {exc}") from None
 
 

@@ -1,0 +1,98 @@
+"""Fixtures: tiny image folders generated per test (no real datasets, nothing downloaded)."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
+
+
+def shape_image(label: str, rng: np.random.Generator, size: int = 24) -> Image.Image:
+    """A coloured shape on a noisy background: square (red), circle (green), triangle (blue)."""
+    bg = rng.integers(0, 80, size=(size, size, 3), dtype=np.uint8)
+    img = Image.fromarray(bg, "RGB")
+    draw = ImageDraw.Draw(img)
+    s = int(rng.integers(size // 3, size // 2))
+    x, y = (int(v) for v in rng.integers(1, size - s - 1, size=2))
+    colour = COLOURS[label]
+    if label == "red":
+        draw.rectangle([x, y, x + s, y + s], fill=colour)
+    elif label == "green":
+        draw.ellipse([x, y, x + s, y + s], fill=colour)
+    else:
+        draw.polygon([(x, y + s), (x + s, y + s), (x + s // 2, y)], fill=colour)
+    return img
+
+
+def make_class_folder(root: Path, classes=("red", "green"), per_class: int = 12, seed: int = 0,
+                      ext: str = "png", size: int = 24) -> Path:
+    rng = np.random.default_rng(seed)
+    for label in classes:
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape_image(label, rng, size).save(folder / f"{label}_{i:03d}.{ext}")
+    return root
+
+
+@pytest.fixture
+def split_data(tmp_path) -> Path:
+    """DIR/train/<class> (16 each) + DIR/validation/<class> (6 each), two classes."""
+    root = tmp_path / "data"
+    make_class_folder(root / "train", per_class=16, seed=1)
+    make_class_folder(root / "validation", per_class=6, seed=2)
+    return root
+
+
+@pytest.fixture
+def three_class_data(tmp_path) -> Path:
+    """DIR/<class>/ with three classes of 14 images, for --val-split."""
+    return make_class_folder(tmp_path / "shapes", classes=("red", "green", "blue"), per_class=14, seed=3)
+
+
+def png_with_huge_header(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG file whose header claims enormous dimensions (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def jpeg_bytes(img: Image.Image, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=95, **kwargs)
+    return buf.getvalue()
+
+
+def write_bad_corpus(folder: Path) -> dict[str, str]:
+    """Writes files that must be skipped; returns {file name: expected reason fragment}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    (folder / "empty.jpg").write_bytes(b"")
+    expected["empty.jpg"] = "empty file"
+    good = jpeg_bytes(Image.new("RGB", (64, 64), (10, 200, 30)))
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    expected["truncated.jpg"] = "truncated"
+    (folder / "notes.jpg").write_text("this is not an image, just some text\n")
+    expected["notes.jpg"] = "holds text"
+    (folder / "bomb.png").write_bytes(png_with_huge_header())
+    expected["bomb.png"] = "decompression bomb"
+    (folder / ".hidden.jpg").write_bytes(good)
+    expected[".hidden.jpg"] = "hidden file"
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    expected[".DS_Store"] = "system file"
+    (folder / "readme.txt").write_text("notes")
+    expected["readme.txt"] = "not an image file extension"
+    return expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,8 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
                          f"pass --unsafe (unsafe=True) only if you trust it.")
     if suffix not in (".keras", ".h5"):
         raise ModelError(f"{model_path} is not a .keras model file.")
+    if suffix == ".keras" and not zipfile.is_zipfile(model_path):
+        raise ModelError(f"Could not load {model_path}: the file is damaged or not a Keras model.")
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=not unsafe)
     except (ValueError, TypeError) as exc:

@@ -100,3 +100,15 @@ def _all_layers(model):
         yield layer
         if isinstance(layer, keras.Model):
             yield from _all_layers(layer)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_minimum_image_size_builds_and_below_is_a_clear_error(name):
+    from visionflow.errors import ConfigError
+
+    side = MODELS.get(name).min_size
+    if not MODELS.get(name).backbone:  # backbones' minimum is keras.applications' own (32)
+        model = build_model(name, (side, side), 2)
+        assert model(np.zeros((1, side, side, 3), "float32")).shape == (1, 1)
+    with pytest.raises(ConfigError, match=f"{name} needs an image size of at least {side}x{side}"):
+        build_model(name, (side - 1, side + 5), 2)

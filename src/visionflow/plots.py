@@ -19,8 +19,8 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def training_curves(history: list[dict], path: Path) -> None:
-    """Loss and accuracy per epoch, training against validation; the best epoch is marked."""
+def training_curves(history: list[dict], path: Path, best_epoch: int | None = None) -> None:
+    """Loss and accuracy per epoch, training against validation; `best_epoch` gets a dashed line."""
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
@@ -28,6 +28,8 @@ def training_curves(history: list[dict], path: Path) -> None:
             ax.plot(epochs, [row.get(key, np.nan) for row in history], "o-", label="training")
         if any(f"val_{key}" in row for row in history):
             ax.plot(epochs, [row.get(f"val_{key}", np.nan) for row in history], "o-", label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

@@ -17,6 +17,16 @@ import yaml
 from visionflow.errors import ConfigError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; run files get the usual permissions instead.
+FILE_MODE = 0o666 & ~_umask()
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Every file a run writes, by name."""
@@ -77,6 +87,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

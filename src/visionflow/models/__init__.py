@@ -6,7 +6,7 @@ takes raw RGB pixels in [0, 255] (float or uint8) and does its own rescaling, so
 is all that inference needs.
 """
 
-from visionflow.models.registry import MODELS, ModelSpec, build_model, model_table, register
+from visionflow.models.registry import MODELS, ModelSpec, build_model, check_model, model_table, register
 from visionflow.models import seed_cnn, small_cnn, backbones  # noqa: F401  (registers the models)
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "model_table", "register"]
+__all__ = ["MODELS", "ModelSpec", "build_model", "check_model", "model_table", "register"]

@@ -41,7 +41,7 @@ def _with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer,
 
 
 @register("mobilenet_v3_small", "MobileNetV3Small backbone (keras.applications), ImageNet weights optional.",
-          default_dropout=0.2, backbone=True)
+          default_dropout=0.2, min_size=32, backbone=True)
 def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
     """MobileNetV3Small with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
     net = _make_backbone(keras.applications.MobileNetV3Small, "mobilenet_v3_small", input_shape, weights)
@@ -49,7 +49,7 @@ def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weig
 
 
 @register("efficientnet_v2_b0", "EfficientNetV2B0 backbone (keras.applications), ImageNet weights optional.",
-          default_dropout=0.2, backbone=True)
+          default_dropout=0.2, min_size=32, backbone=True)
 def efficientnet_v2_b0(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
     """EfficientNetV2B0 with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
     net = _make_backbone(keras.applications.EfficientNetV2B0, "efficientnet_v2_b0", input_shape, weights)

@@ -21,17 +21,18 @@ class ModelSpec:
     build: Callable[..., keras.Model]
     description: str
     default_dropout: float
+    min_size: int  # smallest image side the network's downsampling allows
     backbone: bool = False  # a keras.applications network that accepts --weights
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def register(name: str, description: str, default_dropout: float, backbone: bool = False):
+def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False):
     """Decorator registering a builder under `name`; duplicate names raise ValueError."""
 
     def decorator(fn):
-        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, backbone))
+        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone))
         return fn
 
     return decorator
@@ -57,19 +58,33 @@ def make_regularizer(l1: float, l2: float):
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
+def check_model(name: str, image_size: tuple[int, int], weights: str = "none") -> ModelSpec:
+    """The spec of model `name`, after checking that it can be built with these settings.
+
+    Raises:
+        ConfigError: unknown name (naming the closest), an image size below the model's minimum,
+            or --weights on a model that trains from scratch.
+    """
+    spec = MODELS.get(name)
+    if not spec.backbone and weights != "none":
+        raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
+                          f"Received: weights={weights}")
+    if min(image_size) < spec.min_size:
+        raise ConfigError(f"{name} needs an image size of at least {spec.min_size}x{spec.min_size}. "
+                          f"Received: image_size={image_size[0]}x{image_size[1]}")
+    return spec
+
+
 def build_model(name: str, image_size: tuple[int, int], num_classes: int, dropout: float | None = None,
                 l1: float = 0.0, l2: float = 0.0, weights: str = "none") -> keras.Model:
     """Builds registered model `name` for `num_classes` classes at `image_size` (height, width).
 
     Raises:
-        ConfigError: unknown model name (naming the closest), or --weights on a non-backbone model.
+        ConfigError: see `check_model`; fewer than 2 classes.
     """
     if num_classes < 2:
         raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}")
-    spec = MODELS.get(name)
-    if not spec.backbone and weights != "none":
-        raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
-                          f"Received: weights={weights}")
+    spec = check_model(name, image_size, weights)
     rate = spec.default_dropout if dropout is None else dropout
     kwargs = dict(input_shape=(*image_size, 3), num_classes=num_classes, dropout=rate,
                   regularizer=make_regularizer(l1, l2))
@@ -79,12 +94,17 @@ def build_model(name: str, image_size: tuple[int, int], num_classes: int, dropou
 
 
 def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
-    """One row per registered model: name, parameters at `image_size`, description."""
+    """One row per registered model: name, parameters at `image_size`, description.
+
+    Models whose minimum size is above `image_size` are counted at their minimum size.
+    """
     rows = []
     for name in MODELS:
         spec = MODELS.get(name)
-        model = build_model(name, image_size, num_classes)
-        rows.append({"name": name, "params": int(model.count_params()), "input": f"{image_size[0]}x{image_size[1]}x3",
+        size = (max(image_size[0], spec.min_size), max(image_size[1], spec.min_size))
+        model = build_model(name, size, num_classes)
+        rows.append({"name": name, "params": int(model.count_params()), "input": f"{size[0]}x{size[1]}x3",
+                     "min_size": spec.min_size,
                      "pretrained": "imagenet" if spec.backbone else "-", "description": spec.description})
         keras.backend.clear_session()
     return rows

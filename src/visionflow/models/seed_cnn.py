@@ -7,7 +7,7 @@ import keras
 from visionflow.models.registry import classifier_head, image_input, register
 
 
-@register("seed_cnn", "The classic tutorial CNN: 3 conv/pool blocks (32/64/128), Dense 512.", default_dropout=0.0)
+@register("seed_cnn", "The classic tutorial CNN: 3 conv/pool blocks (32/64/128), Dense 512.", default_dropout=0.0, min_size=22)
 def build(input_shape, num_classes, dropout, regularizer=None) -> keras.Model:
     """Conv 32/64/128 (3x3, ReLU) each followed by 2x2 max pooling, Flatten, Dense 512 ReLU, classifier.
 

@@ -15,7 +15,7 @@ def _conv_bn(x, filters: int, regularizer, name: str, strides: int = 1):
 
 
 @register("small_cnn", "From-scratch default: strided stem, 4 BN-ReLU conv stages, global average pooling.",
-          default_dropout=0.3)
+          default_dropout=0.3, min_size=15)
 def build(input_shape, num_classes, dropout, regularizer=None) -> keras.Model:
     """Strided stem (24) then stages of 32, 64x2, 128x2, 256 channels with max pooling between, GAP, dropout.
 

@@ -114,13 +114,13 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
 
     from visionflow import augment as augment_lib
     from visionflow.data.pipeline import make_dataset
-    from visionflow.models import MODELS, build_model
+    from visionflow.models import MODELS, build_model, check_model
     from visionflow.models.backbones import set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.setup import class_weights, compile_model
 
     _seed_everything(cfg.seed)
-    MODELS.get(cfg.model)  # fail on an unknown model before scanning a big folder
+    check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     augment_lib.PRESETS.get(cfg.augment)
     split_file = None
     if paths is not None and read_json(paths.data_report)["split"].get("kind") == "classes":
@@ -224,7 +224,8 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
     from visionflow.predict import load
 
     predictor = load(paths.root)
-    plots.training_curves(state["history"], paths.plots / "training_curves.png")
+    plots.training_curves(state["history"], paths.plots / "training_curves.png",
+                          best_epoch=state["best"]["epoch"] if state["best"] else None)
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      "train_seconds": round(state.get("train_seconds", 0.0), 2)}

@@ -80,7 +80,7 @@ def test_interrupt_then_resume_at_the_right_epoch(split_data, tmp_path, monkeypa
     assert [int(r["epoch"]) for r in _history(run_dir)] == [1, 2, 3]
     assert any("resuming after epoch 1" in l for l in lines)
     assert len(list((run_dir / "checkpoints").glob("epoch-*.keras"))) == 1
-    with pytest.raises(ConfigError, match="already trained 3 epochs"):
+    with pytest.raises(ConfigError, match="already finished after 3 epochs"):
         visionflow.train(resume=str(run_dir), say=lines.append)
     with pytest.raises(ConfigError, match="Cannot change learning_rate"):
         visionflow.train(resume=str(run_dir), learning_rate=0.5, epochs=4, say=lines.append)
@@ -115,6 +115,10 @@ def test_time_budget_cosine_schedule_and_class_weights(split_data, tmp_path):
     assert run.stopped and run.stopped.startswith("time budget")
     assert len(run.history) == 1 and run.history[0]["lr"] == pytest.approx(0.01)
     assert any(l.startswith("stopped: time budget") for l in lines)
+    with pytest.raises(ConfigError, match=r"already finished after 1 epochs \(time budget"):
+        visionflow.train(resume=str(run.run_dir), say=lines.append)
+    more = visionflow.train(resume=str(run.run_dir), time_budget=10, say=lines.append)
+    assert [r["epoch"] for r in more.history] == [1, 2, 3] and more.stopped is None
     cos, _ = _train(split_data, tmp_path, epochs=3, lr_schedule="cosine", learning_rate=0.01, patience=0)
     lrs = [r["lr"] for r in cos.history]
     assert lrs[0] == pytest.approx(0.01) and lrs[0] > lrs[1] > lrs[2]
@@ -143,3 +147,9 @@ def test_bad_settings_fail_before_anything_is_written(split_data, tmp_path):
     with pytest.raises(ConfigError, match="No data folder given"):
         visionflow.train(epochs=1)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_disk_cache_trains_and_is_removed(split_data, tmp_path):
+    run, _ = _train(split_data, tmp_path, epochs=1, cache="disk")
+    assert not (run.run_dir / "cache").exists()
+    assert run.metrics["validation"]["images"] == 12

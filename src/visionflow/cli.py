@@ -91,12 +91,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from visionflow.evaluation import evaluate, format_table
-    from visionflow.predict import load
 
-    predictor = load(args.run, unsafe=args.unsafe)
-    result = evaluate(predictor if not os.path.isdir(args.run) else args.run, args.data, out=args.out,
-                      batch_size=args.batch_size, unsafe=args.unsafe)
-    print(format_table(result, predictor.classes))
+    result = evaluate(args.run, args.data, out=args.out, batch_size=args.batch_size, unsafe=args.unsafe)
+    print(format_table(result, result["classes"]))
     for item in result["skipped"] + result["failed"]:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
     print(f"\nwritten: {os.path.join(result['out'], 'metrics.json')}, {os.path.join(result['out'], 'confusion_matrix.png')}")

@@ -89,7 +89,8 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         model: a run directory, a model file, or a loaded Predictor.
         data: a folder whose subfolders are (some of) the model's classes, e.g. data/validation.
         out: where to write metrics.json and confusion_matrix.png; defaults to
-            <run>/evaluations/<folder name>/ for a run directory.
+            <run>/evaluations/<folder name>/ (the model file's folder, or the current folder for a
+            Predictor).
         batch_size: images per model call.
         unsafe: passed to `load` for legacy or Lambda-holding model files.
 
@@ -111,9 +112,13 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     index = {c: i for i, c in enumerate(predictor.classes)}
     result = evaluate_paths(predictor, [r.path for r in good], [index[r.label] for r in good], batch_size)
     result["data"] = str(data)
+    result["classes"] = predictor.classes
     result["skipped"] = [{"path": r.path, "reason": r.reason} for r in records if not r.ok]
     if out is None:
-        base = Path(model) if not isinstance(model, Predictor) and Path(model).is_dir() else Path(".")
+        if isinstance(model, Predictor):
+            base = Path(".")
+        else:
+            base = Path(model) if Path(model).is_dir() else Path(model).parent
         out = base / "evaluations" / (data.resolve().name or "data")
     write_report(result, predictor.classes, Path(out))
     result["out"] = str(out)

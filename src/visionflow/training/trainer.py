@@ -96,13 +96,14 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
         resume: a run folder to continue from its last checkpoint (only epochs, patience and
             time_budget may change).
-        say: where progress lines go.
+        say: where progress lines go; the live step line is drawn only when this is `print` and
+            standard output is a terminal.
 
     Returns:
         RunResult with the run folder, validation metrics and per-epoch history.
 
     Raises:
-        DataError / ConfigError: bad folder or settings (nothing is created).
+        DataError / ConfigError: bad folder or settings (no run folder is created).
         TrainingFailed: the loss became NaN; model.keras keeps the last good best model.
         Interrupted: Ctrl-C; the best model and last checkpoint are kept for --resume.
 
@@ -110,95 +111,137 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         >>> visionflow.train(data="data/", epochs=15, model="small_cnn")
     """
     cfg, paths, state = _resolve(config, resume, overrides)
-    import keras
-
     from visionflow import augment as augment_lib
-    from visionflow.data.pipeline import make_dataset
-    from visionflow.models import MODELS, build_model, check_model
-    from visionflow.models.backbones import set_backbone_trainable
-    from visionflow.training.callbacks import Progress, RunKeeper
-    from visionflow.training.setup import class_weights, compile_model
+    from visionflow.models import check_model
 
     _seed_everything(cfg.seed)
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     augment_lib.PRESETS.get(cfg.augment)
     split_file = None
-    if paths is not None and read_json(paths.data_report)["split"].get("kind") == "classes":
-        split_file = {"validation": read_json(paths.data_report)["validation_files"]}
+    if paths is not None:
+        previous = read_json(paths.data_report)
+        if previous["split"].get("kind") == "classes":  # reuse the original split exactly
+            split_file = {"validation": previous["validation_files"]}
     t_scan = time.perf_counter()
     folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
     print_data_summary(folder, say)
     say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
-    classes, n = folder.classes, len(folder.classes)
-    if "validation" not in folder.splits or not folder.splits["validation"]:
+    if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
 
     if paths is None:
-        spec = MODELS.get(cfg.model)
-        cfg = cfg.replace(dropout=spec.default_dropout if cfg.dropout is None else cfg.dropout)
-        paths = new_run_dir(cfg.project, cfg.name)
-        write_yaml(paths.config, cfg.to_dict())
-        write_json(paths.labels, {"classes": classes, "image_size": list(cfg.image_size), "model": cfg.model})
-        write_json(paths.data_report, folder.report)
-        state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None}
-    if state["epoch"] >= cfg.epochs:
-        raise ConfigError(f"{paths.root} already trained {state['epoch']} epochs; pass --epochs N with N > {state['epoch']} to go on.")
-    state["stopped"] = None
+        cfg, paths, state = _start_run(cfg, folder)
+    elif state.get("finished") or state["epoch"] >= cfg.epochs:
+        more = state["epoch"] < cfg.epochs and bool(overrides)
+        if more:  # e.g. --epochs raised after the run ended: early stopping counts afresh
+            state["wait"], state["finished"] = 0, False
+        elif paths.metrics.exists():
+            raise ConfigError(f"{paths.root} already finished after {state['epoch']} epochs "
+                              f"({state.get('stopped') or 'all epochs run'}); pass --epochs N with N > "
+                              f"{state['epoch']} to go on.")
+        # else: it stopped during the final evaluation, which runs again below
     say(f"run: {paths.root}")
+    if not state.get("finished") and state["epoch"] < cfg.epochs:
+        _fit(cfg, folder, paths, state, say)
+    state["finished"] = True
+    write_json(paths.state, state)
+    metrics = finish_run(paths, folder, state, cfg, say)
+    return RunResult(paths.root, metrics, state["history"], state["stopped"])
 
-    train_recs, val_recs = folder.splits["train"], folder.splits["validation"]
+
+def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunPaths, dict]:
+    """Creates the run folder with its resolved config, labels and data report."""
+    from visionflow.models import MODELS
+
+    spec = MODELS.get(cfg.model)
+    cfg = cfg.replace(dropout=spec.default_dropout if cfg.dropout is None else cfg.dropout)
+    paths = new_run_dir(cfg.project, cfg.name)
+    write_yaml(paths.config, cfg.to_dict())
+    write_json(paths.labels, {"classes": folder.classes, "image_size": list(cfg.image_size), "model": cfg.model})
+    write_json(paths.data_report, folder.report)
+    state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False}
+    return cfg, paths, state
+
+
+def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths):
+    from visionflow import augment as augment_lib
+    from visionflow.data.pipeline import make_dataset
+
+    n = len(folder.classes)
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    train_ds = make_dataset(train_recs, folder.labels("train"), n, cfg.image_size, cfg.batch_size, training=True,
-                            seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
+    train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, cfg.batch_size,
+                            training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
                             augment=augment_lib.build(cfg.augment, cfg.seed))
-    val_ds = make_dataset(val_recs, folder.labels("validation"), n, cfg.image_size, cfg.batch_size, training=False,
-                          cache=cfg.cache, cache_path=paths.cache / "validation")
+    val_ds = make_dataset(folder.splits["validation"], folder.labels("validation"), n, cfg.image_size,
+                          cfg.batch_size, training=False, cache=cfg.cache, cache_path=paths.cache / "validation")
+    return train_ds, val_ds
+
+
+def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
+    """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning."""
+    if backbone and 0 < cfg.freeze_epochs < cfg.epochs:
+        return [(0, cfg.freeze_epochs, cfg.learning_rate),
+                (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
+    return [(0, cfg.epochs, cfg.learning_rate)]
+
+
+def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None]) -> None:
+    """Runs the remaining epochs, phase by phase, with the run's callbacks."""
+    import keras
+
+    from visionflow.models import MODELS, build_model
+    from visionflow.models.backbones import set_backbone_trainable
+    from visionflow.training.callbacks import Progress, RunKeeper
+    from visionflow.training.setup import class_weights, compile_model
+
+    n, n_train = len(folder.classes), len(folder.splits["train"])
+    train_ds, val_ds = _datasets(cfg, folder, paths)
     weights = None
     if cfg.class_weight == "auto":
-        counts = [folder.report["counts"]["train"]["classes"].get(c, 0) for c in classes]
-        weights = class_weights(counts)
-
+        weights = class_weights([folder.report["counts"]["train"]["classes"].get(c, 0) for c in folder.classes])
     if state["checkpoint"]:
         model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
         say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
     else:
         model = build_model(cfg.model, cfg.image_size, n, cfg.dropout, cfg.l1, cfg.l2, cfg.weights)
-    best_model = keras.models.clone_model(model)
+    best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
 
     spec = MODELS.get(cfg.model)
-    phases = [(0, cfg.epochs, cfg.learning_rate)]
-    if spec.backbone and 0 < cfg.freeze_epochs < cfg.epochs:
-        phases = [(0, cfg.freeze_epochs, cfg.learning_rate),
-                  (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
-    steps = -(-len(train_recs) // cfg.batch_size)
+    phases = _phases(cfg, spec.backbone)
+    steps = -(-n_train // cfg.batch_size)
     say(f"model: {cfg.model} ({model.count_params():,} parameters), {cfg.epochs} epochs, "
         f"batch {cfg.batch_size}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
     tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
+    interactive = None if say is print else False
+    state["stopped"] = None
     keeper = None
     try:
         for start, end, lr in phases:
             if state["epoch"] >= end:
                 continue
-            frozen = len(phases) == 2 and start == 0
-            fresh_phase = state["epoch"] == start and not (start == 0 and state["checkpoint"])
-            if spec.backbone and len(phases) == 2 and fresh_phase:
+            # A phase starts fresh unless a checkpoint from inside it was loaded (with its optimizer).
+            fresh = state["epoch"] == start and not (start == 0 and state["checkpoint"])
+            if len(phases) == 2 and fresh:
+                frozen = start == 0
                 set_backbone_trainable(model, not frozen)
-                say("backbone frozen: training the classifier head" if frozen else "backbone unfrozen: fine-tuning all layers")
-            if fresh_phase or model.optimizer is None:
+                say("backbone frozen: training the classifier head" if frozen
+                    else "backbone unfrozen: fine-tuning all layers")
+            if fresh or model.optimizer is None:
                 compile_model(model, cfg, n, lr)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
-                               time_budget_s=cfg.time_budget * 60, best_model=best_model,
-                               train_images=len(train_recs))
-            progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, len(train_recs), print_fn=say)
-            model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0, shuffle=False,
-                      class_weight=weights, callbacks=[keeper, progress, tensorboard])
+                               time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)
+            progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,
+                                print_fn=say)
+            model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
+                      shuffle=False, class_weight=weights, callbacks=[keeper, progress, tensorboard])
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:
         best = f"best model so far: {paths.model}; " if paths.model.exists() else ""
-        raise Interrupted(f"Interrupted after epoch {state['epoch']}; {best}continue with: visionflow train --resume {paths.root}") from None
+        raise Interrupted(f"Interrupted after epoch {state['epoch']}; {best}continue with: "
+                          f"visionflow train --resume {paths.root}") from None
     finally:
         if cfg.cache == "disk":
             shutil.rmtree(paths.cache, ignore_errors=True)
@@ -210,9 +253,6 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                              f"(now {cfg.learning_rate:g}) or check the data.")
     if state["stopped"]:
         say(f"stopped: {state['stopped']}")
-    write_json(paths.state, state)
-    metrics = finish_run(paths, folder, state, cfg, say)
-    return RunResult(paths.root, metrics, state["history"], state["stopped"])
 
 
 def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:

@@ -163,15 +163,21 @@ class Progress(keras.callbacks.Callback):
         done = min(self.train_images, (batch + 1) * self.batch_size)
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.train_images - done) / rate if rate > 0 else 0.0
-        metrics = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+        logs = logs or {}
+        keys = sorted(logs, key=lambda k: (k != "loss", k))
+        metrics = "  ".join(f"{k} {float(logs[k]):.4f}" for k in keys)
         line = (f"epoch {self._epoch + 1}/{self.epochs}  step {batch + 1}/{self.steps}  {metrics}  "
                 f"{rate:.1f} img/s  ETA {_clock(eta)}")
         self.stream.write("\r" + line[:200].ljust(100))
         self.stream.flush()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def clear_line(self) -> None:
         if self.interactive:
             self.stream.write("\r" + " " * 120 + "\r")
+            self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clear_line()
         row = self.keeper.state["history"][-1] if self.keeper.state["history"] else {}
         if self.keeper.nan_at is not None or row.get("epoch") != epoch + 1:
             return

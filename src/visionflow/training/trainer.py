@@ -215,7 +215,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
     interactive = None if say is print else False
     state["stopped"] = None
-    keeper = None
+    keeper = progress = None
     try:
         for start, end, lr in phases:
             if state["epoch"] >= end:
@@ -239,6 +239,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:
+        if progress is not None:
+            progress.clear_line()
         best = f"best model so far: {paths.model}; " if paths.model.exists() else ""
         raise Interrupted(f"Interrupted after epoch {state['epoch']}; {best}continue with: "
                           f"visionflow train --resume {paths.root}") from None

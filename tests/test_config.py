@@ -79,7 +79,7 @@ def test_registry_rejects_duplicates_and_suggests():
     with pytest.raises(ConfigError, match="Unknown thing 'alpah'. Did you mean 'alpha'"):
         reg.get("alpah")
     with pytest.raises(ValueError, match="already registered"):
-        register("seed_cnn", "again", 0.0)(lambda **kw: None)
+        register("seed_cnn", "again", 0.0, min_size=8)(lambda **kw: None)
 
 
 def test_model_and_preset_names():

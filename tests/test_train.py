@@ -32,9 +32,14 @@ def test_run_folder_is_complete_and_consistent(split_data, tmp_path):
     d = run.run_dir
     assert d.name == "exp1"
     for name in ("config.yaml", "model.keras", "labels.json", "history.csv", "metrics.json", "data_report.json",
+                 "manifest.csv",
                  "plots/training_curves.png", "plots/validation_confusion_matrix.png", "checkpoints/state.json"):
         assert (d / name).is_file() and (d / name).stat().st_size > 0, name
     assert any(p.name.startswith("events") for p in (d / "tensorboard").rglob("*"))
+    with open(d / "manifest.csv") as fh:
+        manifest = list(csv.DictReader(fh))
+    assert len(manifest) == 44 and {r["split"] for r in manifest} == {"train", "validation"}
+    assert all(r["status"] == "ok" and r["width"] == "24" for r in manifest)
     config = yaml.safe_load((d / "config.yaml").read_text())
     assert config["dropout"] == 0.3 and config["image_size"] == [24, 24] and config["data"] == str(split_data)
     assert json.loads((d / "labels.json").read_text()) == {"classes": ["green", "red"], "image_size": [24, 24],

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from visionflow.errors import VisionflowError
@@ -24,6 +25,7 @@ EXAMPLES = """examples:
 def _quiet_tensorflow() -> None:
     # TensorFlow's C++ log lines are noise for a CLI user; real failures still arrive as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class RunPaths:
     @property
     def data_report(self) -> Path: return self.root / "data_report.json"
     @property
+    def manifest(self) -> Path: return self.root / "manifest.csv"
+    @property
     def tensorboard(self) -> Path: return self.root / "tensorboard"
     @property
     def plots(self) -> Path: return self.root / "plots"

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable
 
 from visionflow.config import TrainConfig, load_yaml
-from visionflow.data.dataset import ImageFolder, load_folder
+from visionflow.data.dataset import ImageFolder, load_folder, manifest
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
-from visionflow.rundir import RunPaths, new_run_dir, read_json, write_json, write_yaml
+from visionflow.rundir import RunPaths, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = ("epochs", "patience", "time_budget")
@@ -129,7 +129,10 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
 
+    model = None
     if paths is None:
+        # Built before the run folder exists, so a failed weights download leaves nothing behind.
+        model = _build(cfg, len(folder.classes))
         cfg, paths, state = _start_run(cfg, folder)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
         more = state["epoch"] < cfg.epochs and bool(overrides)
@@ -142,15 +145,21 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         # else: it stopped during the final evaluation, which runs again below
     say(f"run: {paths.root}")
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say)
+        _fit(cfg, folder, paths, state, say, model)
     state["finished"] = True
     write_json(paths.state, state)
     metrics = finish_run(paths, folder, state, cfg, say)
     return RunResult(paths.root, metrics, state["history"], state["stopped"])
 
 
+def _build(cfg: TrainConfig, num_classes: int):
+    from visionflow.models import build_model
+
+    return build_model(cfg.model, cfg.image_size, num_classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights)
+
+
 def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunPaths, dict]:
-    """Creates the run folder with its resolved config, labels and data report."""
+    """Creates the run folder with its resolved config, labels, data report and manifest."""
     from visionflow.models import MODELS
 
     spec = MODELS.get(cfg.model)
@@ -159,6 +168,7 @@ def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunP
     write_yaml(paths.config, cfg.to_dict())
     write_json(paths.labels, {"classes": folder.classes, "image_size": list(cfg.image_size), "model": cfg.model})
     write_json(paths.data_report, folder.report)
+    write_csv(paths.manifest, manifest(folder))
     state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False}
     return cfg, paths, state
 
@@ -186,11 +196,15 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
     return [(0, cfg.epochs, cfg.learning_rate)]
 
 
-def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None]) -> None:
-    """Runs the remaining epochs, phase by phase, with the run's callbacks."""
+def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
+         model=None) -> None:
+    """Runs the remaining epochs, phase by phase, with the run's callbacks.
+
+    `model` is the freshly built model of a new run; a resumed run loads its checkpoint instead.
+    """
     import keras
 
-    from visionflow.models import MODELS, build_model
+    from visionflow.models import MODELS
     from visionflow.models.backbones import set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.setup import class_weights, compile_model
@@ -203,8 +217,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     if state["checkpoint"]:
         model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
         say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
-    else:
-        model = build_model(cfg.model, cfg.image_size, n, cfg.dropout, cfg.l1, cfg.l2, cfg.weights)
+    elif model is None:
+        model = _build(cfg, n)
     best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
 
     spec = MODELS.get(cfg.model)

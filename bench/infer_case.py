@@ -1,0 +1,86 @@
+"""Inference latency and throughput of one model, naive Keras against visionflow's predictor.
+
+Usage: python bench/infer_case.py [--model seed_cnn] [--image-size 150] [--calls 100]
+Prints one JSON object on the last line. The weights are random: latency does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from common import peak_rss_mb  # noqa: E402
+
+
+def _latency(fn, calls: int) -> dict:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
+            "mean_ms": float(np.mean(times))}
+
+
+def _throughput(fn, images: int, repeats: int = 3) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return images * repeats / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="seed_cnn")
+    parser.add_argument("--image-size", type=int, default=150)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+
+    import keras
+    from PIL import Image
+
+    from visionflow.models import build_model
+    from visionflow.predict import Predictor
+
+    size = (args.image_size, args.image_size)
+    keras.utils.set_random_seed(0)
+    model = build_model(args.model, size, 2)
+    predictor = Predictor(model, ["a", "b"], size)
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 256, (1, *size, 3), dtype=np.uint8)
+    many = rng.integers(0, 256, (args.batch, *size, 3), dtype=np.uint8)
+    photo = Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8))
+    jpeg_path = Path(os.environ.get("TMPDIR", "/tmp")) / "visionflow-bench.jpg"
+    photo.save(jpeg_path, quality=90)
+
+    out = {
+        "model": args.model, "image_size": args.image_size,
+        "naive_predict": _latency(lambda: model.predict(one.astype("float32"), verbose=0), args.calls),
+        "predictor_array": _latency(lambda: predictor.predict_arrays(one), args.calls),
+        "predictor_jpeg_500x375": _latency(lambda: predictor.predict(str(jpeg_path)), args.calls),
+        "naive_batched_images_per_s": _throughput(
+            lambda: model.predict(many.astype("float32"), batch_size=args.batch, verbose=0), args.batch),
+        "predictor_batched_images_per_s": _throughput(lambda: predictor.predict_arrays(many, batch_size=args.batch),
+                                                      args.batch),
+    }
+    out["speedup_p50"] = out["naive_predict"]["p50_ms"] / out["predictor_array"]["p50_ms"]
+    out["peak_rss_mb"] = peak_rss_mb()
+    jpeg_path.unlink(missing_ok=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

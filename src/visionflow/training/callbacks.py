@@ -43,7 +43,9 @@ class RunKeeper(keras.callbacks.Callback):
 
     # -- learning rate -------------------------------------------------------------------------
     def current_lr(self, epoch: int) -> float:
-        factor = schedule_factor(self.lr_schedule, epoch, self.epochs, self.phase_start)
+        # With a time budget the cosine schedule ends where the budget is expected to run out.
+        horizon = self.state.get("planned_epochs") or self.epochs
+        factor = schedule_factor(self.lr_schedule, epoch, horizon, self.phase_start)
         return self.base_lr * factor * self.state.get("lr_factor", 1.0)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -112,14 +114,22 @@ class RunKeeper(keras.callbacks.Callback):
         if self.patience and st["wait"] >= self.patience:
             st["stopped"] = f"early stopping: no {self.monitor} improvement for {self.patience} epochs"
             self.model.stop_training = True
-        elif self.time_budget_s and epoch + 1 < self.epochs:
-            mean_epoch = st["train_seconds"] / len(st["history"])
-            if st["train_seconds"] + mean_epoch > self.time_budget_s:
+        elif self.time_budget_s:
+            st["planned_epochs"] = self._epochs_within_budget(epoch + 1)
+            if st["planned_epochs"] <= epoch + 1 < self.epochs:
                 st["stopped"] = f"time budget: another epoch would pass {self.time_budget_s / 60:g} minutes"
                 self.model.stop_training = True
 
         write_csv(self.paths.history, st["history"])
         self._checkpoint(epoch + 1)
+
+    def _epochs_within_budget(self, done: int) -> int:
+        """Epochs that fit in the time budget, judging by the epochs after the first (which traces)."""
+        history = self.state["history"]
+        recent = [r["seconds"] for r in history[1:]] or [history[0]["seconds"]]
+        per_epoch = sum(recent) / len(recent)
+        left = self.time_budget_s - self.state["train_seconds"]
+        return min(self.epochs, done + max(0, int(left // per_epoch)))
 
     def _checkpoint(self, epoch: int) -> None:
         """The full model (with optimizer state) under a per-epoch name, then state.json pointing at it.

@@ -138,6 +138,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         more = state["epoch"] < cfg.epochs and bool(overrides)
         if more:  # e.g. --epochs raised after the run ended: early stopping counts afresh
             state["wait"], state["finished"] = 0, False
+            state.pop("planned_epochs", None)
         elif paths.metrics.exists():
             raise ConfigError(f"{paths.root} already finished after {state['epoch']} epochs "
                               f"({state.get('stopped') or 'all epochs run'}); pass --epochs N with N > "

@@ -81,9 +81,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "data", None):
         values["data"] = args.data
     if args.resume:
-        if args.config:
-            raise VisionflowError("--resume takes its settings from the run's config.yaml; drop --config.")
-        values.pop("data", None)
+        if args.config or "data" in values:
+            raise VisionflowError("--resume takes the data folder and settings from the run's config.yaml; "
+                                  "drop DIR and --config.")
         train(resume=args.resume, **values)
         return 0
     base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None

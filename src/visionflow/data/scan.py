@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, decode, dhash
+from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, decode, dhash, probe
 from visionflow.errors import DataError
 
 VALIDATION_DIRS = ("validation", "val")
@@ -106,15 +106,8 @@ def _check(rec: Record, size: tuple[int, int] | None) -> Record:
     if not rec.ok:
         return rec
     try:
-        from PIL import Image
-
-        with Image.open(rec.path) as img:
-            rec.format, (rec.width, rec.height) = img.format or "", img.size
-    except Exception:
-        pass  # decode() below gives the reason
-    try:
-        pixels = decode(rec.path, size=size or (64, 64))
-        rec.hash = dhash(pixels)
+        rec.format, rec.width, rec.height = probe(rec.path)
+        rec.hash = dhash(decode(rec.path, size=size or (64, 64)))
     except DecodeError as exc:
         rec.status, rec.reason = "skipped", exc.reason
     return rec

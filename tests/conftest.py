@@ -45,6 +45,21 @@ def make_class_folder(root: Path, classes=("red", "green"), per_class: int = 12,
     return root
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(run folder, data folder): a 3-class model trained for 2 epochs at 24x24, shared by the
+    prediction, export and serving tests, which only read it."""
+    import visionflow
+
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "data"
+    make_class_folder(data / "train", classes=("red", "green", "blue"), per_class=10, seed=1)
+    make_class_folder(data / "validation", classes=("red", "green", "blue"), per_class=4, seed=2)
+    run = visionflow.train(data=str(data), project=str(root / "runs"), epochs=2, image_size=24, batch_size=8,
+                           say=lambda s: None)
+    return run.run_dir, data
+
+
 @pytest.fixture
 def split_data(tmp_path) -> Path:
     """DIR/train/<class> (16 each) + DIR/validation/<class> (6 each), two classes."""

@@ -15,17 +15,6 @@ from visionflow.errors import DataError, ModelError
 from visionflow.predict import expand_inputs
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pred")
-    data = root / "data"
-    make_class_folder(data / "train", classes=("red", "green", "blue"), per_class=10, seed=1)
-    make_class_folder(data / "validation", classes=("red", "green", "blue"), per_class=4, seed=2)
-    run = visionflow.train(data=str(data), project=str(root / "runs"), epochs=2, image_size=24, batch_size=8,
-                           say=lambda s: None)
-    return run.run_dir, data
-
-
 def test_every_input_type_gives_the_same_answer(trained):
     run_dir, data = trained
     model = visionflow.load(run_dir)

@@ -1,4 +1,4 @@
-"""The `visionflow` command line: train, evaluate, predict, models, demo."""
+"""The `visionflow` command line: train, evaluate, predict, export, serve, models, demo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   visionflow train --resume runs/exp1         continue after a crash or Ctrl-C
   visionflow evaluate runs/exp1 data/validation
   visionflow predict runs/exp1 img.jpg more/ "*.png" --top-k 3 --format json
+  visionflow export runs/exp1 --format onnx,tflite
+  visionflow serve runs/exp1 --backend onnx   http://127.0.0.1:8000
   visionflow models
 """
 
@@ -62,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
     p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")
     p.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    x = sub.add_parser("export", help="Export a run's model (ONNX, TFLite, SavedModel, ...) with a parity check.",
+                       description="Export a run's model and check it against the .keras model on sample "
+                                   "images; a failed check exits non-zero and writes nothing.")
+    x.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
+    x.add_argument("--format", default="onnx", metavar="F[,F...]",
+                   help="One or more of: " + ", ".join(_format_names()) + "; or all (default: onnx).")
+    x.add_argument("--out", metavar="DIR", help="Destination; each format goes to DIR/<format>/ (default: RUN/export).")
+    x.add_argument("--samples", type=int, default=200, help="Images for the parity check (default: 200).")
+    x.add_argument("--min-agreement", type=float, default=0.99,
+                   help="Top-1 agreement with the .keras model that tflite-int8 needs (default: 0.99).")
+    x.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    s = sub.add_parser("serve", help="Serve a model over HTTP (FastAPI): predictions, web page, metrics.",
+                       description="Serve a run's model (or an exported model) over HTTP: POST /v1/predict, "
+                                   "GET /v1/model, /healthz, /readyz, /metrics, a web page at /, API docs at /docs.")
+    s.add_argument("run", metavar="RUN", help="Run folder, or a folder written by `visionflow export`.")
+    _add_serve_arguments(s)
 
     m = sub.add_parser("models", help="List the registered models.")
     m.add_argument("--image-size", default="150", help="Input size for the parameter count (default: 150).")
@@ -137,6 +157,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from visionflow.config import add_arguments
+    from visionflow.serve.settings import ServeConfig
+
+    add_arguments(parser, ServeConfig, skip=())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from visionflow.config import from_mapping, overrides_from_args
+    from visionflow.serve import serve
+    from visionflow.serve.settings import ServeConfig
+
+    cfg = from_mapping(ServeConfig, overrides_from_args(args, ServeConfig), source="serve")
+    return serve(args.run, cfg)
+
+
+def _format_names() -> list[str]:
+    from visionflow.export.formats import FORMATS
+
+    return FORMATS.names()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from visionflow.export import export
+
+    export(args.run, args.format, out=args.out, samples=args.samples, min_agreement=args.min_agreement,
+           unsafe=args.unsafe)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from visionflow.config import parse_image_size
     from visionflow.models import model_table
@@ -157,7 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, epochs=args.epochs)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "models": cmd_models, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "models": cmd_models, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,14 +83,20 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
         """Builds a config from a mapping; unknown keys are an error naming the closest key."""
-        known = {f.name: f for f in fields(cls)}
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                raise ConfigError(f"{source}: " + unknown_message("setting", str(key), list(known)))
-            clean[name] = _coerce(known[name], value, source)
-        return cls(**clean)
+        return from_mapping(cls, values, source)
+
+
+def from_mapping(cls, values: dict[str, Any], source: str = "config"):
+    """Builds the settings dataclass `cls` from a mapping, coercing strings to each field's type;
+    unknown keys are an error naming the closest key."""
+    known = {f.name: f for f in fields(cls)}
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"{source}: " + unknown_message("setting", str(key), list(known)))
+        clean[name] = _coerce(known[name], value, source)
+    return cls(**clean)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -132,7 +138,11 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
     kind = _field_type(f)
     try:
         if kind is bool:
-            return bool(value)
+            if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                return value.strip().lower() in ("true", "yes", "on", "1")
+            if isinstance(value, (bool, int)):
+                return bool(value)
+            raise ValueError
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return kind(value)
@@ -156,13 +166,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds one `--flag` per config field (defaults suppressed so that only given flags override)."""
-    for f in fields(TrainConfig):
-        if f.name == "data":
+def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip: tuple[str, ...] = ("data",)) -> None:
+    """Adds one `--flag` per field of the settings dataclass `cls` (defaults suppressed so that
+    only given flags override)."""
+    for f in fields(cls):
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, action="store_const", const=not default,
+                                help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")
+            continue
         shown = "model default" if default is None else (
             "x".join(map(str, default)) if isinstance(default, tuple) else default)
         parser.add_argument(
@@ -176,6 +191,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields that were given as flags."""
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+def overrides_from_args(args: argparse.Namespace, cls: type = TrainConfig) -> dict[str, Any]:
+    """The fields of `cls` that were given as flags."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}

@@ -29,3 +29,9 @@ class TrainingFailed(VisionflowError):
     """Training stopped because it could not go on (for example the loss became NaN)."""
 
     exit_code = 1
+
+
+class ExportFailed(VisionflowError):
+    """An exported model did not reproduce the Keras model's outputs within tolerance."""
+
+    exit_code = 1

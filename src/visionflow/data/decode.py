@@ -26,28 +26,35 @@ ImageSource = Union[str, Path, bytes, Image.Image, np.ndarray]
 
 
 class DecodeError(ValueError):
-    """An image could not be turned into pixels; `reason` is a short phrase for reports."""
+    """An image could not be turned into pixels.
 
-    def __init__(self, reason: str):
+    Attributes:
+        reason: a short phrase for reports.
+        kind: what went wrong, for callers that react differently (the HTTP service maps it to a
+            status code): "empty", "not_image", "format", "too_large", "corrupt" or "unreadable".
+    """
+
+    def __init__(self, reason: str, kind: str = "corrupt"):
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
-def _open(source: str | Path | bytes) -> Image.Image:
+def _open(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     if isinstance(source, bytes):
         if not source:
-            raise DecodeError("empty file (0 bytes)")
+            raise DecodeError("empty file (0 bytes)", "empty")
         head, stream = source[:64], io.BytesIO(source)
     else:
         path = Path(source)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise DecodeError("file not found") from None
+            raise DecodeError("file not found", "unreadable") from None
         except OSError as exc:
-            raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+            raise DecodeError(f"cannot read file: {exc.strerror or exc}", "unreadable") from None
         if size == 0:
-            raise DecodeError("empty file (0 bytes)")
+            raise DecodeError("empty file (0 bytes)", "empty")
         with open(path, "rb") as fh:
             head = fh.read(64)
         stream = path
@@ -56,15 +63,16 @@ def _open(source: str | Path | bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(stream)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DecodeError(f"image dimensions exceed the {MAX_PIXELS:,}-pixel limit (possible decompression bomb)") from None
+        raise DecodeError(f"image dimensions exceed the {max_pixels:,}-pixel limit (possible decompression bomb)",
+                          "too_large") from None
     except UnidentifiedImageError:
         if _looks_like_text(head):
-            raise DecodeError("not an image: the file holds text") from None
-        raise DecodeError("not an image: unrecognised or corrupt format") from None
+            raise DecodeError("not an image: the file holds text", "not_image") from None
+        raise DecodeError("not an image: unrecognised or corrupt format", "not_image") from None
     except OSError as exc:
         if "truncat" in str(exc).lower():
             raise DecodeError(f"truncated or corrupt image data ({exc})") from None
-        raise DecodeError(f"cannot read file: {exc}") from None
+        raise DecodeError(f"cannot read file: {exc}", "unreadable") from None
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -110,26 +118,28 @@ def probe(source: str | Path | bytes) -> tuple[str, int, int]:
         img.close()
 
 
-def _check_header(img: Image.Image) -> tuple[str, int, int]:
+def _check_header(img: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
     fmt = img.format or "unknown"
     if fmt not in ALLOWED_FORMATS:
-        raise DecodeError(f"unsupported image format {fmt}")
+        raise DecodeError(f"unsupported image format {fmt}", "format")
     width, height = img.size
     if width < 1 or height < 1:
         raise DecodeError(f"image has no pixels ({width}x{height})")
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise DecodeError(
-            f"image is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel limit (possible decompression bomb)")
+            f"image is {width}x{height} pixels, over the {max_pixels:,}-pixel limit (possible decompression bomb)",
+            "too_large")
     return fmt, width, height
 
 
-def decode(source: ImageSource, size: tuple[int, int] | None = None) -> np.ndarray:
+def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decodes an image to an RGB uint8 array, optionally resized.
 
     Args:
         source: a file path, the file's bytes, a PIL image, or a uint8 array of shape (h, w),
             (h, w, 1), (h, w, 3) or (h, w, 4).
         size: (height, width) to resize to with antialiasing bilinear filtering, or None.
+        max_pixels: files with more pixels than this are refused before decoding.
 
     Returns:
         Array of shape (height, width, 3) and dtype uint8.
@@ -142,8 +152,8 @@ def decode(source: ImageSource, size: tuple[int, int] | None = None) -> np.ndarr
     elif isinstance(source, Image.Image):
         img = source
     elif isinstance(source, (str, Path, bytes)):
-        img = _open(source)
-        _check_header(img)
+        img = _open(source, max_pixels)
+        _check_header(img, max_pixels)
         if size is not None and img.format == "JPEG":
             # Let libjpeg decode at a reduced scale that still covers the target size (much faster
             # for large photos); max() keeps this valid when EXIF rotates the image by 90 degrees.

@@ -1,0 +1,216 @@
+"""`visionflow export`: write a run's model in another format and prove it computes the same thing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from visionflow.errors import ConfigError, ExportFailed, ModelError
+from visionflow.export.formats import FORMATS
+from visionflow.export.samples import sample_images
+from visionflow.rundir import FILE_MODE, RunPaths, write_json
+
+DIR_MODE = FILE_MODE | 0o111  # mkdtemp makes owner-only folders; exports get the usual mode
+
+# Parity thresholds: float formats must match the .keras model's probabilities this closely;
+# quantized formats must agree with its top-1 class on this share of the sample images.
+FLOAT_TOLERANCE = 1e-4
+INT8_MIN_AGREEMENT = 0.99
+SAMPLES = 200
+CALIBRATION_IMAGES = 128
+
+
+@dataclass
+class ExportResult:
+    """One exported format and its parity check against the `.keras` model."""
+
+    format: str
+    path: str
+    max_abs_diff: float
+    top1_agreement: float
+    samples: int
+    sample_source: str
+    passed: bool
+    criterion: str
+    size_bytes: int
+    seconds: float
+    note: str = ""
+
+    def line(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        return (f"{self.format:<12} {verdict:<6} max |Δprob| {self.max_abs_diff:.2e}  top-1 agreement "
+                f"{self.top1_agreement:.1%} on {self.samples} images  (needs {self.criterion})  "
+                f"{self.size_bytes / 1e6:.2f} MB  {self.seconds:.1f}s  -> {self.path}"
+                + (f"\n{'':<12} {self.note}" if self.note else ""))
+
+
+def parse_formats(text: str | Sequence[str]) -> list[str]:
+    """'onnx,tflite' or ['onnx', 'tflite'] or 'all' -> checked format names, in the order given."""
+    items = text.split(",") if isinstance(text, str) else [t for part in text for t in part.split(",")]
+    names = [t.strip() for t in items if t.strip()]
+    if names == ["all"]:
+        return FORMATS.names()
+    if not names:
+        raise ConfigError(f"Name at least one export format: {', '.join(FORMATS.names())} (or all).")
+    for name in names:
+        FORMATS.get(name)
+    return list(dict.fromkeys(names))
+
+
+def sha256(path: Path) -> str:
+    """Hex digest of a file, or of a folder's files (names and contents, in sorted order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _probabilities(raw: np.ndarray) -> np.ndarray:
+    raw = np.asarray(raw, np.float64)
+    return np.concatenate([1.0 - raw, raw], axis=1) if raw.shape[1] == 1 else raw
+
+
+def _run_batched(run, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    return np.concatenate([np.asarray(run(images[i:i + batch_size].astype(np.float32)))
+                           for i in range(0, len(images), batch_size)])
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Moves `new` to `final`, replacing an older export only once the new one is complete."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        os.replace(final, old / final.name)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Path | None = None,
+           samples: int = SAMPLES, min_agreement: float = INT8_MIN_AGREEMENT, unsafe: bool = False,
+           say: Callable[[str], None] = print) -> list[ExportResult]:
+    """Exports a run's model to each format and checks it against the `.keras` model.
+
+    Each format goes to `OUT/<format>/` with the model and a `labels.json` (classes, input and
+    output spec, hashes, parity). It is written to a temporary folder first and moved into place
+    only when its parity check passes, so a failed export never replaces a good one.
+
+    Args:
+        run: the run folder (or a `.keras` file with `labels.json` beside it).
+        formats: names from `FORMATS`, comma-separated, or "all".
+        out: destination folder (default: RUN/export).
+        samples: images for the parity check (the run's validation images, topped up with
+            generated ones when they cannot be found).
+        min_agreement: top-1 agreement a quantized format needs with the `.keras` model.
+        unsafe: see `visionflow.load`.
+        say: receives one line per format.
+
+    Returns:
+        One ExportResult per format.
+
+    Raises:
+        ExportFailed: at least one format failed its parity check (the others are still written).
+        ModelError: the run cannot be loaded, or a format's optional packages are missing.
+    """
+    from visionflow.predict import load
+
+    names = parse_formats(formats)
+    if samples < 1:
+        raise ConfigError(f"samples must be at least 1. Received: {samples}")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
+    predictor = load(run, unsafe=unsafe)
+    if predictor.model is None:
+        raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
+    run_path = Path(run)
+    paths = RunPaths(run_path if run_path.is_dir() else run_path.parent)
+    source = Path(predictor.source)
+    out_dir = Path(out) if out else paths.root / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    images, where = sample_images(paths.manifest, "validation", predictor.image_size, samples)
+    say(f"parity check on {where}")
+    reference = _probabilities(predictor._call(images.astype(np.float32)))
+    calibration = None
+    meta_base = {
+        "classes": predictor.classes, "image_size": list(predictor.image_size),
+        "input": {"name": predictor.model.inputs[0].name, "shape": [None, *predictor.image_size, 3],
+                  "dtype": "float32", "range": [0, 255], "layout": "NHWC", "color": "RGB"},
+        "output": {"activation": "sigmoid" if len(predictor.classes) == 2 else "softmax",
+                   "shape": [None, 1 if len(predictor.classes) == 2 else len(predictor.classes)],
+                   "meaning": ("probability of classes[1]" if len(predictor.classes) == 2
+                               else "probability of each class, in the order of classes")},
+        "source": {"path": str(source), "sha256": sha256(source)},
+    }
+    results = []
+    for name in names:
+        fmt = FORMATS.get(name)
+        if fmt.quantized and calibration is None:
+            calibration, _ = sample_images(paths.manifest, "train", predictor.image_size, CALIBRATION_IMAGES, seed=1)
+        start = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-"))
+        os.chmod(tmp, DIR_MODE)
+        try:
+            artifact = tmp / fmt.artifact
+            fmt.write(predictor.model, artifact, calibration)
+            meta = {**meta_base, "format": name, "artifact": fmt.artifact}
+            if fmt.quantized:
+                meta["input"] = {**meta["input"], "dtype": "uint8"}
+            got = _probabilities(_run_batched(fmt.open(artifact, meta), images))
+            diff = float(np.abs(got - reference).max())
+            agree = float((got.argmax(1) == reference.argmax(1)).mean())
+            passed = agree >= min_agreement if fmt.quantized else diff <= FLOAT_TOLERANCE
+            criterion = (f"top-1 agreement >= {min_agreement:.1%}" if fmt.quantized
+                         else f"max |Δprob| <= {FLOAT_TOLERANCE:g}")
+            final = out_dir / name
+            size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
+                else artifact.stat().st_size
+            result = ExportResult(name, str(final / fmt.artifact), diff, agree, len(images), where, passed,
+                                  criterion, size, round(time.perf_counter() - start, 2))
+            if passed:
+                meta.update(sha256=sha256(artifact), parity=asdict(result),
+                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            versions=_versions())
+                write_json(tmp / "labels.json", meta)
+                _replace_dir(tmp, final)
+            else:
+                result.path = "(not written)"
+                flips = got.argmax(1) != reference.argmax(1)
+                if fmt.quantized and flips.any():
+                    top2 = np.sort(reference[flips], axis=1)[:, -2:]
+                    result.note = (f"the {int(flips.sum())} changed answers had a top-2 margin of at most "
+                                   f"{float((top2[:, 1] - top2[:, 0]).max()):.3f} in the .keras model")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        say(result.line())
+        results.append(result)
+    failed = [r.format for r in results if not r.passed]
+    if failed:
+        hint = (" A quantized model may only differ on near-ties: accept that with a lower --min-agreement, "
+                "or export the float tflite format." if any(FORMATS.get(f).quantized for f in failed) else "")
+        raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported model does not compute "
+                           f"what the .keras model does, so it was not written.{hint}")
+    return results
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    import visionflow
+
+    return {"visionflow": visionflow.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}

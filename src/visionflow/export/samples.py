@@ -1,0 +1,60 @@
+"""Images for parity checks and int8 calibration: the run's own data when it can be found."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from visionflow.data.decode import DecodeError, decode
+
+
+def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: int, seed: int = 0) -> np.ndarray:
+    """Up to `count` decoded images of `split` listed in a run's manifest.csv, in a seeded order.
+
+    Files that moved or no longer decode are passed over. Returns uint8 (n, h, w, 3), n <= count.
+    """
+    rows = []
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == split and r.get("status") == "ok"]
+    # Paths are written as given at training time: relative ones are relative to the folder
+    # training ran in, which is usually the one holding runs/ (the run's grandparent).
+    bases = [Path.cwd(), manifest.parent.parent.parent]
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in rng.permutation(len(rows)):
+        path = Path(rows[i])
+        if not path.is_absolute():
+            path = next((b / path for b in bases if (b / path).exists()), path)
+        try:
+            images.append(decode(path, size=image_size))
+        except DecodeError:
+            continue
+        if len(images) == count:
+            break
+    return np.stack(images) if images else np.zeros((0, *image_size, 3), np.uint8)
+
+
+def generated_images(image_size: tuple[int, int], count: int, seed: int = 0) -> np.ndarray:
+    """Smooth random colour fields (not white noise, so activations look more like photos')."""
+    rng = np.random.default_rng(seed)
+    h, w = image_size
+    coarse = rng.integers(0, 256, (count, max(2, h // 8), max(2, w // 8), 3)).astype(np.float32)
+    rows = np.linspace(0, coarse.shape[1] - 1, h).round().astype(int)
+    cols = np.linspace(0, coarse.shape[2] - 1, w).round().astype(int)
+    images = coarse[:, rows][:, :, cols] + rng.normal(0, 12, (count, h, w, 3))
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def sample_images(manifest: Path, split: str, image_size: tuple[int, int], count: int,
+                  seed: int = 0) -> tuple[np.ndarray, str]:
+    """`count` images: the run's own first, topped up with generated ones; and where they came from."""
+    real = run_images(manifest, split, image_size, count, seed)
+    missing = count - len(real)
+    if missing == 0:
+        return real, f"{len(real)} {split} images of the run"
+    fill = generated_images(image_size, missing, seed)
+    where = f"{len(real)} {split} images of the run + {missing} generated" if len(real) else f"{missing} generated images"
+    return np.concatenate([real, fill]), where

@@ -1,0 +1,261 @@
+"""The FastAPI application: prediction with micro-batching, model info, health, metrics, a web page.
+
+Every error is a JSON body `{"error": {"status", "code", "message"}}` with a 4xx status (or 503/504
+for load and time limits); the service goes on serving after each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visionflow.data.decode import DecodeError, decode
+from visionflow.serve.batcher import MicroBatcher
+from visionflow.serve.errors import ServeError, decode_error
+from visionflow.serve.limits import BodyLimit
+from visionflow.serve.metrics import Metrics, MetricsMiddleware
+from visionflow.serve.model import ServedModel, load_served, warm_up
+from visionflow.serve.settings import ServeConfig
+
+log = logging.getLogger("visionflow.serve")
+
+PREDICT_BODY = {
+    "requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                     "description": "One or more images (any field name)."}}}},
+        "application/json": {"schema": {"type": "object", "properties": {
+            "images": {"type": "array", "items": {"type": "string", "format": "byte"},
+                       "description": "Base64-encoded image files."},
+            "image": {"type": "string", "format": "byte", "description": "One base64-encoded image file."}}}},
+    }},
+}
+
+
+class Service:
+    """The state behind the routes: the model (once loaded), the batcher and the metrics."""
+
+    def __init__(self, run: str | Path, cfg: ServeConfig, on_fatal: Callable[[str], None]):
+        self.run = run
+        self.cfg = cfg
+        self.on_fatal = on_fatal
+        self.metrics = Metrics()
+        self.model: ServedModel | None = None
+        self.batcher: MicroBatcher | None = None
+        self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
+        self.load_error: str | None = None
+
+    def load(self) -> None:
+        """Loads and warms the model (in a thread, while /healthz already answers)."""
+        from visionflow.errors import VisionflowError
+
+        try:
+            model = load_served(self.run, self.cfg.backend, say=log.info)
+            warm_up(model.predictor, (1, self.cfg.max_batch))
+        except VisionflowError as exc:
+            self.load_error = str(exc)
+            self.on_fatal(str(exc))
+            return
+        self.model = model
+        log.info("model ready: %s (%s backend, %s)", model.name, model.backend, model.artifact)
+
+    def ready_or_503(self) -> ServedModel:
+        if self.model is None or self.batcher is None:
+            raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+        return self.model
+
+    def decode_all(self, items: list[tuple[str, bytes]], size: tuple[int, int]) -> np.ndarray:
+        images = []
+        for name, data in items:
+            try:
+                images.append(decode(data, size=size, max_pixels=self.cfg.max_pixels))
+            except DecodeError as exc:
+                raise decode_error(name, exc) from None
+        return np.stack(images)
+
+
+async def _read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each image in a multipart or JSON request."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=cfg.max_files, max_fields=cfg.max_files + 8)
+        items = []
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                items.append((value.filename or key, await value.read()))
+        await form.close()
+    elif kind == "application/json":
+        try:
+            payload = await request.json()
+        except ValueError:
+            raise ServeError(400, "bad_json", "The body is not valid JSON.") from None
+        if not isinstance(payload, dict) or not ("images" in payload or "image" in payload):
+            raise ServeError(400, "bad_json", 'Send {"images": ["<base64>", ...]} or {"image": "<base64>"}.')
+        encoded = payload.get("images", [payload.get("image")])
+        if not isinstance(encoded, list) or not all(isinstance(e, str) for e in encoded):
+            raise ServeError(400, "bad_json", '"images" must be a list of base64 strings.')
+        if len(encoded) > cfg.max_files:
+            raise _too_many(len(encoded), cfg.max_files)
+        items = []
+        for i, text in enumerate(encoded):
+            try:
+                items.append((f"images[{i}]", base64.b64decode(text, validate=True)))
+            except (binascii.Error, ValueError):
+                raise ServeError(400, "bad_base64", f"images[{i}] is not valid base64.") from None
+    else:
+        raise ServeError(415, "unsupported_media_type",
+                         "Send images as multipart/form-data, or JSON with base64 images.")
+    if not items:
+        raise ServeError(400, "no_images", "The request holds no image.")
+    if len(items) > cfg.max_files:
+        raise _too_many(len(items), cfg.max_files)
+    return items
+
+
+def _too_many(n: int, limit: int) -> ServeError:
+    return ServeError(400, "too_many_files", f"{n} images in one request; the limit is {limit}.")
+
+
+def create_app(run: str | Path, cfg: ServeConfig | None = None,
+               on_fatal: Callable[[str], None] = lambda message: None) -> FastAPI:
+    """The service for `run` (a run folder or an exported model). The model loads in the background
+    once the app starts; `/readyz` says 503 until it is loaded and warmed up.
+
+    Args:
+        run: what to serve.
+        cfg: limits, batching and backend.
+        on_fatal: called with the message when the model cannot be loaded (the CLI stops the server).
+    """
+    import visionflow
+
+    cfg = cfg or ServeConfig()
+    service = Service(run, cfg, on_fatal)
+
+    async def lifespan(app: FastAPI):
+        service.batcher = None
+        loading = asyncio.get_running_loop().run_in_executor(None, service.load)
+
+        async def start_batcher():
+            await loading
+            if service.model is not None:
+                batcher = MicroBatcher(lambda x: service.model.predictor.predict_arrays(x, batch_size=len(x)),
+                                       cfg.max_batch, cfg.max_wait_ms / 1000, cfg.max_queue,
+                                       on_batch=service.metrics.observe_batch)
+                batcher.start()
+                service.batcher = batcher
+
+        starter = asyncio.create_task(start_batcher())
+        yield
+        starter.cancel()
+        if service.batcher is not None:
+            await service.batcher.stop()
+        service.decoders.shutdown(wait=False)
+
+    app = FastAPI(title="visionflow", version=visionflow.__version__, lifespan=lifespan,
+                  description="Image classification with a visionflow model. POST images to /v1/predict.")
+    app.state.service = service
+
+    @app.exception_handler(ServeError)
+    async def serve_error(request: Request, exc: ServeError):
+        if exc.status >= 400 and exc.code not in ("not_ready",):
+            service.metrics.rejections.labels(exc.code).inc()
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        message = str(exc.detail)
+        if "Too many files" in message:
+            code, message = "too_many_files", f"Too many images in one request; the limit is {cfg.max_files}."
+        return await serve_error(request, ServeError(exc.status_code, code, message))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return await serve_error(request, ServeError(400, "bad_request", f"{where}: {first.get('msg', 'invalid')}"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(ServeError(500, "internal", "Internal error; the server logged it.").body(),
+                            status_code=500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse(resources.files("visionflow.serve").joinpath("page.html").read_text(encoding="utf-8"))
+
+    @app.get("/healthz", summary="Liveness: the process answers.")
+    async def healthz():
+        return {"status": "alive"}
+
+    @app.get("/readyz", summary="Readiness: 200 once the model is loaded and warmed up, 503 before.")
+    async def readyz():
+        if service.load_error:
+            raise ServeError(503, "load_failed", service.load_error)
+        service.ready_or_503()
+        return {"status": "ready"}
+
+    @app.get("/v1/model", summary="The served model: name, labels, input size, backend, version, hash.")
+    async def model_info():
+        info = service.ready_or_503().info()
+        info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
+                                                       "max_body_mb", "max_files", "max_pixels")}
+        return info
+
+    @app.get("/metrics", summary="Prometheus metrics.")
+    async def metrics():
+        service.metrics.queue_depth.set(service.batcher.queued if service.batcher else 0)
+        return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+    @app.post("/v1/predict", summary="Classify one or more images.", openapi_extra=PREDICT_BODY)
+    async def predict(request: Request, top_k: int = 5):
+        start = time.perf_counter()
+        model = service.ready_or_503()
+        if top_k < 1:
+            raise ServeError(400, "bad_request", f"top_k must be at least 1. Received: top_k={top_k}")
+        deadline = start + cfg.timeout
+        items = await _read_images(request, cfg)
+        batcher = service.batcher
+        batcher.admit(len(items))
+        submitted = False
+        try:
+            loop = asyncio.get_running_loop()
+            images = await asyncio.wait_for(
+                loop.run_in_executor(service.decoders, service.decode_all, items, model.predictor.image_size),
+                max(0.0, deadline - time.perf_counter()))
+            future = batcher.enqueue(images)
+            submitted = True
+            probs = await asyncio.wait_for(future, max(0.0, deadline - time.perf_counter()))
+        except asyncio.TimeoutError:
+            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s.") from None
+        finally:
+            if not submitted:
+                batcher.withdraw()
+        classes = model.predictor.classes
+        k = min(top_k, len(classes))
+        predictions = []
+        for (name, _), p in zip(items, probs):
+            order = np.argsort(-p, kind="stable")[:k]
+            predictions.append({"filename": name, "label": classes[order[0]], "confidence": float(p[order[0]]),
+                                "top": [{"label": classes[i], "probability": float(p[i])} for i in order]})
+        return {"model": model.name, "predictions": predictions,
+                "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    return app

@@ -1,0 +1,83 @@
+"""Loading the model the service runs, in the chosen backend, and warming it up."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visionflow.errors import ModelError
+from visionflow.predict import Predictor, load
+from visionflow.rundir import RunPaths
+
+
+@dataclass
+class ServedModel:
+    """The predictor and what `GET /v1/model` says about it."""
+
+    predictor: Predictor
+    name: str
+    backend: str
+    artifact: str
+    sha256: str
+
+    def info(self) -> dict:
+        import visionflow
+
+        h, w = self.predictor.image_size
+        return {"name": self.name, "labels": self.predictor.classes, "input_size": [h, w],
+                "backend": self.backend, "artifact": self.artifact, "sha256": self.sha256,
+                "version": visionflow.__version__}
+
+
+def check_source(run: str | Path) -> None:
+    """Fails fast, before the server starts, when `run` cannot hold a model."""
+    path = Path(run)
+    if not path.exists():
+        raise ModelError(f"{path} does not exist; give a run folder (runs/exp1) or an exported model.")
+    folder = path if path.is_dir() else path.parent
+    if not (folder / "labels.json").exists():
+        raise ModelError(f"No labels.json in {folder}; give a run folder written by `visionflow train` "
+                         f"or a folder written by `visionflow export`.")
+
+
+def load_served(run: str | Path, backend: str, say: Callable[[str], None] = print) -> ServedModel:
+    """Loads `run` for serving.
+
+    With backend "onnx" and a run folder, the run's ONNX export (RUN/export/onnx) is used when it
+    was made from the current model.keras; otherwise it is exported first, with its parity check.
+    A path that already is an export folder is served in its own format.
+    """
+    from visionflow.export.exporter import export, sha256
+
+    path = Path(run)
+    folder = path if path.is_dir() else path.parent
+    meta = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    fmt = meta.get("format")
+    if fmt is None and backend == "onnx":
+        paths = RunPaths(folder)
+        onnx_dir = paths.root / "export" / "onnx"
+        current = sha256(paths.model) if paths.model.exists() else None
+        stale = True
+        if (onnx_dir / "labels.json").exists():
+            done = json.loads((onnx_dir / "labels.json").read_text(encoding="utf-8"))
+            stale = done.get("source", {}).get("sha256") != current
+        if stale:
+            say(f"exporting {paths.model} to ONNX (with a parity check) ...")
+            export(folder, "onnx", say=say)
+        path, fmt = onnx_dir, "onnx"
+    predictor = load(path)
+    artifact = Path(predictor.source)
+    served = ServedModel(predictor, name=str(meta.get("model") or folder.name), backend=fmt or "keras",
+                         artifact=str(artifact), sha256=sha256(artifact))
+    return served
+
+
+def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:
+    """Runs the model once per batch size, so the first real requests do not pay for tracing."""
+    h, w = predictor.image_size
+    for n in sizes:
+        predictor.predict_arrays(np.zeros((n, h, w, 3), np.uint8), batch_size=n)

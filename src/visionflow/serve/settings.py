@@ -1,0 +1,47 @@
+"""Settings of `visionflow serve`: one dataclass, which also generates the command's flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from visionflow.config import _check, _opt
+from visionflow.errors import ConfigError
+from visionflow.registry import unknown_message
+
+BACKENDS = ("keras", "onnx")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Every `visionflow serve --flag`, with its default."""
+
+    host: str = _opt("127.0.0.1", "Address to bind; 0.0.0.0 exposes the service to the network.", metavar="ADDR")
+    port: int = _opt(8000, "TCP port.")
+    backend: str = _opt("keras", "Model runtime: keras (the .keras model) or onnx (onnxruntime; exported "
+                                 "with a parity check on first use).", choices=BACKENDS)
+    max_batch: int = _opt(32, "Most images per model call when gathering concurrent requests.")
+    max_wait_ms: float = _opt(5.0, "Longest a request waits for others to join its batch (only while "
+                                   "more requests are arriving).")
+    max_queue: int = _opt(256, "Images waiting for the model before new requests get 503 + Retry-After.")
+    timeout: float = _opt(10.0, "Seconds a request may take before it gets 504.")
+    max_body_mb: float = _opt(16.0, "Largest request body in MB (413 above it).")
+    max_files: int = _opt(16, "Most images in one request (400 above it).")
+    max_pixels: int = _opt(40_000_000, "Largest image in pixels, checked from the header before decoding (413 above it).")
+    access_log: bool = _opt(False, "Log one line per request.")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(unknown_message("backend", self.backend, list(BACKENDS)))
+        _check(0 < self.port < 65536, f"port must be between 1 and 65535. Received: port={self.port}")
+        for name in ("max_batch", "max_queue", "max_files", "max_pixels"):
+            _check(getattr(self, name) >= 1, f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        for name in ("timeout", "max_body_mb"):
+            _check(getattr(self, name) > 0, f"{name} must be positive. Received: {name}={getattr(self, name)}")
+        _check(self.max_wait_ms >= 0, f"max_wait_ms must not be negative. Received: max_wait_ms={self.max_wait_ms}")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

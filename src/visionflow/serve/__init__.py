@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -46,11 +47,20 @@ def serve(run: str | Path, cfg: ServeConfig | None = None) -> int:
     logging.getLogger("visionflow.serve").info(
         "serving %s on http://%s:%d (web page at /, API docs at /docs); Ctrl-C or SIGTERM stops it",
         run, cfg.host, cfg.port)
-    server.run()
+    # uvicorn handles SIGTERM itself (stop accepting, finish in-flight requests), then re-raises it
+    # for the handler that was installed before: this one turns it into a normal exit 0.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits this way when it cannot bind
+        server.started = False
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if failure:
         return 1
     if not server.started:
-        raise ModelError(f"Could not start the server on {cfg.host}:{cfg.port} (is the port in use?).")
+        raise ModelError(f"Could not listen on {cfg.host}:{cfg.port}: the port is in use or the address is not "
+                         f"this machine's; pick another --port or --host.")
     return 0
 
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install clean bench bench-quick
+.PHONY: demo test install clean bench bench-quick bench-serve browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/visionflow demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The web page test drives Debian's Chromium; installed where this machine allows (root + apt),
+# otherwise that one test is skipped and says why.
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { echo "installing chromium and chromium-driver for the browser test ..."; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
+	  echo "Chromium could not be installed: the browser test will be skipped."
 
 # Benchmarks print figures and write bench/results/; they are not tests.
 bench: $(STAMP)
@@ -30,6 +40,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve_load.py
 
 clean:
 	rm -rf $(VENV) runs demo build dist src/*.egg-info

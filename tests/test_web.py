@@ -1,0 +1,75 @@
+"""The web page at / in headless Chromium: pick an image, see the model's label.
+
+Needs Debian's chromium and chromium-driver (`make test` installs them where it can); skipped
+with the reason shown when they are missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import visionflow
+from test_serve_cli import _free_port, _wait_ready
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
+                                reason="Chromium and ChromeDriver are not installed (apt-get install chromium "
+                                       "chromium-driver); the browser test cannot run")
+
+
+@pytest.fixture
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="vf-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1000,800", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_page_shows_the_predicted_label(trained, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run_dir, data = trained
+    image = sorted((data / "validation" / "green").iterdir())[0]
+    expected = visionflow.load(run_dir).predict(str(image))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run_dir), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(url, proc)
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "3 classes"))
+        assert "blue, green, red" in browser.find_element(By.ID, "model").text
+        browser.find_element(By.ID, "file").send_keys(str(image))
+        wait.until(lambda d: d.find_element(By.ID, "result-label").text != "")
+        assert browser.find_element(By.ID, "result-label").text == expected.label
+        shown = browser.find_element(By.ID, "result-confidence").text
+        assert shown == f"{expected.confidence * 100:.1f}% confident"
+        bars = browser.find_elements(By.CSS_SELECTOR, "#bars .bar .name")
+        assert [b.text for b in bars] == [label for label, _ in expected.top[:3]]
+        assert "answered in" in browser.find_element(By.ID, "status").text
+        browser.save_screenshot(str(tmp_path / "page.png"))
+        assert (tmp_path / "page.png").stat().st_size > 5_000
+    finally:
+        proc.terminate()
+        proc.wait(30)

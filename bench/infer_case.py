@@ -1,4 +1,4 @@
-"""Inference latency and throughput of one model, naive Keras against visionflow's predictor.
+"""Inference latency and throughput of one model: naive Keras, visionflow's predictor, ONNX Runtime, LiteRT.
 
 Usage: python bench/infer_case.py [--model seed_cnn] [--image-size 150] [--calls 100]
 Prints one JSON object on the last line. The weights are random: latency does not depend on them.
@@ -76,6 +76,23 @@ def main() -> None:
         "predictor_batched_images_per_s": _throughput(lambda: predictor.predict_arrays(many, batch_size=args.batch),
                                                       args.batch),
     }
+    # The same network exported (with the parity check) and run by ONNX Runtime and LiteRT.
+    import tempfile
+
+    from visionflow.export import export
+    from visionflow.predict import load
+    from visionflow.rundir import save_model, write_json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        save_model(model, run / "model.keras")
+        write_json(run / "labels.json", {"classes": ["a", "b"], "image_size": list(size)})
+        export(run, "onnx,tflite", samples=16, say=lambda line: None)
+        for fmt in ("onnx", "tflite"):
+            exported = load(run / "export" / fmt)
+            out[f"{fmt}_array"] = _latency(lambda: exported.predict_arrays(one), args.calls)
+            out[f"{fmt}_batched_images_per_s"] = _throughput(
+                lambda: exported.predict_arrays(many, batch_size=args.batch), args.batch)
     out["speedup_p50"] = out["naive_predict"]["p50_ms"] / out["predictor_array"]["p50_ms"]
     out["peak_rss_mb"] = peak_rss_mb()
     jpeg_path.unlink(missing_ok=True)

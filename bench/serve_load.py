@@ -75,32 +75,64 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _load(url: str, image: bytes, clients: int, seconds: float, requests: int) -> dict:
-    import httpx
+def _request_bytes(port: int, image: bytes) -> bytes:
+    """One keep-alive multipart POST, built once: the load generator then only writes and reads bytes."""
+    boundary = "visionflowbench"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    head = (f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode()
+    return head + body
 
+
+async def _exchange(reader, writer, request: bytes) -> int:
+    writer.write(request)
+    await writer.drain()
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def _load(port: int, image: bytes, clients: int, seconds: float, requests: int) -> dict:
+    """A closed-loop load: `clients` keep-alive connections, each sending its next request when the
+    answer arrives. Raw asyncio streams, so that the generator itself costs little CPU."""
+    request = _request_bytes(port, image)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     sent = 0
     end = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client(http: httpx.AsyncClient):
+    async def client():
         nonlocal sent
+        reader = writer = None
         while sent < requests and time.perf_counter() < end:
             sent += 1
             t0 = time.perf_counter()
             try:
-                r = await http.post(url + "/v1/predict", files={"file": ("photo.jpg", image, "image/jpeg")})
-                code = str(r.status_code)
-            except httpx.HTTPError as exc:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                code = str(await _exchange(reader, writer, request))
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                 code = type(exc).__name__
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses[code] = statuses.get(code, 0) + 1
+        if writer is not None:
+            writer.close()
 
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - t0
     ok = statuses.get("200", 0)
     return {"clients": clients, "requests": len(latencies), "ok": ok, "wall_s": round(wall, 2),
             "req_per_s": round(ok / wall, 1), "p50_ms": round(float(np.percentile(latencies, 50)), 1),
@@ -130,10 +162,10 @@ def _bench_server(name: str, cmd: list[str], port: int, image: bytes, args) -> d
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         _wait(url, proc)
-        asyncio.run(_load(url, image, 4, 2.0, 40))  # warm-up, not reported
+        asyncio.run(_load(port, image, 4, 2.0, 40))  # warm-up, not reported
         levels = []
         for clients in args.levels:
-            row = asyncio.run(_load(url, image, clients, args.seconds, args.requests))
+            row = asyncio.run(_load(port, image, clients, args.seconds, args.requests))
             print(f"  {name:<14} {clients:>3} clients  {row['req_per_s']:>7.1f} req/s  p50 {row['p50_ms']:>7.1f} ms  "
                   f"p99 {row['p99_ms']:>7.1f} ms  statuses {row['statuses']}", flush=True)
             levels.append(row)
@@ -155,6 +187,9 @@ def main() -> None:
     image = _image()
     with tempfile.TemporaryDirectory(prefix="vf-serve-bench-") as tmp:
         run = _make_run(Path(tmp))
+        # Exported up front, so that the onnx server's figures are serving only (not the conversion).
+        subprocess.run([PY, "-m", "visionflow", "export", str(run), "--format", "onnx", "--samples", "16"],
+                       check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
         servers = [
             ("naive", lambda p: [PY, str(ROOT / "bench" / "naive_app.py"), str(run), str(p)]),
             ("visionflow-keras", lambda p: [PY, "-m", "visionflow", "serve", str(run), "--port", str(p),
@@ -180,7 +215,7 @@ def main() -> None:
     info = machine_info()
     header = (f"Machine: {info['cpu']}, {info['cores']} cores ({info['cpu_flags']}); TF {info['tensorflow']}, "
               f"Keras {info['keras']}. Model: seed_cnn 150x150, one 500x375 JPEG per request; load generator "
-              f"(httpx, asyncio) on the same machine; each level at most {args.seconds:g} s / {args.requests} requests.")
+              f"(raw asyncio keep-alive connections) on the same machine; each level at most {args.seconds:g} s / {args.requests} requests.")
     table = header + "\n\n" + "\n".join(lines) + "\n"
     print("\n" + table)
     out = ROOT / "bench" / "results"

@@ -142,12 +142,12 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
     Raises:
         ModelError: missing files, a refused file, or labels that do not fit the model.
     """
-    import keras
-
     path = Path(path)
     exported = _exported_format(path)
     if exported is not None:
         return _load_export(*exported)
+    import keras
+
     if path.is_dir():
         model_path = RunPaths(path).model
         if not model_path.exists() and (path / "model.h5").exists():

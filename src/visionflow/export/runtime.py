@@ -86,6 +86,9 @@ def onnx_runtime(path: Path, threads: int = 0) -> Runtime:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: spinning threads would take the CPU that
+    # image decoding and the HTTP server need between model calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for damaged files

@@ -67,6 +67,10 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
         assert shown == f"{expected.confidence * 100:.1f}% confident"
         bars = browser.find_elements(By.CSS_SELECTOR, "#bars .bar .name")
         assert [b.text for b in bars] == [label for label, _ in expected.top[:3]]
+        # The bars are drawn to scale: the top bar's fill is its probability's share of the track.
+        track = browser.find_element(By.CSS_SELECTOR, "#bars .bar .track").size["width"]
+        fill = browser.find_element(By.CSS_SELECTOR, "#bars .bar .fill").size["width"]
+        assert fill == pytest.approx(track * expected.confidence, abs=2)
         assert "answered in" in browser.find_element(By.ID, "status").text
         browser.save_screenshot(str(tmp_path / "page.png"))
         assert (tmp_path / "page.png").stat().st_size > 5_000

@@ -5,6 +5,7 @@ Each case runs in its own process (so peak memory is its own), on the same data 
   2. visionflow_seed    visionflow with the same network, size, batch and epochs
   3. compute_bound      the same network's training step on tensors in memory
   4. visionflow_default visionflow's default recipe
+  5. visionflow_budget64 (full run only) the budget recipe BUDGET_RECIPE: flowers5 15 minutes, hymenoptera 5
 then inference latency of the tutorial CNN. Results go to bench/results/<mode>.json and .md.
 
 Data: ../shared/datasets/hymenoptera (binary, like the tutorial) when present, otherwise a
@@ -27,6 +28,10 @@ sys.path.insert(0, str(HERE))
 from common import dataset, generated_binary, machine_info  # noqa: E402
 
 RESULTS = HERE / "results"
+# The best from-scratch recipe found for a 15-minute budget (see bench/README.md): low resolution,
+# many epochs, strong regularisation, a cosine schedule fitted to the budget.
+BUDGET_RECIPE = {"image_size": 64, "augment": "strong", "dropout": 0.5, "optimizer": "adamw", "weight_decay": 5e-4,
+                 "learning_rate": 2e-3, "label_smoothing": 0.1, "lr_schedule": "cosine", "patience": 0}
 SEED_CASES = ("tutorial", "visionflow_seed", "compute_bound")  # the tutorial network: comparable to the bound
 
 
@@ -67,8 +72,13 @@ def inference_table(r: dict) -> list[str]:
         f"| visionflow Predictor, one decoded image | {r['predictor_array']['p50_ms']:.1f} | {r['predictor_array']['p99_ms']:.1f} |",
         f"| visionflow Predictor, one 500x375 JPEG file (decode + resize + model) | {r['predictor_jpeg_500x375']['p50_ms']:.1f} | {r['predictor_jpeg_500x375']['p99_ms']:.1f} |",
         "",
-        f"Single-image p50 speed-up over naive: {r['speedup_p50']:.1f}x. Batched (64): naive "
-        f"{r['naive_batched_images_per_s']:.0f} img/s, Predictor {r['predictor_batched_images_per_s']:.0f} img/s.",
+        f"| ONNX Runtime (exported, parity-checked), one image | {r['onnx_array']['p50_ms']:.1f} | {r['onnx_array']['p99_ms']:.1f} |",
+        f"| LiteRT float32 (exported, parity-checked), one image | {r['tflite_array']['p50_ms']:.1f} | {r['tflite_array']['p99_ms']:.1f} |",
+        "",
+        f"Single-image p50 speed-up over naive: Predictor {r['speedup_p50']:.1f}x, ONNX Runtime "
+        f"{r['naive_predict']['p50_ms'] / r['onnx_array']['p50_ms']:.1f}x. Batched (64): naive "
+        f"{r['naive_batched_images_per_s']:.0f} img/s, Predictor {r['predictor_batched_images_per_s']:.0f} img/s, "
+        f"ONNX Runtime {r['onnx_batched_images_per_s']:.0f} img/s, LiteRT {r['tflite_batched_images_per_s']:.0f} img/s.",
     ]
 
 
@@ -101,6 +111,16 @@ def main() -> None:
         r = run_case("train_case.py", "visionflow_default", "--data", str(flowers), "--epochs", "60",
                      "--image-size", "150", "--extra", extra)
         r["data"] = "flowers5"
+        rows.append(r)
+        recipe = json.dumps({**BUDGET_RECIPE, "val_split": 0.2, "time_budget": 15})
+        r = run_case("train_case.py", "visionflow_default", "--data", str(flowers), "--epochs", "300",
+                     "--extra", recipe)
+        r.update(data="flowers5", case="visionflow_budget64")
+        rows.append(r)
+    if not args.quick:
+        recipe = json.dumps({**BUDGET_RECIPE, "time_budget": 5})
+        r = run_case("train_case.py", "visionflow_default", "--data", str(binary), "--epochs", "300", "--extra", recipe)
+        r.update(data=binary_name, case="visionflow_budget64")
         rows.append(r)
     bound = next(r for r in rows if r["case"] == "compute_bound")
     infer = run_case("infer_case.py", "--calls", "50" if args.quick else "200")

@@ -71,7 +71,6 @@ def inference_table(r: dict) -> list[str]:
         f"| naive `model.predict`, one image | {r['naive_predict']['p50_ms']:.1f} | {r['naive_predict']['p99_ms']:.1f} |",
         f"| visionflow Predictor, one decoded image | {r['predictor_array']['p50_ms']:.1f} | {r['predictor_array']['p99_ms']:.1f} |",
         f"| visionflow Predictor, one 500x375 JPEG file (decode + resize + model) | {r['predictor_jpeg_500x375']['p50_ms']:.1f} | {r['predictor_jpeg_500x375']['p99_ms']:.1f} |",
-        "",
         f"| ONNX Runtime (exported, parity-checked), one image | {r['onnx_array']['p50_ms']:.1f} | {r['onnx_array']['p99_ms']:.1f} |",
         f"| LiteRT float32 (exported, parity-checked), one image | {r['tflite_array']['p50_ms']:.1f} | {r['tflite_array']['p99_ms']:.1f} |",
         "",

@@ -1,4 +1,5 @@
-"""The `visionflow` command line: train, evaluate, predict, export, serve, models, demo."""
+"""The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, export, serve,
+models, demo."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ EXAMPLES = """examples:
   visionflow train --resume runs/exp1         continue after a crash or Ctrl-C
   visionflow evaluate runs/exp1 data/validation
   visionflow predict runs/exp1 img.jpg more/ "*.png" --top-k 3 --format json
+  visionflow explain runs/exp1 img.jpg --out overlay.png    Grad-CAM heat map
+  visionflow report runs/exp1                 rebuild runs/exp1/report.html
+  visionflow doctor data/ --fail-on leakage   duplicates, leakage, corrupt files, imbalance
+  visionflow cv photos/ --folds 5             cross-validation, one report
   visionflow export runs/exp1 --format onnx,tflite
   visionflow serve runs/exp1 --backend onnx   http://127.0.0.1:8000
   visionflow models
@@ -52,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="Evaluate a trained model on a folder of class folders.")
     e.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
     e.add_argument("data", metavar="DIR", help="Folder whose subfolders are the model's classes, e.g. data/validation.")
-    e.add_argument("--out", metavar="DIR", help="Where to write metrics.json and confusion_matrix.png "
-                                                "(default: RUN/evaluations/<DIR name>).")
+    e.add_argument("--out", metavar="DIR", help="Where to write report.html, metrics.json, predictions.csv and "
+                                                "the plots (default: RUN/evaluations/<DIR name>).")
     e.add_argument("--batch-size", type=int, default=64, help="Images per model call (default: 64).")
     e.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
 
@@ -64,6 +69,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
     p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")
     p.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    g = sub.add_parser("explain", help="Grad-CAM heat map of what drove a prediction.",
+                       description="Write a Grad-CAM overlay per image: the regions that drove the predicted "
+                                   "(or --class) label, in red.")
+    g.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
+    g.add_argument("inputs", nargs="+", metavar="IMAGE", help="Image files, folders or quoted globs.")
+    g.add_argument("--out", metavar="PATH", help="Overlay file for one image, or a folder for several "
+                                                 "(default: RUN/explain/<image name>_gradcam.png).")
+    g.add_argument("--class", dest="class_name", metavar="NAME", help="Explain this class instead of the predicted one.")
+    g.add_argument("--layer", metavar="NAME", help="Convolutional layer to use (default: the last one).")
+    g.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+
+    r = sub.add_parser("report", help="Rebuild report.html of a run, evaluation, cv or doctor folder.")
+    r.add_argument("folder", metavar="FOLDER", help="runs/exp1, an evaluation folder, a cv folder or a doctor folder.")
+
+    dr = sub.add_parser("doctor", help="Check an image folder: corrupt files, duplicates, leakage, imbalance.",
+                        description="Check an image folder before training: unreadable files, odd colour modes, "
+                                    "exact and near-duplicates (within a class, across classes, across splits), "
+                                    "class imbalance, extreme sizes; likely label errors with --predictions.")
+    dr.add_argument("data", metavar="DIR", help="DIR/train (+ validation/val, test), or DIR/<class>/.")
+    dr.add_argument("--out", default="doctor", metavar="DIR", help="Folder for doctor.json and report.html (default: doctor).")
+    dr.add_argument("--predictions", metavar="CSV", help="oof_predictions.csv from `visionflow cv` to list likely label errors.")
+    dr.add_argument("--fail-on", metavar="CHECK[,CHECK]", default="",
+                    help="Exit 1 when any of these is found: " + ", ".join(_checks()) + ".")
+
+    c = sub.add_parser("cv", help="Cross-validate: k models on stratified folds, mean ± std, one report.",
+                       description="Train one model per fold (stratified, near-duplicates kept in one fold) and "
+                                   "write cv.json, oof_predictions.csv, report.html and a doctor check with "
+                                   "likely label errors. Takes the same settings as train.")
+    c.add_argument("data", metavar="DIR", help="DIR/<class>/, or DIR/train + DIR/validation (pooled; test/ is left out).")
+    c.add_argument("--folds", type=int, default=5, help="Number of folds (default: 5).")
+    c.add_argument("--out", metavar="DIR", help="Output folder (default: the next free <project>/cvN).")
+    c.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
+    add_arguments(c, skip=("data", "val_split", "calibrate"))
 
     x = sub.add_parser("export", help="Export a run's model (ONNX, TFLite, SavedModel, ...) with a parity check.",
                        description="Export a run's model and check it against the .keras model on sample "
@@ -118,7 +157,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_table(result, result["classes"]))
     for item in result["skipped"] + result["failed"]:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
-    print(f"\nwritten: {os.path.join(result['out'], 'metrics.json')}, {os.path.join(result['out'], 'confusion_matrix.png')}")
+    print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json, predictions.csv and plots beside it")
     return 0
 
 
@@ -155,6 +194,75 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(paths)} image(s) could not be predicted.", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from visionflow.data.decode import DecodeError
+    from visionflow.gradcam import GradCam, explain_to_file
+    from visionflow.predict import expand_inputs, load
+
+    predictor = load(args.run, unsafe=args.unsafe)
+    cam = GradCam(predictor, args.layer)
+    if args.class_name is not None and args.class_name not in predictor.classes:
+        from visionflow.registry import unknown_message
+
+        raise VisionflowError(unknown_message("class", args.class_name, predictor.classes))
+    paths = expand_inputs(args.inputs)
+    run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.run).parent
+    if args.out and len(paths) == 1 and Path(args.out).suffix:
+        targets = [Path(args.out)]
+    else:
+        folder = Path(args.out) if args.out else run_dir / "explain"
+        targets = [folder / f"{Path(p).stem}_gradcam.png" for p in paths]
+    failed = 0
+    for path, target in zip(paths, targets):
+        try:
+            e = explain_to_file(predictor, path, target, args.class_name, cam=cam)
+        except DecodeError as exc:
+            print(f"{path}\tERROR: {exc.reason}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}\t{e.label} {e.probability:.3f} (predicted {e.predicted})\t-> {target}")
+    print(f"layer: {cam.layer}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from visionflow.report import rebuild
+
+    print(f"written: {rebuild(args.folder)}")
+    return 0
+
+
+def _checks() -> tuple[str, ...]:
+    from visionflow.doctor import CHECKS
+
+    return CHECKS
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from visionflow.doctor import doctor, parse_fail_on
+
+    fail_on = parse_fail_on(args.fail_on)
+    found = doctor(args.data, out=args.out, predictions=args.predictions)
+    failing = [f"{name} ({found['problems'][name]})" for name in fail_on if found["problems"][name]]
+    if failing:
+        print(f"failed checks: {', '.join(failing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from visionflow.config import TrainConfig, load_yaml, overrides_from_args
+    from visionflow.cv import cross_validate
+
+    base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None
+    values = overrides_from_args(args)
+    values.pop("data", None)  # the positional DIR, passed on its own
+    cross_validate(args.data, folds=args.folds, config=base, out=args.out, **values)
+    return 0
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,7 +315,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, epochs=args.epochs)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "models": cmd_models, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
+            "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "export": cmd_export, "serve": cmd_serve,
+            "models": cmd_models, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,6 +49,7 @@ class TrainConfig:
     patience: int = _opt(5, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.")
     monitor: str = _opt("val_accuracy", "Validation metric that picks the best model and drives early stopping.", choices=("val_accuracy", "val_loss"))
     time_budget: float = _opt(0.0, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.")
+    calibrate: bool = _opt(False, "Fit temperature scaling on the validation set after training; predict, serve and exports use it.")
     val_split: float = _opt(0.0, "Fraction of each class held out for validation when DIR has no validation folder.")
     cache: str = _opt("memory", "Cache of decoded, resized images: memory, disk (in the run folder) or none.", choices=("memory", "disk", "none"))
     seed: int = _opt(42, "Random seed for the split, shuffling, augmentation and initial weights.")

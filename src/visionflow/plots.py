@@ -58,3 +58,73 @@ def confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path, title: 
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                         color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     _save(fig, path)
+
+
+def confusion_normalised(matrix: np.ndarray, classes: list[str], path: Path, title: str = "Confusion matrix (share of true class)") -> None:
+    """Each row divided by its total: the recall of each class on the diagonal."""
+    matrix = np.asarray(matrix, dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    n = len(classes)
+    side = max(4.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center",
+                        color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+    _save(fig, path)
+
+
+def roc_pr(y_true: np.ndarray, scores: np.ndarray, positive: str, path: Path) -> dict:
+    """ROC and precision-recall curves of a two-class model (scores = probability of `positive`).
+
+    Returns the areas: {"roc_auc", "average_precision"}.
+    """
+    from sklearn import metrics as skm
+
+    fpr, tpr, _ = skm.roc_curve(y_true, scores)
+    precision, recall, _ = skm.precision_recall_curve(y_true, scores)
+    auc = float(skm.auc(fpr, tpr))
+    ap = float(skm.average_precision_score(y_true, scores))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].plot(fpr, tpr, label=f"AUC {auc:.3f}")
+    axes[0].plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    axes[0].set(title=f"ROC ({positive} positive)", xlabel="false positive rate", ylabel="true positive rate")
+    axes[1].plot(recall, precision, label=f"AP {ap:.3f}")
+    axes[1].axhline(float(np.mean(y_true)), color="grey", linestyle="--", linewidth=1, label="chance")
+    axes[1].set(title=f"Precision-recall ({positive} positive)", xlabel="recall", ylabel="precision")
+    for ax in axes:
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if ax is axes[0] else "lower left")
+    _save(fig, path)
+    return {"roc_auc": auc, "average_precision": ap}
+
+
+def reliability(curves: dict[str, dict], path: Path) -> None:
+    """Reliability diagram: accuracy against confidence per bin, one line per entry of `curves`
+    (e.g. {"model": reliability(...), "temperature 1.6": reliability(...)}), with counts below."""
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, rel in curves.items():
+        used = [b for b in rel["bins"] if b["count"]]
+        ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o-",
+                label=f"{name} (ECE {rel['ece']:.3f})")
+    first = next(iter(curves.values()))
+    widths = [b["upper"] - b["lower"] for b in first["bins"]]
+    hist.bar([b["lower"] for b in first["bins"]], [b["count"] for b in first["bins"]], width=widths, align="edge",
+             color="#9ab", edgecolor="white")
+    ax.set(title="Reliability", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02))
+    hist.set(xlabel="confidence (top-1 probability)", ylabel="images")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    _save(fig, path)

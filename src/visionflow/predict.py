@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from visionflow.calibration import apply_temperature
 from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, ImageSource, decode
 from visionflow.errors import ModelError
 from visionflow.export.runtime import Runtime, keras_runtime
@@ -49,8 +50,15 @@ class Predictor:
     """
 
     def __init__(self, model, classes: Sequence[str], image_size: tuple[int, int], source: str = "",
-                 runtime: Runtime | None = None, outputs: int | None = None):
-        """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width."""
+                 runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0):
+        """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
+
+        `temperature` rescales the model's probabilities (fitted by `visionflow train --calibrate`).
+        """
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ModelError(f"{source or 'The model'}: temperature must be a positive number. "
+                             f"Received: {temperature!r}")
+        self.temperature = float(temperature)
         self.model = model
         self.classes = list(classes)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -73,7 +81,7 @@ class Predictor:
         probs = np.concatenate(outs).astype(np.float64)
         if len(self.classes) == 2:
             probs = np.concatenate([1.0 - probs, probs], axis=1)
-        return probs
+        return apply_temperature(probs, self.temperature)
 
     def predict(self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, batch_size: int = 32):
         """Predicts one image (returns a Prediction) or a list of images (returns a list).
@@ -183,7 +191,8 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
         classes, image_size = meta["classes"], meta["image_size"]
     except (ValueError, KeyError, TypeError):
         raise ModelError(f"{labels_path} is not a visionflow labels file (needs 'classes' and 'image_size').") from None
-    return Predictor(model, classes, tuple(image_size), source=str(model_path))
+    return Predictor(model, classes, tuple(image_size), source=str(model_path),
+                     temperature=meta.get("temperature", 1.0))
 
 
 def _exported_format(path: Path) -> tuple[Path, dict] | None:
@@ -215,7 +224,7 @@ def _load_export(artifact: Path, meta: dict) -> Predictor:
     except (KeyError, TypeError, IndexError):
         raise ModelError(f"{artifact.parent / 'labels.json'} is not a visionflow export description.") from None
     return Predictor(None, classes, tuple(image_size), source=str(artifact),
-                     runtime=fmt.open(artifact, meta), outputs=outputs)
+                     runtime=fmt.open(artifact, meta), outputs=outputs, temperature=meta.get("temperature", 1.0))
 
 
 def expand_inputs(args: Sequence[str]) -> list[str]:

@@ -59,8 +59,8 @@ class RunPaths:
     def cache(self) -> Path: return self.root / "cache"
 
 
-def new_run_dir(project: str | Path, name: str = "") -> RunPaths:
-    """Creates runs/<name> (an error if it exists and is not empty) or the next free runs/expN."""
+def new_run_dir(project: str | Path, name: str = "", prefix: str = "exp") -> RunPaths:
+    """Creates runs/<name> (an error if it exists and is not empty) or the next free runs/<prefix>N."""
     project = Path(project)
     project.mkdir(parents=True, exist_ok=True)
     if name:
@@ -69,10 +69,10 @@ def new_run_dir(project: str | Path, name: str = "") -> RunPaths:
             raise ConfigError(f"Run folder {root} already exists; pick another --name, or continue it with --resume {root}.")
         root.mkdir(exist_ok=True)
         return RunPaths(root)
-    taken = [int(m.group(1)) for p in project.iterdir() if (m := re.fullmatch(r"exp(\d+)", p.name))]
+    taken = [int(m.group(1)) for p in project.iterdir() if (m := re.fullmatch(re.escape(prefix) + r"(\d+)", p.name))]
     n = max(taken, default=0) + 1
     while True:
-        root = project / f"exp{n}"
+        root = project / f"{prefix}{n}"
         try:
             root.mkdir()
             return RunPaths(root)
@@ -117,6 +117,19 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buf.getvalue())
+
+
+def locate(path: str | Path, run_root: Path) -> Path:
+    """Finds a data file a run recorded. Paths are written as given at training time: relative
+    ones are relative to the folder training ran in, usually the one holding runs/ (the run's
+    grandparent), else the current folder. Returns the path as given when neither has it."""
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    for base in (Path.cwd(), Path(run_root).resolve().parent.parent):
+        if (base / path).exists():
+            return base / path
+    return path
 
 
 def read_json(path: Path) -> Any:

@@ -81,17 +81,26 @@ def load_folder(root: str | Path, image_size: tuple[int, int], val_split: float 
         split_info.update(val_split=val_split, seed=seed, strategy="stratified, near-duplicates grouped",
                           duplicates_grouped=grouped)
     skipped = [r for r in all_records if not r.ok]
-    folder = ImageFolder(classes=classes, splits=usable, skipped=skipped)
-    summary = summarize([r for recs in usable.values() for r in recs] + skipped)
+    folder = make_folder(root, {s: str(p) for s, p in layout.splits.items()}, classes, usable, skipped, split_info)
+    folder.report["validation_files"] = (
+        [r.path for r in usable.get("validation", [])] if layout.kind == "classes" else None)
+    return folder
+
+
+def make_folder(root: str | Path, layout: dict[str, str], classes: list[str], splits: dict[str, list[Record]],
+                skipped: list[Record], split_info: dict) -> ImageFolder:
+    """An ImageFolder with its data report, from records already scanned and split."""
+    folder = ImageFolder(classes=classes, splits=splits, skipped=skipped)
+    summary = summarize([r for recs in splits.values() for r in recs] + skipped)
     folder.report = {
         "root": str(Path(root)),
-        "layout": {s: str(p) for s, p in layout.splits.items()},
+        "layout": layout,
         "classes": classes,
         "split": split_info,
         "counts": summary["splits"],
         "skipped_count": len(skipped),
         "skipped": summary["skipped"],
-        "validation_files": [r.path for r in usable.get("validation", [])] if layout.kind == "classes" else None,
+        "validation_files": [r.path for r in splits.get("validation", [])],
     }
     return folder
 

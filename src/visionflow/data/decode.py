@@ -109,11 +109,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def probe(source: str | Path | bytes) -> tuple[str, int, int]:
-    """Reads only the header: returns (format, width, height) or raises DecodeError."""
+def probe(source: str | Path | bytes) -> tuple[str, int, int, str]:
+    """Reads only the header: returns (format, width, height, Pillow mode) or raises DecodeError."""
     img = _open(source)
     try:
-        return _check_header(img)
+        return (*_check_header(img), img.mode)
     finally:
         img.close()
 

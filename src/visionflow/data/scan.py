@@ -7,6 +7,7 @@ Source files are only ever read.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,9 @@ class Record:
     format: str = ""
     width: int = 0
     height: int = 0
-    hash: int = field(default=0, repr=False)
+    mode: str = ""  # Pillow mode as stored: RGB, L, RGBA, P, CMYK, I;16, ...
+    hash: int = field(default=0, repr=False)  # 64-bit difference hash of the picture
+    digest: str = field(default="", repr=False)  # BLAKE2b of the file's bytes
 
     @property
     def ok(self) -> bool:
@@ -106,8 +109,15 @@ def _check(rec: Record, size: tuple[int, int] | None) -> Record:
     if not rec.ok:
         return rec
     try:
-        rec.format, rec.width, rec.height = probe(rec.path)
-        rec.hash = dhash(decode(rec.path, size=size or (64, 64)))
+        with open(rec.path, "rb") as fh:
+            data = fh.read()  # read once: hashed, probed and decoded from memory
+    except OSError as exc:
+        rec.status, rec.reason = "skipped", f"cannot read file: {exc.strerror or exc}"
+        return rec
+    try:
+        rec.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        rec.format, rec.width, rec.height, rec.mode = probe(data)
+        rec.hash = dhash(decode(data, size=size or (64, 64)))
     except DecodeError as exc:
         rec.status, rec.reason = "skipped", exc.reason
     return rec
@@ -152,4 +162,5 @@ def summarize(records: list[Record]) -> dict:
 def record_to_dict(rec: Record) -> dict:
     out = asdict(rec)
     out.pop("hash")
+    out.pop("digest")
     return out

@@ -18,9 +18,42 @@ from visionflow.data.scan import Record
 PAIRWISE_LIMIT = 30_000
 
 
+def near_pairs(hashes: list[int], max_distance: int = 4) -> list[tuple[int, int]]:
+    """Index pairs (i < j) whose hashes differ in at most `max_distance` bits, sorted.
+
+    Equal hashes are always paired; other close pairs are searched pairwise only up to
+    PAIRWISE_LIMIT hashes (beyond that, only equal hashes pair up).
+    """
+    n = len(hashes)
+    pairs: set[tuple[int, int]] = set()
+    same: dict[int, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        same[h].append(i)
+    for members in same.values():
+        pairs.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
+    if 0 < n <= PAIRWISE_LIMIT and max_distance > 0:
+        packed = np.array(hashes, dtype=">u8").view(np.uint8).reshape(n, 8)  # (n, 8) bytes per hash
+        for start in range(0, n, 1024):
+            block = packed[start:start + 1024]
+            # (b, n) Hamming distances through xor + popcount on bytes.
+            xor = np.bitwise_xor(block[:, None, :], packed[None, :, :])
+            dist = np.unpackbits(xor, axis=2).sum(axis=2)
+            rows, cols = np.nonzero(dist <= max_distance)
+            pairs.update((int(i), int(j)) for i, j in zip(rows + start, cols) if i < j)
+    return sorted(pairs)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
 def duplicate_groups(hashes: list[int], max_distance: int = 4) -> list[int]:
     """Returns a group id per hash; hashes within `max_distance` differing bits share a group."""
-    n = len(hashes)
+    return groups_from_pairs(len(hashes), near_pairs(hashes, max_distance))
+
+
+def groups_from_pairs(n: int, pairs: list[tuple[int, int]]) -> list[int]:
+    """Connected components of n items joined by `pairs`: a group id (its smallest member) per item."""
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -29,29 +62,10 @@ def duplicate_groups(hashes: list[int], max_distance: int = 4) -> list[int]:
             i = parent[i]
         return i
 
-    def union(i: int, j: int) -> None:
+    for i, j in pairs:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
-
-    first: dict[int, int] = {}
-    for i, h in enumerate(hashes):
-        if h in first:
-            union(i, first[h])
-        else:
-            first[h] = i
-    if 0 < n <= PAIRWISE_LIMIT and max_distance > 0:
-        bits = np.unpackbits(np.array(hashes, dtype=">u8").view(np.uint8).reshape(n, 8), axis=1).astype(bool)
-        packed = np.packbits(bits, axis=1)  # (n, 8) uint8
-        for start in range(0, n, 1024):
-            block = packed[start:start + 1024]
-            # (b, n) Hamming distances through xor + popcount on bytes.
-            xor = np.bitwise_xor(block[:, None, :], packed[None, :, :])
-            dist = np.unpackbits(xor, axis=2).sum(axis=2)
-            rows, cols = np.nonzero(dist <= max_distance)
-            for i, j in zip(rows + start, cols):
-                if i < j:
-                    union(int(i), int(j))
     return [find(i) for i in range(n)]
 
 

@@ -155,6 +155,8 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
                    "meaning": ("probability of classes[1]" if len(predictor.classes) == 2
                                else "probability of each class, in the order of classes")},
         "source": {"path": str(source), "sha256": sha256(source)},
+        # Applied to the probabilities by visionflow.load (1.0 unless trained with --calibrate).
+        "temperature": predictor.temperature,
     }
     results = []
     for name in names:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.data.decode import DecodeError, decode
+from visionflow.rundir import locate
 
 
 def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: int, seed: int = 0) -> np.ndarray:
@@ -19,15 +20,10 @@ def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: i
     if manifest.exists():
         with open(manifest, newline="", encoding="utf-8") as fh:
             rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == split and r.get("status") == "ok"]
-    # Paths are written as given at training time: relative ones are relative to the folder
-    # training ran in, which is usually the one holding runs/ (the run's grandparent).
-    bases = [Path.cwd(), manifest.parent.parent.parent]
     rng = np.random.default_rng(seed)
     images = []
     for i in rng.permutation(len(rows)):
-        path = Path(rows[i])
-        if not path.is_absolute():
-            path = next((b / path for b in bases if (b / path).exists()), path)
+        path = locate(rows[i], manifest.parent)
         try:
             images.append(decode(path, size=image_size))
         except DecodeError:

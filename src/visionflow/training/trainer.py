@@ -10,6 +10,7 @@ from typing import Callable
 
 from visionflow.config import TrainConfig, load_yaml
 from visionflow.data.dataset import ImageFolder, load_folder, manifest
+from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
 from visionflow.rundir import RunPaths, new_run_dir, read_json, write_csv, write_json, write_yaml
 
@@ -89,13 +90,15 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
-          say: Callable[[str], None] = print, **overrides) -> RunResult:
+          folder: ImageFolder | None = None, say: Callable[[str], None] = print, **overrides) -> RunResult:
     """Trains a model on an image folder and writes a complete run directory.
 
     Args:
         config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
         resume: a run folder to continue from its last checkpoint (only epochs, patience and
             time_budget may change).
+        folder: an already scanned and split ImageFolder (cross-validation folds) to train on
+            instead of scanning `config.data`; not with `resume`.
         say: where progress lines go; the live step line is drawn only when this is `print` and
             standard output is a terminal.
 
@@ -117,15 +120,18 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     _seed_everything(cfg.seed)
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     augment_lib.PRESETS.get(cfg.augment)
-    split_file = None
-    if paths is not None:
-        previous = read_json(paths.data_report)
-        if previous["split"].get("kind") == "classes":  # reuse the original split exactly
-            split_file = {"validation": previous["validation_files"]}
-    t_scan = time.perf_counter()
-    folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
-    print_data_summary(folder, say)
-    say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
+    if folder is None:
+        split_file = None
+        if paths is not None:
+            previous = read_json(paths.data_report)
+            if previous["split"].get("kind") == "classes":  # reuse the original split exactly
+                split_file = {"validation": previous["validation_files"]}
+        t_scan = time.perf_counter()
+        folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
+        print_data_summary(folder, say)
+        say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
+    elif paths is not None:
+        raise ConfigError("Pass either resume or folder, not both.")
     if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
 
@@ -134,6 +140,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         # Built before the run folder exists, so a failed weights download leaves nothing behind.
         model = _build(cfg, len(folder.classes))
         cfg, paths, state = _start_run(cfg, folder)
+        _doctor(paths, folder, say)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
         more = state["epoch"] < cfg.epochs and bool(overrides)
         if more:  # e.g. --epochs raised after the run ended: early stopping counts afresh
@@ -172,6 +179,21 @@ def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunP
     write_csv(paths.manifest, manifest(folder))
     state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False}
     return cfg, paths, state
+
+
+def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) -> None:
+    """The dataset doctor's findings on the scanned data: doctor.json, and warnings that matter."""
+    found = examine([r for recs in folder.splits.values() for r in recs] + folder.skipped)
+    write_json(paths.root / "doctor.json", found)
+    problems = found["problems"]
+    ex, near = found["exact_duplicates"], found["near_duplicates"]
+    say(f"doctor: {ex['pairs']} exact and {near['pairs']} near-duplicate pair(s); "
+        f"{problems['leakage']} across splits (leakage), {problems['conflicts']} across classes (label conflict)"
+        + (f"; largest/smallest class {found['balance']['imbalance_ratio']:.1f}x"
+           if found["balance"]["imbalance_ratio"] else "") + "  (doctor.json)")
+    if problems["leakage"]:
+        say("  warning: validation/test images have copies in training, so their accuracy is overstated; "
+            "see doctor.json or `visionflow doctor DATA`")
 
 
 def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths):
@@ -273,12 +295,12 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
 
 
 def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
-    """Evaluates the best model on validation (and test) data; writes metrics.json and the plots."""
-    import numpy as np
-
+    """Evaluates the best model on validation (and test) data, calibrates it if asked, and writes
+    metrics.json, predictions/<split>.csv, the plots and report.html."""
     from visionflow import plots
-    from visionflow.evaluation import confusion_title, evaluate_paths, format_table
+    from visionflow.evaluation import evaluate_paths, format_table, write_plots
     from visionflow.predict import load
+    from visionflow.report import run_report
 
     predictor = load(paths.root)
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
@@ -291,11 +313,41 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
         if not recs:
             continue
         result = evaluate_paths(predictor, [r.path for r in recs], folder.labels(split), batch_size=64)
-        metrics[split] = result
-        plots.confusion_matrix(np.array(result["confusion_matrix"]), folder.classes,
-                               paths.plots / f"{split}_confusion_matrix.png", title=confusion_title(result, split))
+        write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
+        write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
+        metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
         say(f"\n{split} ({result['images']} images), best epoch {metrics['best_epoch']}:")
         say(format_table(result, folder.classes))
+        if split == "validation" and cfg.calibrate:
+            metrics["calibration"] = _calibrate(paths, predictor, result, folder.classes, say)
     write_json(paths.metrics, metrics)
-    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, history.csv, plots/, tensorboard/)")
+    run_report(paths.root, predictor)
+    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, plots/, history.csv, tensorboard/)")
     return metrics
+
+
+def _calibrate(paths: RunPaths, predictor, result: dict, classes: list[str], say: Callable[[str], None]) -> dict:
+    """Fits temperature scaling on the validation predictions and stores it in labels.json."""
+    import numpy as np
+
+    from visionflow import plots
+    from visionflow.calibration import apply_temperature, calibrate, reliability
+
+    rows = result["predictions"]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[r["label"]] for r in rows])
+    probs = np.array([[r[f"prob:{c}"] for c in classes] for r in rows], dtype=np.float64)
+    found = calibrate(probs, y)
+    labels = read_json(paths.labels)
+    labels["temperature"] = found["temperature"]
+    write_json(paths.labels, labels)
+    predictor.temperature = found["temperature"]
+    t = found["temperature"]
+    plots.reliability({"model": reliability(probs, y), f"temperature {t:.2f}": reliability(apply_temperature(probs, t), y)},
+                      paths.plots / "validation_reliability.png")
+    say(f"calibration: temperature {t:.3f}; ECE {found['ece_before']:.4f} -> {found['ece_after']:.4f}, "
+        f"NLL {found['nll_before']:.4f} -> {found['nll_after']:.4f} (fitted and measured on the validation set)")
+    if found["at_limit"]:
+        say("  note: the temperature reached the end of its search range: the model's confidences carry little "
+            "information (too few epochs or validation images?)")
+    return found

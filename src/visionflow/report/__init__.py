@@ -1,0 +1,194 @@
+"""report.html for a run, an evaluation, a cross-validation or a doctor check.
+
+Each report is rebuilt from the files its command wrote (metrics.json, predictions CSVs, plots,
+doctor.json, ...), so `visionflow report PATH` can redo it at any time; only the Grad-CAM
+overlays need the model, and the thumbnails the images. The page is one self-contained file.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Callable
+
+from visionflow.errors import ConfigError
+from visionflow.report import sections as sec
+from visionflow.report.html import Page, tiles
+from visionflow.rundir import RunPaths, locate, read_json, write_text
+
+REPORT = "report.html"
+THUMB = 120
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _explainer(predictor) -> Callable | None:
+    """(image path, class) -> Grad-CAM overlay at thumbnail size; None without a Keras model."""
+    if predictor is None or predictor.model is None:
+        return None
+    from visionflow.data.decode import decode
+    from visionflow.gradcam import GradCam
+
+    try:
+        cam = GradCam(predictor)
+    except Exception:  # a model Grad-CAM cannot handle still gets its report
+        return None
+
+    def explain(path: Path, class_name: str):
+        e = cam.explain(path, class_name)
+        h, w = e.image.shape[:2]
+        scale = THUMB / max(h, w)
+        return e.overlay(decode(path, size=(max(1, round(h * scale)), max(1, round(w * scale)))))
+
+    return explain
+
+
+def _evaluation(page: Page, prefix: str, title: str, m: dict, rows: list[dict], classes: list[str],
+                plots: Path, plot_prefix: str, resolve: Callable[[str], Path], explainer,
+                calibration: dict | None = None) -> None:
+    sec.metrics_section(page, f"{prefix}metrics", f"{title}: per-class metrics", m, classes)
+    sec.confusion_section(page, f"{prefix}confusion", f"{title}: confusion matrix", plots, plot_prefix, m, classes)
+    if len(classes) == 2 and "roc_auc" in m:
+        sec.roc_section(page, f"{prefix}roc", f"{title}: ROC and precision-recall", plots, plot_prefix, m)
+    sec.calibration_section(page, f"{prefix}calibration", f"{title}: calibration", plots, plot_prefix, m, calibration)
+    sec.gallery_section(page, f"{prefix}gallery", f"{title}: most confidently wrong", rows, resolve, explainer)
+
+
+def run_report(run: str | Path, predictor=None) -> Path:
+    """Writes RUN/report.html from the run's files; `predictor` (loaded if None) draws Grad-CAM."""
+    import yaml
+
+    paths = RunPaths(Path(run))
+    if not paths.config.exists():
+        raise ConfigError(f"{run} is not a run folder (no config.yaml).")
+    config = yaml.safe_load(paths.config.read_text(encoding="utf-8")) or {}
+    labels = read_json(paths.labels) if paths.labels.exists() else {}
+    metrics = read_json(paths.metrics) if paths.metrics.exists() else {}
+    data = read_json(paths.data_report) if paths.data_report.exists() else {}
+    history = _rows(paths.history)
+    classes = labels.get("classes") or data.get("classes") or []
+    resolve = lambda p: locate(p, paths.root)  # noqa: E731
+    if predictor is None and paths.model.exists():
+        from visionflow.predict import load
+
+        try:
+            predictor = load(paths.root)
+        except Exception:  # the report still renders without Grad-CAM
+            predictor = None
+    val = metrics.get("validation") or {}
+    counts = data.get("counts", {})
+    page = Page(f"Run {paths.root.name}", f"{config.get('model', '?')} on {config.get('data', '?')}")
+    page.add("summary", "Summary", tiles([
+        ("validation accuracy", val.get("accuracy")),
+        ("macro F1", (val.get("macro_avg") or {}).get("f1-score")),
+        ("ECE", val.get("ece")),
+        ("best epoch", metrics.get("best_epoch")),
+        ("epochs run", metrics.get("epochs_run")),
+        ("training seconds", metrics.get("train_seconds")),
+        ("train images", counts.get("train", {}).get("images")),
+        ("validation images", counts.get("validation", {}).get("images")),
+    ]) + (f'<p class="note">Classes: {", ".join(classes)}. Stopped: {metrics.get("stopped") or "all epochs run"}. '
+          f'Skipped files: {data.get("skipped_count", 0)}.</p>' if metrics else
+          '<p class="note">The run has not finished: no final metrics yet.</p>'))
+    sec.config_section(page, config)
+    sec.curves_section(page, paths.plots / "training_curves.png", history)
+    explainer = _explainer(predictor)
+    for split, prefix in (("validation", ""), ("test", "test-")):
+        if split in metrics:
+            _evaluation(page, prefix, split.capitalize(), metrics[split], _rows(paths.root / "predictions" / f"{split}.csv"),
+                        classes, paths.plots, f"{split}_", resolve, explainer,
+                        metrics.get("calibration") if split == "validation" else None)
+    doctor_file = paths.root / "doctor.json"
+    if doctor_file.exists():
+        sec.doctor_section(page, read_json(doctor_file), resolve)
+    out = paths.root / REPORT
+    write_text(out, page.render())
+    return out
+
+
+def evaluation_report(folder: str | Path, predictor=None) -> Path:
+    """Writes FOLDER/report.html for a `visionflow evaluate` output folder."""
+    folder = Path(folder)
+    m = read_json(folder / "metrics.json")
+    classes = m["classes"]
+    source = Path(m.get("model", ""))
+    run_root = source.parent if source.name else folder
+    resolve = lambda p: locate(p, run_root)  # noqa: E731
+    if predictor is None and source.name and source.exists():
+        from visionflow.predict import load
+
+        try:
+            predictor = load(source)
+        except Exception:
+            predictor = None
+    page = Page(f"Evaluation: {folder.name}", f"{m.get('model', '')} on {m.get('data', '')}")
+    page.add("summary", "Summary", tiles([("accuracy", m["accuracy"]), ("macro F1", m["macro_avg"]["f1-score"]),
+                                          ("ECE", m.get("ece")), ("images", m["images"]),
+                                          ("skipped", len(m.get("skipped", [])) + len(m.get("failed", [])))]))
+    run = RunPaths(run_root)
+    if run.config.exists():
+        import yaml
+
+        sec.config_section(page, yaml.safe_load(run.config.read_text(encoding="utf-8")) or {})
+        sec.curves_section(page, run.plots / "training_curves.png", _rows(run.history))
+    _evaluation(page, "", folder.name, m, _rows(folder / "predictions.csv"), classes, folder, "", resolve,
+                _explainer(predictor))
+    out = folder / REPORT
+    write_text(out, page.render())
+    return out
+
+
+def doctor_report(folder: str | Path) -> Path:
+    """Writes FOLDER/report.html for a `visionflow doctor` output folder."""
+    folder = Path(folder)
+    d = read_json(folder / "doctor.json")
+    page = Page(f"Dataset doctor: {Path(d.get('data', folder)).name}", str(d.get("data", "")))
+    sec.doctor_section(page, d, lambda p: Path(p))
+    out = folder / REPORT
+    write_text(out, page.render())
+    return out
+
+
+def cv_report(folder: str | Path, predictor=None) -> Path:
+    """Writes FOLDER/report.html for a `visionflow cv` output folder (folds, pooled out-of-fold
+    evaluation, doctor findings with likely label errors)."""
+    folder = Path(folder)
+    cv = read_json(folder / "cv.json")
+    classes = cv["classes"]
+    page = Page(f"Cross-validation: {cv['folds_count']} folds", f"{cv['config'].get('model')} on {cv['data']}")
+    sec.folds_section(page, cv)
+    sec.config_section(page, cv["config"])
+    resolve = lambda p: Path(p)  # noqa: E731
+    _evaluation(page, "", "Out-of-fold", cv["oof"], _rows(folder / "oof_predictions.csv"), classes,
+                folder / "plots", "oof_", resolve, None)
+    if (folder / "doctor.json").exists():
+        sec.doctor_section(page, read_json(folder / "doctor.json"), resolve)
+    out = folder / REPORT
+    write_text(out, page.render())
+    return out
+
+
+def rebuild(path: str | Path) -> Path:
+    """Rebuilds report.html in a run, evaluation, cv or doctor folder (recognised by its files).
+
+    Raises:
+        ConfigError: the folder holds none of those.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder; give a run folder (runs/exp1), an evaluation, cv or doctor folder.")
+    if (path / "config.yaml").exists():
+        return run_report(path)
+    if (path / "cv.json").exists():
+        return cv_report(path)
+    if (path / "metrics.json").exists() and (path / "predictions.csv").exists():
+        return evaluation_report(path)
+    if (path / "doctor.json").exists():
+        return doctor_report(path)
+    raise ConfigError(f"{path} holds no run (config.yaml), evaluation (metrics.json + predictions.csv), "
+                      f"cross-validation (cv.json) or doctor (doctor.json) results to report on.")

@@ -59,14 +59,14 @@ def main() -> int:
 
     from visionflow import train
     from visionflow.data.dataset import load_folder, make_folder
-    from visionflow.data.split import near_pairs
+    from visionflow.data.split import similar_pairs
 
     size = (RECIPE["image_size"],) * 2
     base = load_folder(args.data, size, val_split=args.val_split, seed=args.seeds[0])
     pool = base.splits["train"] + base.splits["validation"]
     pool.sort(key=lambda r: r.path)
-    pairs = near_pairs([r.hash for r in pool])
-    print(f"{len(pool)} images, {len(pairs)} near-duplicate pairs (dHash distance <= 4)")
+    pairs = similar_pairs(pool)
+    print(f"{len(pool)} images, {len(pairs)} pairs showing the same picture (exact or near-duplicates)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -80,7 +80,6 @@ def main() -> int:
                             "strategy": "stratified random (near-duplicates not grouped)", "duplicates_grouped": 0}
                     folder = make_folder(args.data, {"train": args.data}, base.classes,
                                          {"train": train_r, "validation": val_r}, [], info)
-                index = {r.path: i for i, r in enumerate(pool)}
                 val_paths = {r.path for r in folder.splits["validation"]}
                 leaked = set()
                 for i, j in pairs:
@@ -102,7 +101,6 @@ def main() -> int:
                        "wall_s": round(wall, 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                del index
     out = {"machine": machine_info(), "data": args.data, "epochs": args.epochs, "recipe": RECIPE,
            "images": len(pool), "near_duplicate_pairs": len(pairs), "rows": rows}
     results = HERE / "results"

@@ -18,7 +18,7 @@ import numpy as np
 from visionflow.config import TrainConfig
 from visionflow.data.dataset import make_folder
 from visionflow.data.scan import Record
-from visionflow.data.split import duplicate_groups
+from visionflow.data.split import record_groups
 from visionflow.errors import ConfigError, DataError
 from visionflow.rundir import new_run_dir, write_csv, write_json
 
@@ -36,7 +36,7 @@ def make_folds(records: list[Record], folds: int, seed: int) -> tuple[list[int],
 
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2. Received: {folds}")
-    groups = duplicate_groups([r.hash for r in records])
+    groups = record_groups(records)
     labels = [r.label for r in records]
     for label in sorted(set(labels)):
         n = len({g for g, lab in zip(groups, labels) if lab == label})

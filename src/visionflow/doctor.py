@@ -22,11 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from visionflow.data.scan import VALIDATION_DIRS, Record, scan_split
-from visionflow.data.split import hamming, near_pairs
+from visionflow.data.split import MAX_DISTANCE, hamming, similar_pairs, thumb_difference
 from visionflow.errors import DataError
 from visionflow.rundir import write_json
 
-NEAR_DISTANCE = 4  # differing dHash bits that still count as the same picture (as the splitter uses)
 COMMON_MODES = ("RGB", "L")
 TINY_CLASS = 20  # fewer training images than this in a class is flagged
 SMALL_SIDE = 32  # pixels; images with a shorter side are flagged
@@ -84,8 +83,9 @@ def _summarise_pairs(pairs: list[dict]) -> dict:
             "listed": pairs[:MAX_LISTED]}
 
 
-def duplicates(records: list[Record], max_distance: int = NEAR_DISTANCE) -> tuple[dict, dict]:
-    """(exact, near) duplicate findings among usable records; near excludes byte-identical pairs."""
+def duplicates(records: list[Record], max_distance: int = MAX_DISTANCE) -> tuple[dict, dict]:
+    """(exact, near) duplicate findings among usable records, with the splitter's definition of
+    the same picture (`data/split.py`); near excludes byte-identical pairs."""
     exact_pairs = []
     by_digest: dict[str, list[Record]] = defaultdict(list)
     for r in records:
@@ -93,11 +93,13 @@ def duplicates(records: list[Record], max_distance: int = NEAR_DISTANCE) -> tupl
     for members in by_digest.values():
         exact_pairs.extend(_pair(a, b, 0) for k, a in enumerate(members) for b in members[k + 1:])
     near = []
-    for i, j in near_pairs([r.hash for r in records], max_distance):
+    for i, j in similar_pairs(records, max_distance):
         a, b = records[i], records[j]
         if a.digest != b.digest:
-            near.append(_pair(a, b, hamming(a.hash, b.hash)))
-    near.sort(key=lambda p: (p["distance"], p["a"]))
+            pair = _pair(a, b, hamming(a.hash, b.hash))
+            pair["thumb_difference"] = round(thumb_difference(a.thumb, b.thumb), 2)
+            near.append(pair)
+    near.sort(key=lambda p: (p["distance"], p["thumb_difference"], p["a"]))
     return _summarise_pairs(exact_pairs), _summarise_pairs(near)
 
 

@@ -189,6 +189,14 @@ def _from_array(array: np.ndarray) -> Image.Image:
     raise TypeError(f"Expected an image array of shape (h, w), (h, w, 3) or (h, w, 4). Received: {array.shape}")
 
 
+def thumb(pixels: np.ndarray, side: int = 8) -> bytes:
+    """An RGB `side`x`side` thumbnail as bytes: confirms that two images with close hashes really
+    show the same picture (the difference hash alone ignores colour and matches some unrelated
+    photos with similar light-dark layouts)."""
+    small = Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.uint8).tobytes()
+
+
 def dhash(pixels: np.ndarray) -> int:
     """64-bit difference hash of an RGB array: equal for the same photo saved at another size."""
     grey = Image.fromarray(pixels).convert("L").resize((9, 8), Image.Resampling.BILINEAR)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, decode, dhash, probe
+from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, decode, dhash, probe, thumb
 from visionflow.errors import DataError
 
 VALIDATION_DIRS = ("validation", "val")
@@ -35,6 +35,7 @@ class Record:
     mode: str = ""  # Pillow mode as stored: RGB, L, RGBA, P, CMYK, I;16, ...
     hash: int = field(default=0, repr=False)  # 64-bit difference hash of the picture
     digest: str = field(default="", repr=False)  # BLAKE2b of the file's bytes
+    thumb: bytes = field(default=b"", repr=False)  # 8x8 RGB thumbnail, to confirm near-duplicates
 
     @property
     def ok(self) -> bool:
@@ -117,7 +118,8 @@ def _check(rec: Record, size: tuple[int, int] | None) -> Record:
     try:
         rec.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         rec.format, rec.width, rec.height, rec.mode = probe(data)
-        rec.hash = dhash(decode(data, size=size or (64, 64)))
+        pixels = decode(data, size=size or (64, 64))
+        rec.hash, rec.thumb = dhash(pixels), thumb(pixels)
     except DecodeError as exc:
         rec.status, rec.reason = "skipped", exc.reason
     return rec
@@ -161,6 +163,6 @@ def summarize(records: list[Record]) -> dict:
 
 def record_to_dict(rec: Record) -> dict:
     out = asdict(rec)
-    out.pop("hash")
-    out.pop("digest")
+    for key in ("hash", "digest", "thumb"):
+        out.pop(key)
     return out

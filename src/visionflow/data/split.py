@@ -2,8 +2,10 @@
 
 Photo collections often hold the same picture twice (re-saved, resized). A plain random split then
 puts one copy in training and the other in validation, and validation accuracy is overstated.
-Images whose difference hashes are within `max_distance` bits are grouped, and a group goes to
-one side only.
+Two images count as the same picture when their difference hashes are within `max_distance` bits
+and their 8x8 colour thumbnails differ by at most THUMB_TOLERANCE grey levels on average (the
+hash alone also pairs some unrelated photos); such images are grouped, and a group goes to one
+side only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from visionflow.data.scan import Record
 
 # Exact-duplicate grouping is O(n); pairwise near-duplicate grouping is O(n^2) and used below this.
 PAIRWISE_LIMIT = 30_000
+MAX_DISTANCE = 4  # differing dHash bits
+# Mean absolute difference of the 8x8 RGB thumbnails (0-255). On flowers5, resized copies and
+# re-uploads measured 0.8-7.7, unrelated photos with close hashes 13-116.
+THUMB_TOLERANCE = 10.0
 
 
 def near_pairs(hashes: list[int], max_distance: int = 4) -> list[tuple[int, int]]:
@@ -69,13 +75,33 @@ def groups_from_pairs(n: int, pairs: list[tuple[int, int]]) -> list[int]:
     return [find(i) for i in range(n)]
 
 
+def thumb_difference(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two thumbnails (0 = identical); inf when either is missing."""
+    if not a or not b or len(a) != len(b):
+        return float("inf")
+    return float(np.abs(np.frombuffer(a, np.uint8).astype(np.int16) - np.frombuffer(b, np.uint8)).mean())
+
+
+def similar_pairs(records: list[Record], max_distance: int = MAX_DISTANCE) -> list[tuple[int, int]]:
+    """Index pairs of records that show the same picture: identical files, or close hashes
+    confirmed by their thumbnails."""
+    return [(i, j) for i, j in near_pairs([r.hash for r in records], max_distance)
+            if (records[i].digest and records[i].digest == records[j].digest)
+            or thumb_difference(records[i].thumb, records[j].thumb) <= THUMB_TOLERANCE]
+
+
+def record_groups(records: list[Record]) -> list[int]:
+    """A group id per record; records showing the same picture share one."""
+    return groups_from_pairs(len(records), similar_pairs(records))
+
+
 def stratified_group_split(records: list[Record], fraction: float, seed: int) -> tuple[list[Record], list[Record], int]:
     """Splits usable records into (train, validation, duplicate_images_grouped).
 
     Each class gets round(fraction * count) validation images (at least 1 and at most count - 1),
     taken as whole duplicate groups in a seeded random order.
     """
-    groups = duplicate_groups([r.hash for r in records])
+    groups = record_groups(records)
     by_group: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         by_group[g].append(i)

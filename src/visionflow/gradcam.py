@@ -18,6 +18,10 @@ import numpy as np
 from visionflow.errors import ModelError
 
 HEAD_LAYERS = ("probabilities", "probability")
+# Layer types whose geometry `GradCam._alignment` knows: size-preserving, and strided/padded ones.
+CHAIN_NEUTRAL = ("InputLayer", "Rescaling", "Normalization", "BatchNormalization", "ReLU", "Activation",
+                 "LeakyReLU", "Dropout", "SpatialDropout2D")
+CHAIN_SPATIAL = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D")
 # Layers whose 4-D output is not a good Grad-CAM target on its own (they only subsample).
 SKIPPED = ("MaxPooling2D", "AveragePooling2D", "Dropout", "SpatialDropout2D", "ZeroPadding2D", "Rescaling",
            "Normalization", "InputLayer", "Cropping2D")
@@ -116,14 +120,63 @@ class GradCam:
         self.layer = target.name
         features = head.input  # (batch, d): the classifier's input, before dropout is a no-op anyway
         if owner is None:
-            self._model = keras.Model(model.inputs, [target.output, features])
+            self._model = keras.Model(model.inputs[0], [target.output, features])
         else:
             # A backbone: its inner feature map and its pooled output, then the outer head.
-            inner = keras.Model(owner.inputs, [target.output, owner.output])
+            inner = keras.Model(owner.inputs[0], [target.output, owner.output])
             if not _only_dropout_between(model, owner, head):
                 raise ModelError(f"Grad-CAM inside {owner.name} needs the classifier to follow it directly.")
             self._model = inner
         self._kernel, self._bias = (np.asarray(w) for w in head.get_weights())
+        self._axes = self._alignment(model, owner, target)
+
+    def _alignment(self, model, owner, target) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Where each feature-map cell sits in the input: (scale, offset) per axis, so that cell i
+        is centred on input pixel scale * i + offset.
+
+        Plain resizing of the map assumes the cells tile the image evenly, which is wrong for
+        networks with unpadded convolutions (the tutorial CNN's last map is off by up to 10 pixels
+        at 64x64). For a chain of convolution and pooling layers the centres follow from each
+        layer's kernel, stride and padding; other networks (branches, nested backbones, whose
+        convolutions are "same"-padded) are taken to tile evenly.
+        """
+        h, w = self.predictor.image_size
+        fh, fw = (int(v) for v in target.output.shape[1:3])
+        even = ((h / fh, h / fh / 2 - 0.5), (w / fw, w / fw / 2 - 0.5))
+        if owner is not None:
+            return even
+        axes = [[1.0, 0.0], [1.0, 0.0]]  # (jump, centre of cell 0) per axis
+        for layer in model.layers:
+            kind = type(layer).__name__
+            if kind in CHAIN_NEUTRAL:
+                pass
+            elif kind in CHAIN_SPATIAL:
+                kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+                strides, padding = layer.strides, layer.padding
+                size_in = layer.input.shape[1:3]
+                for a in (0, 1):
+                    k, st, n = int(kernel[a]), int(strides[a]), int(size_in[a])
+                    left = 0
+                    if padding == "same":
+                        out = -(-n // st)
+                        left = max((out - 1) * st + k - n, 0) // 2
+                    axes[a][1] += ((k - 1) / 2 - left) * axes[a][0]
+                    axes[a][0] *= st
+            else:
+                return even
+            if layer is target:
+                return (axes[0][0], axes[0][1]), (axes[1][0], axes[1][1])
+        return even
+
+    def _upsample(self, cam: np.ndarray) -> np.ndarray:
+        """The (fh, fw) map at input size, interpolated between the cells' measured centres."""
+        h, w = self.predictor.image_size
+        (sr, orow), (sc, ocol) = self._axes
+        rows = (np.arange(h) - orow) / sr  # fractional cell coordinate of each input row
+        cols = (np.arange(w) - ocol) / sc
+        fh, fw = cam.shape
+        tall = np.stack([np.interp(rows, np.arange(fh), cam[:, j]) for j in range(fw)], axis=1)  # (h, fw)
+        return np.stack([np.interp(cols, np.arange(fw), tall[i]) for i in range(h)], axis=0)  # (h, w)
 
     def explain(self, image, class_name: str | None = None) -> Explanation:
         """Heat map for `image` (a path, bytes, PIL image or uint8 array) and `class_name`
@@ -155,13 +208,10 @@ class GradCam:
                 score = logits[:, index]
         grads = tape.gradient(score, fmap)  # (1, fh, fw, c)
         weights = tf.reduce_mean(grads, axis=(1, 2))  # (1, c)
-        cam = tf.nn.relu(tf.reduce_sum(fmap * weights[:, None, None, :], axis=-1))[0].numpy()
-        top = float(cam.max())
-        cam = cam / top if top > 0 else cam
-        from PIL import Image
-
-        h, w = self.predictor.image_size
-        heat = np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+        cam = tf.nn.relu(tf.reduce_sum(fmap * weights[:, None, None, :], axis=-1))[0].numpy()  # (fh, fw)
+        heat = self._upsample(cam)
+        top = float(heat.max())
+        heat = heat / top if top > 0 else np.zeros_like(heat)  # (h, w) in [0, 1]; all zero: no positive evidence
         return Explanation(heatmap=np.clip(heat, 0, 1).astype(np.float32), label=classes[index],
                            probability=float(probs[index]), predicted=classes[predicted], layer=self.layer,
                            image=pixels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from html.parser import HTMLParser
 import struct
 import zlib
 from pathlib import Path
@@ -111,3 +112,28 @@ def write_bad_corpus(folder: Path) -> dict[str, str]:
     (folder / "readme.txt").write_text("notes")
     expected["readme.txt"] = "not an image file extension"
     return expected
+
+
+class ParsedPage(HTMLParser):
+    """The ids of a page's <section> elements, its <img> sources and <a>/<link>/<script> targets."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: list[str] = []
+        self.images: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.ids.append(attrs.get("id", ""))
+        elif tag == "img":
+            self.images.append(attrs.get("src", ""))
+        elif tag in ("a", "link", "script"):
+            self.links.append(attrs.get("href") or attrs.get("src") or "")
+
+
+def parse_html(html: str) -> ParsedPage:
+    page = ParsedPage()
+    page.feed(html)
+    return page

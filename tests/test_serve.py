@@ -230,6 +230,36 @@ def test_not_ready_until_the_model_is_loaded(trained, monkeypatch):
         assert c.post("/v1/predict", files={"file": ("a.png", _png(), "image/png")}).status_code == 200
 
 
+def test_explain_returns_the_grad_cam_overlay(client, trained):
+    run_dir, _ = trained
+    big = io.BytesIO()
+    shape_image("green", np.random.default_rng(4), 40).resize((600, 450)).save(big, format="PNG")
+    response = client.post("/v1/explain", files={"file": ("g.png", big.getvalue(), "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    predictor = visionflow.load(run_dir)
+    expected = predictor.predict(big.getvalue())
+    assert body["predicted"] == body["label"] == expected.label
+    assert body["probability"] == pytest.approx(expected.confidence, abs=1e-5)
+    assert body["layer"] == "s4_relu"
+    prefix = "data:image/png;base64,"
+    assert body["overlay"].startswith(prefix)
+    overlay = Image.open(io.BytesIO(base64.b64decode(body["overlay"][len(prefix):])))
+    assert overlay.size == (384, 288)  # drawn over the image at up to 384 pixels, aspect kept
+    other = next(c for c in predictor.classes if c != expected.label)
+    chosen = client.post(f"/v1/explain?class={other}", files={"file": ("g.png", big.getvalue(), "image/png")})
+    assert chosen.status_code == 200 and chosen.json()["label"] == other
+    assert client.get("/v1/model").json()["explain"] is True
+
+
+def test_explain_rejects_bad_requests(client):
+    _error(client.post("/v1/explain?class=cats", files={"file": ("a.png", _png(), "image/png")}), 400, "unknown_class")
+    two = [("file", ("a.png", _png(), "image/png")), ("file", ("b.png", _png(seed=1), "image/png"))]
+    _error(client.post("/v1/explain", files=two), 400, "one_image")
+    _error(client.post("/v1/explain", files={"file": ("t.png", b"hello there", "image/png")}), 415, "not_an_image")
+    _good(client)
+
+
 def test_onnx_backend_exports_once_and_agrees_with_keras(trained, tmp_path):
     run_dir, _ = trained
     run = tmp_path / "run"
@@ -239,6 +269,8 @@ def test_onnx_backend_exports_once_and_agrees_with_keras(trained, tmp_path):
         info = c.get("/v1/model").json()
         assert info["backend"] == "onnx" and info["artifact"].endswith("export/onnx/model.onnx")
         got = c.post("/v1/predict", files={"file": ("a.png", _png(), "image/png")}).json()["predictions"][0]
+        assert info["explain"] is False
+        _error(c.post("/v1/explain", files={"file": ("a.png", _png(), "image/png")}), 409, "explain_unavailable")
     expected = visionflow.load(run_dir).predict(_png())
     assert got["label"] == expected.label and got["confidence"] == pytest.approx(expected.confidence, abs=1e-4)
     exported = (run / "export" / "onnx" / "model.onnx").stat().st_mtime_ns

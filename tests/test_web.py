@@ -72,6 +72,10 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
         fill = browser.find_element(By.CSS_SELECTOR, "#bars .bar .fill").size["width"]
         assert fill == pytest.approx(track * expected.confidence, abs=2)
         assert "answered in" in browser.find_element(By.ID, "status").text
+        # The Grad-CAM overlay follows the prediction.
+        wait.until(lambda d: d.find_element(By.ID, "heatmap").get_attribute("src").startswith("data:image/png"))
+        assert browser.find_element(By.ID, "heatmap").is_displayed()
+        assert f"drove “{expected.label}”" in browser.find_element(By.ID, "heatmap-caption").text
         browser.save_screenshot(str(tmp_path / "page.png"))
         assert (tmp_path / "page.png").stat().st_size > 5_000
     finally:

@@ -66,6 +66,7 @@ def run_demo(out: str | Path = "demo", epochs: int | None = None) -> int:
     print(f"\nresults: {run.run_dir}")
     print(f"  model        {run.run_dir / 'model.keras'}")
     print(f"  metrics      {run.run_dir / 'metrics.json'}  (validation accuracy {run.metrics['validation']['accuracy']:.4f})")
+    print(f"  report       {run.run_dir / 'report.html'}  (open in a browser)")
     print(f"  plots        {run.run_dir / 'plots'}")
     print(f"  tensorboard  {run.run_dir / 'tensorboard'}")
     return 0

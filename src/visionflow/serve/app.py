@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,6 +57,8 @@ class Service:
         self.model: ServedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
+        self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
+        self._cam = None
         self.load_error: str | None = None
 
     def load(self) -> None:
@@ -77,6 +79,20 @@ class Service:
         if self.model is None or self.batcher is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
         return self.model
+
+    def explain(self, pixels: np.ndarray, class_name: str | None) -> dict:
+        """Grad-CAM for one decoded image (runs in the explain thread)."""
+        import io
+
+        from visionflow.gradcam import GradCam
+
+        if self._cam is None:
+            self._cam = GradCam(self.model.predictor)
+        e = self._cam.explain(pixels, class_name)
+        buf = io.BytesIO()
+        e.overlay(pixels).save(buf, format="PNG")
+        return {"label": e.label, "probability": e.probability, "predicted": e.predicted, "layer": e.layer,
+                "overlay": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}
 
     def decode_all(self, items: list[tuple[str, bytes]], size: tuple[int, int]) -> np.ndarray:
         images = []
@@ -126,6 +142,20 @@ async def _read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, by
     return items
 
 
+def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int) -> np.ndarray:
+    """The image as upright RGB with its longest side at most `side` pixels (aspect kept)."""
+    from PIL import Image
+
+    name, data = item
+    try:
+        pixels = decode(data, max_pixels=max_pixels)
+    except DecodeError as exc:
+        raise decode_error(name, exc) from None
+    img = Image.fromarray(pixels)
+    img.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(img)
+
+
 def _too_many(n: int, limit: int) -> ServeError:
     return ServeError(400, "too_many_files", f"{n} images in one request; the limit is {limit}.")
 
@@ -164,6 +194,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         if service.batcher is not None:
             await service.batcher.stop()
         service.decoders.shutdown(wait=False)
+        service.explainer.shutdown(wait=False)
 
     app = FastAPI(title="visionflow", version=visionflow.__version__, lifespan=lifespan,
                   description="Image classification with a visionflow model. POST images to /v1/predict.")
@@ -255,6 +286,35 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
                                 "top": [{"label": classes[i], "probability": float(p[i])} for i in order]})
         return {"model": model.name, "predictions": predictions,
                 "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    @app.post("/v1/explain", summary="Grad-CAM heat map of one image (Keras backend).", openapi_extra=PREDICT_BODY)
+    async def explain(request: Request, class_name: str | None = Query(None, alias="class")):
+        start = time.perf_counter()
+        model = service.ready_or_503()
+        if model.predictor.model is None:
+            raise ServeError(409, "explain_unavailable", f"Grad-CAM needs the Keras model; this server runs the "
+                                                         f"{model.backend} backend. Serve with --backend keras.")
+        classes = model.predictor.classes
+        if class_name is not None and class_name not in classes:
+            raise ServeError(400, "unknown_class", f"Unknown class {class_name!r}; the model's classes are "
+                                                   f"{', '.join(classes)}.")
+        items = await _read_images(request, cfg)
+        if len(items) != 1:
+            raise ServeError(400, "one_image", f"Send exactly one image to /v1/explain. Received: {len(items)}")
+        side = max(model.predictor.image_size)
+        shown = max(side, 384)  # the overlay is drawn over the image at up to this size
+        loop = asyncio.get_running_loop()
+        deadline = start + cfg.timeout
+        try:
+            pixels = await asyncio.wait_for(loop.run_in_executor(
+                service.decoders, lambda: _decode_within(items[0], shown, cfg.max_pixels)),
+                max(0.0, deadline - time.perf_counter()))
+            result = await asyncio.wait_for(loop.run_in_executor(service.explainer, service.explain, pixels, class_name),
+                                            max(0.0, deadline - time.perf_counter()))
+        except asyncio.TimeoutError:
+            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s.") from None
+        result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        return result
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)

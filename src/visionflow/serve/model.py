@@ -30,6 +30,7 @@ class ServedModel:
         h, w = self.predictor.image_size
         return {"name": self.name, "labels": self.predictor.classes, "input_size": [h, w],
                 "backend": self.backend, "artifact": self.artifact, "sha256": self.sha256,
+                "temperature": self.predictor.temperature, "explain": self.predictor.model is not None,
                 "version": visionflow.__version__}
 
 

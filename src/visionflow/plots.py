@@ -37,50 +37,45 @@ def training_curves(history: list[dict], path: Path, best_epoch: int | None = No
     _save(fig, path)
 
 
+def _row_share(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+
+
+def _matrix_plot(share: np.ndarray, cells: list[list[str]], classes: list[str], path: Path, title: str,
+                 colorbar: str) -> None:
+    """Rows are true classes, columns predictions; colours from `share`, text from `cells`."""
+    n = len(classes)
+    side = max(4.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=colorbar)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, cells[i][j], ha="center", va="center",
+                        color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+    _save(fig, path)
+
+
 def confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path, title: str = "Confusion matrix") -> None:
     """Counts with row-normalised colours: rows are true classes, columns predictions."""
     matrix = np.asarray(matrix)
-    n = len(classes)
-    rows = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
-    side = max(4.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(side, side * 0.85))
-    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                        color="white" if share[i, j] > 0.5 else "black", fontsize=9)
-    _save(fig, path)
+    _matrix_plot(_row_share(matrix), [[str(v) for v in row] for row in matrix], classes, path, title,
+                 "share of true class")
 
 
-def confusion_normalised(matrix: np.ndarray, classes: list[str], path: Path, title: str = "Confusion matrix (share of true class)") -> None:
+def confusion_normalised(matrix: np.ndarray, classes: list[str], path: Path,
+                         title: str = "Confusion matrix (share of true class)") -> None:
     """Each row divided by its total: the recall of each class on the diagonal."""
-    matrix = np.asarray(matrix, dtype=float)
-    rows = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
-    n = len(classes)
-    side = max(4.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(side, side * 0.85))
-    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center",
-                        color="white" if share[i, j] > 0.5 else "black", fontsize=9)
-    _save(fig, path)
+    share = _row_share(matrix)
+    _matrix_plot(share, [[f"{v:.2f}" for v in row] for row in share], classes, path, title, "")
 
 
 def roc_pr(y_true: np.ndarray, scores: np.ndarray, positive: str, path: Path) -> dict:

@@ -127,14 +127,15 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     Args:
         model: a run directory, a model file, or a loaded Predictor.
         data: a folder whose subfolders are (some of) the model's classes, e.g. data/validation.
-        out: where to write metrics.json and confusion_matrix.png; defaults to
+        out: where to write report.html, metrics.json, predictions.csv and the plots; defaults to
             <run>/evaluations/<folder name>/ (the model file's folder, or the current folder for a
             Predictor).
         batch_size: images per model call.
         unsafe: passed to `load` for legacy or Lambda-holding model files.
 
     Returns:
-        The metrics dict (also written as JSON), with "skipped" files and "out" folder added.
+        The metrics dict (also written as metrics.json), with the "skipped" files, the per-image
+        "predictions" rows (also written as predictions.csv) and the "out" folder added.
 
     Raises:
         DataError: the folder is missing, holds no usable images, or a class unknown to the model.

@@ -52,10 +52,10 @@ class Explanation:
 
 
 def _is_feature_map(layer) -> bool:
-    shape = getattr(layer, "output", None)
+    """A layer whose output is a (batch, h, w, channels) map worth explaining."""
     try:
-        rank = len(layer.output.shape) if shape is not None else 0
-    except (AttributeError, ValueError):
+        rank = len(layer.output.shape)
+    except (AttributeError, ValueError):  # no single output (unbuilt, or several)
         return False
     return rank == 4 and type(layer).__name__ not in SKIPPED
 

@@ -107,7 +107,7 @@ def main() -> int:
     results.mkdir(exist_ok=True)
     (results / "duplicates.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [f"# Near-duplicates and the validation split ({Path(args.data).name}, {args.epochs} epochs, 64x64)", "",
-             f"{len(pool)} images, {len(pairs)} near-duplicate pairs.", "",
+             f"{len(pool)} images, {len(pairs)} pairs showing the same picture (exact or near-duplicates).", "",
              "| split | seed | val images | val images with a copy in train | val accuracy | on those | on the rest |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -136,3 +136,9 @@ def test_cell_centres_follow_the_network_geometry():
     assert seed._axes == ((4.0, 8.5), (4.0, 8.5))
     small = GradCam(Predictor(build_model("small_cnn", (64, 96), 2), ["a", "b"], (64, 96)))
     assert small._axes == ((16.0, 8.0), (16.0, 8.0))
+
+
+def test_top_level_explain(square_run):
+    e = visionflow.explain(square_run, square_image(np.random.default_rng(2), (20, 20)), class_name="plain")
+    assert e.label == "plain" and e.predicted == "square"
+    assert e.overlay().size == (SIZE, SIZE)

@@ -35,6 +35,29 @@ def load(path, unsafe: bool = False):
     return _load(path, unsafe=unsafe)
 
 
+def explain(model, image, class_name=None, layer=None):
+    """Grad-CAM for one image: `model` is a run folder or a loaded Predictor. See
+    `visionflow.gradcam.GradCam` (build one to explain many images)."""
+    from visionflow.gradcam import GradCam
+
+    predictor = load(model) if not hasattr(model, "predict_arrays") else model
+    return GradCam(predictor, layer).explain(image, class_name)
+
+
+def doctor(data, **kwargs):
+    """See `visionflow.doctor.doctor`."""
+    from visionflow.doctor import doctor as _doctor
+
+    return _doctor(data, **kwargs)
+
+
+def cross_validate(data, folds: int = 5, **kwargs):
+    """See `visionflow.cv.cross_validate`."""
+    from visionflow.cv import cross_validate as _cv
+
+    return _cv(data, folds=folds, **kwargs)
+
+
 def list_models() -> list[str]:
     """Names of the registered models."""
     from visionflow.models import MODELS
@@ -42,5 +65,5 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-__all__ = ["TrainConfig", "train", "evaluate", "load", "list_models", "VisionflowError", "ConfigError",
+__all__ = ["TrainConfig", "train", "evaluate", "load", "explain", "doctor", "cross_validate", "list_models", "VisionflowError", "ConfigError",
            "DataError", "ModelError", "TrainingFailed", "__version__"]

@@ -1,5 +1,5 @@
-"""The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, export, serve,
-models, demo."""
+"""The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, tune, export,
+serve, models, demo."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   visionflow report runs/exp1                 rebuild runs/exp1/report.html
   visionflow doctor data/ --fail-on leakage   duplicates, leakage, corrupt files, imbalance
   visionflow cv photos/ --folds 5             cross-validation, one report
+  visionflow tune data/ --trials 20 --search bayes --epochs 8   hyperparameter search (Optuna)
   visionflow export runs/exp1 --format onnx,tflite
   visionflow serve runs/exp1 --backend onnx   http://127.0.0.1:8000
   visionflow models
@@ -103,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", metavar="DIR", help="Output folder (default: the next free <project>/cvN).")
     c.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
     add_arguments(c, skip=("data", "val_split", "calibrate"))
+
+    tn = sub.add_parser("tune", help="Search training settings with Optuna; each trial is a small run.",
+                        description="Hyperparameter search on Optuna (TPE, random or grid) with pruning of bad "
+                                    "trials. Every train flag sets the base config of all trials; the search space "
+                                    "comes from --space or the default. Writes leaderboard.csv, best.yaml, "
+                                    "report.html and the study (SQLite) into the tune folder.")
+    tn.add_argument("data", metavar="DIR", help="The image folder, as for train.")
+    tn.add_argument("--trials", type=int, default=20, help="Finished trials the study should hold (default: 20).")
+    tn.add_argument("--search", choices=("bayes", "random", "grid"), default="bayes",
+                    help="bayes (TPE), random or grid (default: bayes).")
+    tn.add_argument("--space", metavar="FILE", help="YAML search space (default: the built-in space).")
+    tn.add_argument("--budget-minutes", type=float, default=0.0, help="Stop starting trials after this long (default: no limit).")
+    tn.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median", help="(default: median)")
+    tn.add_argument("--out", metavar="DIR", help="Tune folder (default: the next free <project>/tuneN).")
+    tn.add_argument("--storage", metavar="URL", help="Optuna storage shared by several tune processes, e.g. "
+                                                     "sqlite:///study.db (default: OUT/study.db).")
+    tn.add_argument("--resume", action="store_true", help="Continue the study in --out (or --storage).")
+    tn.add_argument("--retrain", action="store_true", help="Train the best settings into a normal run folder.")
+    tn.add_argument("--config", metavar="FILE", help="YAML file of base settings; flags override it.")
+    add_arguments(tn, skip=("data", "calibrate"))
 
     x = sub.add_parser("export", help="Export a run's model (ONNX, TFLite, SavedModel, ...) with a parity check.",
                        description="Export a run's model and check it against the .keras model on sample "
@@ -265,6 +286,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from visionflow.config import TrainConfig, load_yaml, overrides_from_args
+    from visionflow.tuning.study import tune
+
+    base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None
+    values = overrides_from_args(args)
+    values.pop("data", None)  # the positional DIR, passed on its own
+    tune(args.data, trials=args.trials, search=args.search, space=args.space, config=base, out=args.out,
+         storage=args.storage, resume=args.resume, budget_minutes=args.budget_minutes, pruner=args.pruner,
+         retrain=args.retrain, **values)
+    return 0
+
+
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     from visionflow.config import add_arguments
     from visionflow.serve.settings import ServeConfig
@@ -316,7 +350,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
-            "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "export": cmd_export, "serve": cmd_serve,
+            "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "tune": cmd_tune, "export": cmd_export, "serve": cmd_serve,
             "models": cmd_models, "demo": cmd_demo}
 
 

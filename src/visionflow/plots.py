@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save(fig, path: Path) -> None:
+    """Writes a figure as PNG atomically and closes it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -34,7 +35,7 @@ def training_curves(history: list[dict], path: Path, best_epoch: int | None = No
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save(fig, path)
 
 
 def _row_share(matrix: np.ndarray) -> np.ndarray:
@@ -61,7 +62,7 @@ def _matrix_plot(share: np.ndarray, cells: list[list[str]], classes: list[str], 
             for j in range(n):
                 ax.text(j, i, cells[i][j], ha="center", va="center",
                         color="white" if share[i, j] > 0.5 else "black", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path, title: str = "Confusion matrix") -> None:
@@ -101,7 +102,7 @@ def roc_pr(y_true: np.ndarray, scores: np.ndarray, positive: str, path: Path) ->
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right" if ax is axes[0] else "lower left")
-    _save(fig, path)
+    save(fig, path)
     return {"roc_auc": auc, "average_precision": ap}
 
 
@@ -122,4 +123,4 @@ def reliability(curves: dict[str, dict], path: Path) -> None:
     hist.set(xlabel="confidence (top-1 probability)", ylabel="images")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    _save(fig, path)
+    save(fig, path)

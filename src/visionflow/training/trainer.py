@@ -90,7 +90,8 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
-          folder: ImageFolder | None = None, say: Callable[[str], None] = print, **overrides) -> RunResult:
+          folder: ImageFolder | None = None, callbacks: list | None = None, say: Callable[[str], None] = print,
+          **overrides) -> RunResult:
     """Trains a model on an image folder and writes a complete run directory.
 
     Args:
@@ -99,6 +100,8 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
             time_budget may change).
         folder: an already scanned and split ImageFolder (cross-validation folds) to train on
             instead of scanning `config.data`; not with `resume`.
+        callbacks: extra Keras callbacks for `model.fit` (e.g. a tuner's pruning callback); an
+            exception one raises stops the run, keeping what was written so far.
         say: where progress lines go; the live step line is drawn only when this is `print` and
             standard output is a terminal.
 
@@ -153,7 +156,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         # else: it stopped during the final evaluation, which runs again below
     say(f"run: {paths.root}")
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say, model)
+        _fit(cfg, folder, paths, state, say, model, callbacks or [])
     state["finished"] = True
     write_json(paths.state, state)
     metrics = finish_run(paths, folder, state, cfg, say)
@@ -220,7 +223,7 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
 
 
 def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
-         model=None) -> None:
+         model=None, extra: list | None = None) -> None:
     """Runs the remaining epochs, phase by phase, with the run's callbacks.
 
     `model` is the freshly built model of a new run; a resumed run loads its checkpoint instead.
@@ -272,7 +275,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,
                                 print_fn=say)
             model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
-                      shuffle=False, class_weight=weights, callbacks=[keeper, progress, tensorboard])
+                      shuffle=False, class_weight=weights, callbacks=[keeper, progress, tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:

@@ -117,3 +117,34 @@ def test_expand_inputs(tmp_path):
     assert expand_inputs([str(tmp_path / "imgs" / "*" / "red_*.png")]) == sorted(
         str(p) for p in (tmp_path / "imgs" / "red").glob("red_*.png"))
     assert expand_inputs([str(tmp_path / "nothing*.jpg")]) == [str(tmp_path / "nothing*.jpg")]
+
+
+def test_iter_predict_pulls_inputs_one_batch_at_a_time(trained):
+    run, data = trained
+    predictor = visionflow.load(run)
+    images = sorted(str(p) for p in (data / "train").rglob("*.png"))
+    pulled = []
+
+    def source():
+        for path in images * 4:  # 120 paths
+            pulled.append(path)
+            yield path
+
+    stream = predictor.iter_predict(source(), batch_size=8)
+    first = next(stream)
+    assert first.ok
+    assert len(pulled) <= 16  # the first batch and the one decoding behind it, not all 120
+    assert sum(1 for _ in stream) == 119 and len(pulled) == 120
+
+
+def test_predict_cli_streams_json_with_progress(trained, capsys):
+    from visionflow.cli import main
+
+    run, data = trained
+    code = main(["predict", str(run), str(data / "validation"), "--format", "json", "--progress", "--batch-size", "5"])
+    captured = capsys.readouterr()
+    assert code == 0
+    rows = json.loads(captured.out)
+    assert len(rows) == 12 and all(r["error"] is None for r in rows)
+    assert [r["source"] for r in rows] == sorted(r["source"] for r in rows)
+    assert "12/12" in captured.err and "12 images in" in captured.err

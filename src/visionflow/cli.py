@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=1, help="Classes shown per image (default: 1).")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
     p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="Progress bar on standard error (default: when it is a terminal).")
     p.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
 
     g = sub.add_parser("explain", help="Grad-CAM heat map of what drove a prediction.",
@@ -183,21 +185,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from visionflow.predict import expand_inputs, load
+    """Streams: inputs are listed lazily and each row is written as soon as it is predicted, so
+    memory stays flat however many images there are (the JSON array is written piece by piece)."""
+    import itertools
+
+    from visionflow.predict import iter_inputs, load
 
     if args.top_k < 1:
         raise VisionflowError(f"--top-k must be at least 1. Received: {args.top_k}")
     predictor = load(args.run, unsafe=args.unsafe)
-    paths = expand_inputs(args.inputs)
-    if not paths:
+    paths = iter_inputs(args.inputs)
+    first = next(paths, None)
+    if first is None:
         raise VisionflowError("No input images found.")
-    failed = 0
+    show_progress = args.progress or (args.progress is None and sys.stderr.isatty())
+    total = sum(1 for _ in iter_inputs(args.inputs)) if show_progress else None
+    progress = _Progress(total) if show_progress else None
+    failed = seen = 0
     writer = None
-    rows = []
-    for pred in predictor.iter_predict(paths, top_k=args.top_k, batch_size=args.batch_size):
+    for pred in predictor.iter_predict(itertools.chain([first], paths), top_k=args.top_k, batch_size=args.batch_size):
         failed += not pred.ok
         if args.format == "json":
-            rows.append(pred.to_dict())
+            text = json.dumps(pred.to_dict(), indent=2)
+            sys.stdout.write(("[\n" if seen == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
         elif args.format == "csv":
             if writer is None:
                 writer = csv.writer(sys.stdout)
@@ -210,11 +220,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 print(f"{pred.source}\t{top}")
             else:
                 print(f"{pred.source}\tERROR: {pred.error}")
+        seen += 1
+        if progress:
+            progress.update(seen)
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        sys.stdout.write("\n]\n")
+    if progress:
+        progress.done(seen)
     if failed:
-        print(f"{failed} of {len(paths)} image(s) could not be predicted.", file=sys.stderr)
+        print(f"{failed} of {seen} image(s) could not be predicted.", file=sys.stderr)
     return 1 if failed else 0
+
+
+class _Progress:
+    """A one-line progress bar on standard error: done/total, images per second, time left."""
+
+    def __init__(self, total: int | None):
+        import time
+
+        self.total = total
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, done: int) -> None:
+        import time
+
+        now = time.perf_counter()
+        if now - self.last < 0.2 and done != self.total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        if self.total:
+            width = 30
+            filled = int(width * done / self.total)
+            left = (self.total - done) / rate if rate > 0 else 0
+            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {rate:.0f} img/s  {left:.0f}s left"
+        else:
+            line = f"{done} images  {rate:.0f} img/s"
+        sys.stderr.write("\r" + line)
+        sys.stderr.flush()
+
+    def done(self, seen: int) -> None:
+        import time
+
+        self.update(seen)
+        sys.stderr.write(f"\n{seen} images in {time.perf_counter() - self.start:.1f}s\n")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 import os
+from itertools import islice
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -98,13 +99,19 @@ class Predictor:
         return results[0] if single else results
 
     def iter_predict(self, items: Iterable[ImageSource], top_k: int = 5, batch_size: int = 32):
-        """Yields a Prediction per item, decoding each batch in parallel threads."""
-        items = list(items)
+        """Yields a Prediction per item, decoding each batch in parallel threads.
+
+        `items` is consumed lazily, one batch at a time, so a generator over millions of files
+        keeps memory bounded: at most one batch is decoded while the previous one is predicted.
+        """
         k = max(1, min(top_k, len(self.classes)))
+        source = iter(items)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-            for start in range(0, len(items), batch_size):
-                chunk = items[start:start + batch_size]
-                decoded = list(pool.map(self._decode, chunk))
+            pending = self._next_batch(pool, source, batch_size)
+            while pending is not None:
+                chunk, future = pending
+                decoded = future.result()
+                pending = self._next_batch(pool, source, batch_size)  # decode the next batch meanwhile
                 good = [d for d in decoded if isinstance(d, np.ndarray)]
                 probs = iter(self.predict_arrays(np.stack(good)) if good else [])
                 for item, d in zip(chunk, decoded):
@@ -118,6 +125,13 @@ class Predictor:
                         source=name, label=self.classes[order[0]], confidence=float(p[order[0]]),
                         probabilities={c: float(v) for c, v in zip(self.classes, p)},
                         top=[(self.classes[i], float(p[i])) for i in order[:k]])
+
+    def _next_batch(self, pool: ThreadPoolExecutor, source, batch_size: int):
+        """(items, future of their decoded list) for the next batch, or None when `source` is empty."""
+        chunk = list(islice(source, batch_size))
+        if not chunk:
+            return None
+        return chunk, pool.submit(lambda: list(pool.map(self._decode, chunk)))
 
     def _decode(self, item: ImageSource) -> np.ndarray | str:
         try:
@@ -232,19 +246,33 @@ def expand_inputs(args: Sequence[str]) -> list[str]:
 
     A name that matches nothing is kept, so that it is reported as an error row.
     """
-    out: list[str] = []
+    return list(iter_inputs(args))
+
+
+def iter_inputs(args: Sequence[str]) -> Iterator[str]:
+    """`expand_inputs` as a generator: folders are walked one directory at a time (each sorted),
+    so listing a folder of millions of images never holds all the names at once."""
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*")
-                           if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            out.extend(found)
+            yield from _walk_images(str(p))
         elif p.exists():
-            out.append(arg)
+            yield arg
         elif glob.has_magic(arg):
             matches = sorted(m for m in glob.glob(arg, recursive=True) if Path(m).is_file())
-            out.extend(matches if matches else [arg])
+            yield from (matches if matches else [arg])
         else:
-            out.append(arg)
-    return out
+            yield arg
+
+
+def _walk_images(folder: str) -> Iterator[str]:
+    """Image files under `folder` in sorted path order, skipping hidden files and folders."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _walk_images(entry.path)
+        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            yield entry.path

@@ -1,9 +1,10 @@
 """Peak memory of `visionflow predict` on a folder: does it stay flat as the folder grows?
 
 Generates folders of 2,000 and 20,000 tiny PNG images (32x32), trains a one-epoch model on a few
-of them, then runs `visionflow predict RUN FOLDER --format csv` on each folder in its own process
-and reports its peak RSS and images per second. Flat memory means the listing, decoding and
-output all stream.
+of them and exports it to ONNX, then runs `visionflow predict MODEL FOLDER --format csv` on each
+folder in its own process, with the run's .keras model and with the ONNX export, and reports
+peak RSS and images per second (wall time includes starting Python and loading the model).
+Flat memory means the listing, decoding and output all stream.
 
     python bench/predict_stream.py [--sizes 2000 20000] [--keep DIR]
 
@@ -59,27 +60,32 @@ def main() -> int:
         train_data = make_folder(tmp / "train_data", 200, seed=1)
         run = visionflow.train(data=str(train_data), val_split=0.2, image_size=32, epochs=1, project=str(tmp / "runs"),
                                say=lambda s: None)
+        from visionflow.export import export
+
+        export(run.run_dir, "onnx", samples=16, say=lambda s: None)
+        models = {"keras": run.run_dir, "onnx": run.run_dir / "export" / "onnx"}
         for n in args.sizes:
             folder = make_folder(tmp / f"images{n}", n, seed=2)
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", MEASURE, "predict", str(run.run_dir), str(folder),
-                                   "--format", "csv", "--batch-size", "64", "--no-progress"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            wall = time.perf_counter() - t0
-            lines = proc.stdout.count("\n") - 1
-            peak = float(proc.stderr.strip().splitlines()[-1])
-            row = {"images": n, "rows_written": lines, "exit_code": proc.returncode, "peak_rss_mib": round(peak, 1),
-                   "wall_s": round(wall, 1), "images_per_s": round(n / wall, 1)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for backend, model in models.items():
+                t0 = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-c", MEASURE, "predict", str(model), str(folder),
+                                       "--format", "csv", "--batch-size", "64", "--no-progress"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                wall = time.perf_counter() - t0
+                lines = proc.stdout.count("\n") - 1
+                peak = float(proc.stderr.strip().splitlines()[-1])
+                row = {"images": n, "model": backend, "rows_written": lines, "exit_code": proc.returncode,
+                       "peak_rss_mib": round(peak, 1), "wall_s": round(wall, 1), "images_per_s": round(n / wall, 1)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     out = {"machine": machine_info(), "rows": rows}
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "predict_stream.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = ["# Streaming predict: peak memory by folder size (32x32 PNG, small_cnn, --format csv)", "",
-             "| images | rows written | peak RSS (MiB) | wall (s) | images/s |", "|---|---|---|---|---|"]
-    lines += [f"| {r['images']:,} | {r['rows_written']:,} | {r['peak_rss_mib']} | {r['wall_s']} | {r['images_per_s']} |"
-              for r in rows]
+             "| images | model | rows written | peak RSS (MiB) | wall (s) | images/s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['images']:,} | {r['model']} | {r['rows_written']:,} | {r['peak_rss_mib']} | {r['wall_s']} "
+              f"| {r['images_per_s']} |" for r in rows]
     (results / "predict_stream.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

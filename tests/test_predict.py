@@ -148,3 +148,17 @@ def test_predict_cli_streams_json_with_progress(trained, capsys):
     assert len(rows) == 12 and all(r["error"] is None for r in rows)
     assert [r["source"] for r in rows] == sorted(r["source"] for r in rows)
     assert "12/12" in captured.err and "12 images in" in captured.err
+
+
+def test_inputs_from_a_list_file(trained, tmp_path, capsys):
+    from visionflow.cli import main
+
+    run, data = trained
+    images = sorted(str(p) for p in (data / "validation").rglob("*.png"))[:5]
+    listing = tmp_path / "shard0.txt"
+    listing.write_text("# shard 0 of 2\n" + "\n".join(images) + "\n\n")
+    assert main(["predict", str(run), f"@{listing}", "--format", "csv"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(",")[0] for line in out[1:]] == images
+    assert main(["predict", str(run), f"@{tmp_path / 'missing.txt'}"]) == 2
+    assert "Cannot read the list of images" in capsys.readouterr().err

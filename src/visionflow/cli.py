@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="Predict classes of images, folders or globs.")
     p.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Image files, folders (searched recursively) or quoted globs.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="Image files, folders (searched recursively), quoted globs, or @FILE: a list of paths, one per line.")
     p.add_argument("--top-k", type=int, default=1, help="Classes shown per image (default: 1).")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
     p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")

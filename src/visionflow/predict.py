@@ -251,10 +251,14 @@ def expand_inputs(args: Sequence[str]) -> list[str]:
 
 def iter_inputs(args: Sequence[str]) -> Iterator[str]:
     """`expand_inputs` as a generator: folders are walked one directory at a time (each sorted),
-    so listing a folder of millions of images never holds all the names at once."""
+    so listing a folder of millions of images never holds all the names at once. `@FILE` reads
+    paths from FILE, one per line (blank lines and lines starting with # are skipped), also lazily:
+    the way to hand each machine its shard of a large job."""
     for arg in args:
         p = Path(arg)
-        if p.is_dir():
+        if arg.startswith("@") and len(arg) > 1:
+            yield from _read_list(arg[1:])
+        elif p.is_dir():
             yield from _walk_images(str(p))
         elif p.exists():
             yield arg
@@ -263,6 +267,18 @@ def iter_inputs(args: Sequence[str]) -> Iterator[str]:
             yield from (matches if matches else [arg])
         else:
             yield arg
+
+
+def _read_list(path: str) -> Iterator[str]:
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"Cannot read the list of images {path}: {exc.strerror or exc}.") from None
+    with fh:
+        for line in fh:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield line
 
 
 def _walk_images(folder: str) -> Iterator[str]:

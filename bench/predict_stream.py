@@ -30,8 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from common import machine_info  # noqa: E402
 
-MEASURE = ("import resource, sys; from visionflow.cli import main; rc = main(sys.argv[1:]); "
-           "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr); sys.exit(rc)")
+# Peak RSS from VmHWM: getrusage's ru_maxrss survives execve on Linux, so a child started by this
+# (large) process would report the parent's peak.
+MEASURE = ("import sys; from visionflow.cli import main; rc = main(sys.argv[1:]); "
+           "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+           "print(int(hwm) / 1024, file=sys.stderr); sys.exit(rc)")
 
 
 def make_folder(root: Path, n: int, seed: int = 0) -> Path:

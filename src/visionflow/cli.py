@@ -1,5 +1,5 @@
-"""The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, tune, export,
-serve, models, demo."""
+"""The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, tune, launch,
+export, serve, models, demo."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   visionflow doctor data/ --fail-on leakage   duplicates, leakage, corrupt files, imbalance
   visionflow cv photos/ --folds 5             cross-validation, one report
   visionflow tune data/ --trials 20 --search bayes --epochs 8   hyperparameter search (Optuna)
+  visionflow launch --workers 2 -- train data/ --epochs 5       multi-worker training on this machine
   visionflow export runs/exp1 --format onnx,tflite
   visionflow serve runs/exp1 --backend onnx   http://127.0.0.1:8000
   visionflow models
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
     t.add_argument("--resume", metavar="RUN", help="Continue RUN from its last checkpoint (only --epochs, "
                                                    "--patience and --time-budget may change).")
+    t.add_argument("--distributed", action="store_true",
+                   help="Train on tf.distribute.MultiWorkerMirroredStrategy as described by TF_CONFIG (every worker "
+                        "runs the same command; --batch-size is per worker). See `visionflow launch`.")
     add_arguments(t)
 
     e = sub.add_parser("evaluate", help="Evaluate a trained model on a folder of class folders.")
@@ -128,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--config", metavar="FILE", help="YAML file of base settings; flags override it.")
     add_arguments(tn, skip=("data", "calibrate"))
 
+    la = sub.add_parser("launch", help="Start N local training workers with a generated TF_CONFIG.",
+                        description="Run `visionflow train ... --distributed` as N worker processes on this machine, "
+                                    "each with a TF_CONFIG on 127.0.0.1 ports: for trying multi-worker training "
+                                    "locally (the same command runs on real clusters with their own TF_CONFIG). "
+                                    "Worker 0 (the chief) prints to the console and writes the run folder; if any "
+                                    "worker fails, the others are stopped and the exit code is non-zero.")
+    la.add_argument("--workers", type=int, default=2, help="Number of worker processes (default: 2).")
+    la.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="-- train DIR [FLAGS]",
+                    help="The train command to run on every worker.")
+
     x = sub.add_parser("export", help="Export a run's model (ONNX, TFLite, SavedModel, ...) with a parity check.",
                        description="Export a run's model and check it against the .keras model on sample "
                                    "images; a failed check exits non-zero and writes nothing.")
@@ -167,10 +181,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.config or "data" in values:
             raise VisionflowError("--resume takes the data folder and settings from the run's config.yaml; "
                                   "drop DIR and --config.")
-        train(resume=args.resume, **values)
+        train(resume=args.resume, distributed=args.distributed, **values)
         return 0
     base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None
-    train(base, **values)
+    train(base, distributed=args.distributed, **values)
     return 0
 
 
@@ -350,6 +364,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from visionflow.launch import launch
+
+    command = list(args.worker_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return launch(command, workers=args.workers)
+
+
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     from visionflow.config import add_arguments
     from visionflow.serve.settings import ServeConfig
@@ -401,7 +424,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
-            "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "tune": cmd_tune, "export": cmd_export, "serve": cmd_serve,
+            "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "tune": cmd_tune, "launch": cmd_launch, "export": cmd_export, "serve": cmd_serve,
             "models": cmd_models, "demo": cmd_demo}
 
 

@@ -29,7 +29,7 @@ class Interrupted(VisionflowError):
 class RunResult:
     """What `train` returns: where the run is, and its final figures."""
 
-    run_dir: Path
+    run_dir: Path | None  # None on distributed workers other than the chief
     metrics: dict
     history: list[dict]
     stopped: str | None
@@ -90,8 +90,8 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
-          folder: ImageFolder | None = None, callbacks: list | None = None, say: Callable[[str], None] = print,
-          **overrides) -> RunResult:
+          folder: ImageFolder | None = None, callbacks: list | None = None, distributed: bool = False,
+          say: Callable[[str], None] = print, **overrides) -> RunResult:
     """Trains a model on an image folder and writes a complete run directory.
 
     Args:
@@ -102,6 +102,10 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
             instead of scanning `config.data`; not with `resume`.
         callbacks: extra Keras callbacks for `model.fit` (e.g. a tuner's pruning callback); an
             exception one raises stops the run, keeping what was written so far.
+        distributed: train on tf.distribute.MultiWorkerMirroredStrategy as configured by TF_CONFIG
+            (every worker calls `train` with the same settings; `batch_size` is per worker). Only
+            the chief (worker 0) writes the run folder and returns its figures; the other workers
+            return a RunResult whose run_dir is None.
         say: where progress lines go; the live step line is drawn only when this is `print` and
             standard output is a terminal.
 
@@ -120,6 +124,16 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     from visionflow import augment as augment_lib
     from visionflow.models import check_model
 
+    cluster = None
+    if distributed:
+        from visionflow.training.distributed import setup
+
+        _check_distributed(cfg)
+        cluster = setup()  # before any other TensorFlow operation
+        if not cluster.chief:
+            say = _quiet
+            if paths is not None:  # read the chief's checkpoint, write nothing into its run folder
+                paths, state = _worker_copy(paths)
     _seed_everything(cfg.seed)
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     augment_lib.PRESETS.get(cfg.augment)
@@ -140,8 +154,13 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
 
     model = None
     if paths is None:
-        # Built before the run folder exists, so a failed weights download leaves nothing behind.
-        model = _build(cfg, len(folder.classes))
+        # Built before the run folder exists, so a failed weights download leaves nothing behind
+        # (a distributed run builds it inside the strategy's scope instead).
+        model = None if cluster else _build(cfg, len(folder.classes))
+        if cluster and not cluster.chief:
+            import tempfile
+
+            cfg = cfg.replace(project=tempfile.mkdtemp(prefix="visionflow-worker-"), name="run")
         cfg, paths, state = _start_run(cfg, folder)
         _doctor(paths, folder, say)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
@@ -155,12 +174,43 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                               f"{state['epoch']} to go on.")
         # else: it stopped during the final evaluation, which runs again below
     say(f"run: {paths.root}")
+    if cluster:
+        state["workers"] = cluster.workers
+    if cluster and not cluster.chief:
+        try:
+            if not state.get("finished") and state["epoch"] < cfg.epochs:
+                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
+        finally:
+            shutil.rmtree(paths.root.parent, ignore_errors=True)  # the worker's private copy
+        return RunResult(None, {}, state["history"], state["stopped"])
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say, model, callbacks or [])
+        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
     state["finished"] = True
     write_json(paths.state, state)
     metrics = finish_run(paths, folder, state, cfg, say)
     return RunResult(paths.root, metrics, state["history"], state["stopped"])
+
+
+def _quiet(text: str) -> None:
+    """Where the output of workers other than the chief goes."""
+
+
+def _check_distributed(cfg: TrainConfig) -> None:
+    if cfg.freeze_epochs:
+        raise ConfigError("--freeze-epochs is not supported with --distributed yet; train the backbone "
+                          "in one phase (--freeze-epochs 0).")
+    if cfg.class_weight != "none":
+        raise ConfigError("--class-weight auto is not supported with --distributed yet.")
+
+
+def _worker_copy(paths: RunPaths) -> tuple[RunPaths, dict]:
+    """A private copy of a run folder for a non-chief worker resuming it."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="visionflow-worker-")) / "run"
+    shutil.copytree(paths.root, root, ignore=shutil.ignore_patterns("tensorboard", "cache", "export", "evaluations"))
+    copy = RunPaths(root)
+    return copy, read_json(copy.state)
 
 
 def _build(cfg: TrainConfig, num_classes: int):
@@ -199,18 +249,18 @@ def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) ->
             "see doctor.json or `visionflow doctor DATA`")
 
 
-def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths):
+def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, batch_size: int):
     from visionflow import augment as augment_lib
     from visionflow.data.pipeline import make_dataset
 
     n = len(folder.classes)
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, cfg.batch_size,
+    train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, batch_size,
                             training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
                             augment=augment_lib.build(cfg.augment, cfg.seed))
     val_ds = make_dataset(folder.splits["validation"], folder.labels("validation"), n, cfg.image_size,
-                          cfg.batch_size, training=False, cache=cfg.cache, cache_path=paths.cache / "validation")
+                          batch_size, training=False, cache=cfg.cache, cache_path=paths.cache / "validation")
     return train_ds, val_ds
 
 
@@ -223,11 +273,15 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
 
 
 def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
-         model=None, extra: list | None = None) -> None:
+         model=None, extra: list | None = None, cluster=None) -> None:
     """Runs the remaining epochs, phase by phase, with the run's callbacks.
 
     `model` is the freshly built model of a new run; a resumed run loads its checkpoint instead.
+    With a `cluster` (multi-worker), the model lives in the strategy's scope and
+    `training.distributed.fit` runs the epochs.
     """
+    import contextlib
+
     import keras
 
     from visionflow.models import MODELS
@@ -236,22 +290,29 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     from visionflow.training.setup import class_weights, compile_model
 
     n, n_train = len(folder.classes), len(folder.splits["train"])
-    train_ds, val_ds = _datasets(cfg, folder, paths)
+    workers = cluster.workers if cluster else 1
+    batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
+    train_ds, val_ds = _datasets(cfg, folder, paths, batch)
     weights = None
     if cfg.class_weight == "auto":
         weights = class_weights([folder.report["counts"]["train"]["classes"].get(c, 0) for c in folder.classes])
-    if state["checkpoint"]:
-        model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
-        say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
-    elif model is None:
-        model = _build(cfg, n)
+    def scope():  # a fresh context each time: a strategy scope cannot be entered twice
+        return cluster.strategy.scope() if cluster else contextlib.nullcontext()
+
+    with scope():
+        if state["checkpoint"]:
+            model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
+            say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
+        elif model is None:
+            model = _build(cfg, n)
     best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)
-    steps = -(-n_train // cfg.batch_size)
+    steps = -(-n_train // batch)
+    per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
     say(f"model: {cfg.model} ({model.count_params():,} parameters), {cfg.epochs} epochs, "
-        f"batch {cfg.batch_size}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
+        f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
     tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
     interactive = None if say is print else False
     state["stopped"] = None
@@ -268,14 +329,28 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                 say("backbone frozen: training the classifier head" if frozen
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
-                compile_model(model, cfg, n, lr)
+                with scope():
+                    compile_model(model, cfg, n, lr)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)
             progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,
                                 print_fn=say)
-            model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
-                      shuffle=False, class_weight=weights, callbacks=[keeper, progress, tensorboard, *(extra or [])])
+            if cluster:
+                from visionflow.training import distributed
+
+                try:
+                    distributed.fit(model, cluster, train_ds, val_ds, state["epoch"], end, [keeper, *(extra or [])],
+                                    say)
+                except distributed.worker_errors() as exc:
+                    kept = (f"the last checkpoint is kept: continue with visionflow launch ... train --resume "
+                            f"{paths.root}" if state["checkpoint"] else "no epoch finished")
+                    raise TrainingFailed(f"Another worker stopped responding during epoch {state['epoch'] + 1} "
+                                         f"({type(exc).__name__}); {kept}.") from None
+            else:
+                model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
+                          shuffle=False, class_weight=weights,
+                          callbacks=[keeper, progress, tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:
@@ -310,7 +385,7 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
                           best_epoch=state["best"]["epoch"] if state["best"] else None)
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
-                     "train_seconds": round(state.get("train_seconds", 0.0), 2)}
+                     "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
     for split in ("validation", "test"):
         recs = folder.splits.get(split)
         if not recs:

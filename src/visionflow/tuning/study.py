@@ -60,7 +60,9 @@ def _sampler(optuna, search: str, params: list[Param], seed: int):
 
 def _pruner(optuna, name: str, epochs: int):
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # Not before half the epochs: on flowers5 the first epochs ranked trials poorly (strong
+        # augmentation starts slow), and pruning from epoch 1 stopped 9 of 12 trials there.
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, epochs // 2))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     return optuna.pruners.NopPruner()

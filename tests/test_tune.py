@@ -112,3 +112,17 @@ def test_cli_grid_search_and_retrain(data, tmp_path, capsys):
     bad.write_text("learning_rat: [0.001]\n")
     assert main(["tune", str(data), "--space", str(bad), "--out", str(tmp_path / "t2")]) == 2
     assert "Did you mean 'learning_rate'" in capsys.readouterr().err
+
+
+def test_processes_share_one_study_through_storage(data, tmp_path):
+    from visionflow.tuning.study import tune
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    space = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}
+    first = tune(data, trials=1, space=space, out=tmp_path / "a", storage=url, say=lambda s: None, **BASE)
+    second = tune(data, trials=2, space=space, out=tmp_path / "b", storage=url, say=lambda s: None, **BASE)
+    assert first["trials"] == 1 and second["trials"] == 2  # the second process saw the first one's trial
+    study = optuna.load_study(study_name="visionflow", storage=url)
+    assert len(study.trials) == 2
+    assert (tmp_path / "a" / "trials" / "trial0").is_dir() and (tmp_path / "b" / "trials" / "trial1").is_dir()
+    assert not (tmp_path / "a" / "study.db").exists()

@@ -83,7 +83,11 @@ def test_load_errors_are_clear(tmp_path, trained):
 
 
 def test_evaluate_figures_agree_with_each_other(trained, tmp_path):
-    run_dir, data = trained
+    import shutil
+
+    run_dir, shared = trained
+    data = tmp_path / "data"  # a copy: the shared fixture is read-only for tests
+    shutil.copytree(shared, data)
     (data / "validation" / "red" / "broken.png").write_bytes(b"")
     result = visionflow.evaluate(run_dir, data / "validation", out=tmp_path / "ev")
     cm = np.array(result["confusion_matrix"])

@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import make_class_folder, write_bad_corpus
 from visionflow.data.dataset import load_folder, manifest
-from visionflow.data.split import duplicate_groups, stratified_group_split
+from visionflow.data.split import duplicate_groups
 from visionflow.errors import DataError
 
 SIZE = (24, 24)

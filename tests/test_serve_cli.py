@@ -4,7 +4,6 @@ and clear errors for a bad run folder or a taken port."""
 from __future__ import annotations
 
 import io
-import os
 import signal
 import socket
 import subprocess

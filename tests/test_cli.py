@@ -84,7 +84,7 @@ def test_evaluate_then_predict(cli_run):
     (["train", "{data}", "--epochs", "zero"], "error: config: epochs must be int"),
     (["evaluate", "/nonexistent/run", "{data}"], "error: No model file at"),
     (["train", "--resume", "/nonexistent/run"], "is not a run folder"),
-    (["train", "{data}", "--resume", "/nonexistent/run"], "drop DIR and --config"),
+    (["train", "--resume", "/nonexistent/run", "--config", "x.yaml"], "drop --config"),
 ])
 def test_bad_input_is_one_line_and_nonzero(cli_run, args, message):
     _, data, _, _ = cli_run

@@ -28,11 +28,11 @@ def evaluate(model, data, **kwargs):
     return _evaluate(model, data, **kwargs)
 
 
-def load(path, unsafe: bool = False):
+def load(path, unsafe: bool = False, backend: str = "auto", say=None):
     """See `visionflow.predict.load`."""
     from visionflow.predict import load as _load
 
-    return _load(path, unsafe=unsafe)
+    return _load(path, unsafe=unsafe, backend=backend, say=say)
 
 
 def explain(model, image, class_name=None, layer=None):
@@ -40,7 +40,7 @@ def explain(model, image, class_name=None, layer=None):
     `visionflow.gradcam.GradCam` (build one to explain many images)."""
     from visionflow.gradcam import GradCam
 
-    predictor = load(model) if not hasattr(model, "predict_arrays") else model
+    predictor = load(model, backend="keras") if not hasattr(model, "predict_arrays") else model
     return GradCam(predictor, layer).explain(image, class_name)
 
 

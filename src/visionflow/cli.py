@@ -52,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DIR",
                    help="DIR/train + DIR/validation (or val, optional test), or DIR/<class>/ with --val-split.")
     t.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
-    t.add_argument("--resume", metavar="RUN", help="Continue RUN from its last checkpoint (only --epochs, "
-                                                   "--patience and --time-budget may change).")
+    t.add_argument("--data", dest="data", default=argparse.SUPPRESS, metavar="DIR",
+                   help="The data folder, as DIR above; with --resume, where the run's images are now if the "
+                        "folder moved (checked against the run's fingerprint of its images).")
+    t.add_argument("--resume", metavar="RUN", help="Continue RUN from its last checkpoint, from any working folder "
+                                                   "(only --epochs, --patience and --time-budget may change).")
     t.add_argument("--distributed", action="store_true",
                    help="Train on tf.distribute.MultiWorkerMirroredStrategy as described by TF_CONFIG (every worker "
                         "runs the same command; --batch-size is per worker). See `visionflow launch`.")
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "the plots (default: RUN/evaluations/<DIR name>).")
     e.add_argument("--batch-size", type=int, default=64, help="Images per model call (default: 64).")
     e.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+    _add_backend_argument(e)
 
     p = sub.add_parser("predict", help="Predict classes of images, folders or globs.")
     p.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="Progress bar on standard error (default: when it is a terminal).")
     p.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
+    _add_backend_argument(p)
 
     g = sub.add_parser("explain", help="Grad-CAM heat map of what drove a prediction.",
                        description="Write a Grad-CAM overlay per image: the regions that drove the predicted "
@@ -170,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("auto", "keras", "onnx"), default="auto",
+                        help="What runs a run folder's model: auto (default) uses ONNX Runtime through the run's "
+                             "own parity-checked export, made once and remade when model.keras changes, where "
+                             "the [export] extra is installed, else TensorFlow; keras forces TensorFlow.")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from visionflow.config import TrainConfig, load_yaml, overrides_from_args
     from visionflow.training.trainer import train
@@ -178,9 +190,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "data", None):
         values["data"] = args.data
     if args.resume:
-        if args.config or "data" in values:
-            raise VisionflowError("--resume takes the data folder and settings from the run's config.yaml; "
-                                  "drop DIR and --config.")
+        if args.config:
+            raise VisionflowError("--resume takes the settings from the run's config.yaml; drop --config.")
         train(resume=args.resume, distributed=args.distributed, **values)
         return 0
     base = TrainConfig.from_dict(load_yaml(args.config), source=args.config) if args.config else None
@@ -191,7 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from visionflow.evaluation import evaluate, format_table
 
-    result = evaluate(args.run, args.data, out=args.out, batch_size=args.batch_size, unsafe=args.unsafe)
+    result = evaluate(args.run, args.data, out=args.out, batch_size=args.batch_size, unsafe=args.unsafe,
+                      backend=args.backend)
     print(format_table(result, result["classes"]))
     for item in result["skipped"] + result["failed"]:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
@@ -208,7 +220,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise VisionflowError(f"--top-k must be at least 1. Received: {args.top_k}")
-    predictor = load(args.run, unsafe=args.unsafe)
+    predictor = load(args.run, unsafe=args.unsafe, backend=args.backend)
     paths = iter_inputs(args.inputs)
     first = next(paths, None)
     if first is None:
@@ -289,7 +301,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from visionflow.gradcam import GradCam, explain_to_file
     from visionflow.predict import expand_inputs, load
 
-    predictor = load(args.run, unsafe=args.unsafe)
+    predictor = load(args.run, unsafe=args.unsafe, backend="keras")
     cam = GradCam(predictor, args.layer)
     if args.class_name is not None and args.class_name not in predictor.classes:
         from visionflow.registry import unknown_message

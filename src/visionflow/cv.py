@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from visionflow.config import TrainConfig
-from visionflow.data.dataset import make_folder
+from visionflow.data.dataset import absolute_data, make_folder
 from visionflow.data.scan import Record
 from visionflow.data.split import record_groups
 from visionflow.errors import ConfigError, DataError
@@ -84,8 +84,9 @@ def cross_validate(data: str | Path, folds: int = 5, config: TrainConfig | None 
     from visionflow.report import cv_report
     from visionflow.training.trainer import train
 
+    data = absolute_data(data)  # the folds' runs and cv.json are usable from any working folder
     base = config.to_dict() if config else {}
-    cfg = TrainConfig.from_dict({**base, **overrides, "data": str(data), "val_split": 0.0})
+    cfg = TrainConfig.from_dict({**base, **overrides, "data": data, "val_split": 0.0})
     records = scan_data(data, cfg.image_size)
     pool = sorted((r for r in records if r.ok and r.split in ("train", "validation", "all")), key=lambda r: r.path)
     skipped = [r for r in records if not r.ok]

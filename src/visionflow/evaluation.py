@@ -121,7 +121,7 @@ def read_predictions(path: Path, classes: list[str]) -> tuple[list[str], np.ndar
 
 
 def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | None = None,
-             batch_size: int = 64, unsafe: bool = False) -> dict:
+             batch_size: int = 64, unsafe: bool = False, backend: str = "auto") -> dict:
     """Evaluates a trained model on a folder of class folders.
 
     Args:
@@ -132,6 +132,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
             Predictor).
         batch_size: images per model call.
         unsafe: passed to `load` for legacy or Lambda-holding model files.
+        backend: passed to `load`: auto (ONNX Runtime where installed), keras or onnx.
 
     Returns:
         The metrics dict (also written as metrics.json), with the "skipped" files, the per-image
@@ -140,7 +141,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     Raises:
         DataError: the folder is missing, holds no usable images, or a class unknown to the model.
     """
-    predictor = model if isinstance(model, Predictor) else load(model, unsafe=unsafe)
+    predictor = model if isinstance(model, Predictor) else load(model, unsafe=unsafe, backend=backend)
     data = Path(data)
     if not data.is_dir():
         raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
@@ -153,6 +154,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     result = evaluate_paths(predictor, [r.path for r in good], [index[r.label] for r in good], batch_size)
     result["data"] = str(data)
     result["model"] = predictor.source
+    result["backend"] = predictor.backend
     result["classes"] = predictor.classes
     result["skipped"] = [{"path": r.path, "reason": r.reason} for r in records if not r.ok]
     if out is None:

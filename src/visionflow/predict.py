@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import glob
 import os
-from itertools import islice
+import sys
 import zipfile
+from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -51,16 +52,23 @@ class Predictor:
     """
 
     def __init__(self, model, classes: Sequence[str], image_size: tuple[int, int], source: str = "",
-                 runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0):
+                 runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0,
+                 backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None):
         """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
 
         `temperature` rescales the model's probabilities (fitted by `visionflow train --calibrate`).
+        `backend` names what computes the predictions and `artifact` the file it runs (default:
+        `source`). With `keras_path` (a run's model.keras behind its ONNX export), `model` loads
+        that Keras model on first use, for Grad-CAM.
         """
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ModelError(f"{source or 'The model'}: temperature must be a positive number. "
                              f"Received: {temperature!r}")
         self.temperature = float(temperature)
-        self.model = model
+        self._model = model
+        self._keras_path = keras_path
+        self.backend = backend
+        self.artifact = artifact or source
         self.classes = list(classes)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.source = source
@@ -70,6 +78,14 @@ class Predictor:
             raise ModelError(f"{source or 'The model'} has {out} output(s) but labels.json lists "
                              f"{len(self.classes)} classes; they do not belong together.")
         self._call = runtime if runtime is not None else keras_runtime(model, self.image_size)
+
+    @property
+    def model(self):
+        """The Keras model (None for an exported format); loaded on first use when predictions run
+        in ONNX Runtime."""
+        if self._model is None and self._keras_path is not None:
+            self._model = _load_keras(Path(self._keras_path), unsafe=False)
+        return self._model
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Class probabilities, shape (n, num_classes), for resized uint8 images of shape (n, h, w, 3)."""
@@ -152,7 +168,11 @@ def _describe(item: ImageSource) -> str:
     return f"<{type(item).__name__}>"
 
 
-def load(path: str | Path, unsafe: bool = False) -> Predictor:
+BACKENDS = ("auto", "keras", "onnx")
+
+
+def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
+         say: Callable[[str], None] | None = None) -> Predictor:
     """Loads a run directory (or its model file), or an exported model, for prediction.
 
     Args:
@@ -160,16 +180,27 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
             `visionflow export` (`runs/exp1/export/onnx`) or the model file inside it.
         unsafe: allow legacy `.h5` files and models that need Keras safe mode off (Lambda layers).
             Such files can run arbitrary code: only for files you trust.
+        backend: for a run folder, what computes the predictions. "auto" (default): ONNX Runtime
+            where the [export] extra is installed (about 2-3x faster than TensorFlow for one
+            image), through the run's own ONNX export, which is made once with the parity check
+            and made again when model.keras changes; TensorFlow otherwise, or when the export
+            fails (a note goes to `say`). "keras": always TensorFlow. "onnx": ONNX Runtime or an
+            error. Exported folders and `.keras`/`.h5` files always run in their own runtime.
+        say: where notes about exporting go (default: standard error).
 
     Raises:
         ModelError: missing files, a refused file, or labels that do not fit the model.
+        ConfigError: an unknown backend.
     """
+    if backend not in BACKENDS:
+        from visionflow.errors import ConfigError
+        from visionflow.registry import unknown_message
+
+        raise ConfigError(unknown_message("backend", str(backend), list(BACKENDS)))
     path = Path(path)
     exported = _exported_format(path)
     if exported is not None:
         return _load_export(*exported)
-    import keras
-
     if path.is_dir():
         model_path = RunPaths(path).model
         if not model_path.exists() and (path / "model.h5").exists():
@@ -182,6 +213,57 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
         raise ModelError(f"No model file at {model_path}{hint}.")
     if not labels_path.exists():
         raise ModelError(f"No labels.json beside {model_path}; it lists the class names the model predicts.")
+    meta = _read_labels(labels_path)
+    if path.is_dir() and model_path.suffix == ".keras" and backend != "keras":
+        fast = _load_fast(path, model_path, meta, backend, say)
+        if fast is not None:
+            return fast
+    model = _load_keras(model_path, unsafe)
+    return Predictor(model, meta["classes"], tuple(meta["image_size"]), source=str(model_path),
+                     temperature=meta.get("temperature", 1.0))
+
+
+def _read_labels(labels_path: Path) -> dict:
+    try:
+        meta = read_json(labels_path)
+        if not {"classes", "image_size"} <= set(meta):
+            raise KeyError
+    except (ValueError, KeyError, TypeError):
+        raise ModelError(f"{labels_path} is not a visionflow labels file (needs 'classes' and 'image_size').") from None
+    return meta
+
+
+def _load_fast(run: Path, model_path: Path, meta: dict, backend: str,
+               say: Callable[[str], None] | None) -> Predictor | None:
+    """The run's model in ONNX Runtime through its cached, parity-checked export; None (with a
+    note) where that cannot be had and `backend` is "auto"."""
+    from visionflow.errors import ExportFailed
+    from visionflow.export.cached import cached_export, fast_runtime_available
+
+    say = say or (lambda line: print(line, file=sys.stderr))
+    if not fast_runtime_available():
+        if backend == "onnx":
+            raise ModelError("The onnx backend needs onnxruntime, tf2onnx and onnx: pip install 'visionflow[export]'.")
+        return None
+    try:
+        folder = cached_export(run, say=say)
+        artifact, export_meta = _exported_format(folder)
+        predictor = _load_export(artifact, export_meta)
+    except (ExportFailed, ModelError, OSError) as exc:
+        if backend == "onnx":
+            raise
+        say(f"note: running {model_path} in TensorFlow: no ONNX export could be used "
+            f"({str(exc).splitlines()[0]})")
+        return None
+    # The run's labels.json is the truth for the temperature (a later --calibrate changes it).
+    predictor.temperature = float(meta.get("temperature", 1.0))
+    predictor.source, predictor._keras_path = str(model_path), model_path
+    return predictor
+
+
+def _load_keras(model_path: Path, unsafe: bool):
+    import keras
+
     suffix = model_path.suffix.lower()
     if suffix == ".h5" and not unsafe:
         raise ModelError(f"{model_path} is a legacy .h5 file, which can run arbitrary code when loaded; "
@@ -191,7 +273,7 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
     if suffix == ".keras" and not zipfile.is_zipfile(model_path):
         raise ModelError(f"Could not load {model_path}: the file is damaged or not a Keras model.")
     try:
-        model = keras.saving.load_model(model_path, compile=False, safe_mode=not unsafe)
+        return keras.saving.load_model(model_path, compile=False, safe_mode=not unsafe)
     except (ValueError, TypeError) as exc:
         text = str(exc)
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:
@@ -200,13 +282,6 @@ def load(path: str | Path, unsafe: bool = False) -> Predictor:
         raise ModelError(f"Could not load {model_path}: {text.splitlines()[0] if text else type(exc).__name__}") from None
     except Exception as exc:  # zip/h5 corruption surfaces as many exception types
         raise ModelError(f"Could not load {model_path}: the file is damaged or not a Keras model ({type(exc).__name__}).") from None
-    try:
-        meta = read_json(labels_path)
-        classes, image_size = meta["classes"], meta["image_size"]
-    except (ValueError, KeyError, TypeError):
-        raise ModelError(f"{labels_path} is not a visionflow labels file (needs 'classes' and 'image_size').") from None
-    return Predictor(model, classes, tuple(image_size), source=str(model_path),
-                     temperature=meta.get("temperature", 1.0))
 
 
 def _exported_format(path: Path) -> tuple[Path, dict] | None:
@@ -238,7 +313,8 @@ def _load_export(artifact: Path, meta: dict) -> Predictor:
     except (KeyError, TypeError, IndexError):
         raise ModelError(f"{artifact.parent / 'labels.json'} is not a visionflow export description.") from None
     return Predictor(None, classes, tuple(image_size), source=str(artifact),
-                     runtime=fmt.open(artifact, meta), outputs=outputs, temperature=meta.get("temperature", 1.0))
+                     runtime=fmt.open(artifact, meta), outputs=outputs, temperature=meta.get("temperature", 1.0),
+                     backend=str(meta["format"]))
 
 
 def expand_inputs(args: Sequence[str]) -> list[str]:

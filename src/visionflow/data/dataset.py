@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,11 +103,33 @@ def make_folder(root: str | Path, layout: dict[str, str], classes: list[str], sp
         "skipped_count": len(skipped),
         "skipped": summary["skipped"],
         "validation_files": [r.path for r in splits.get("validation", [])],
+        "fingerprint": fingerprint([r for recs in splits.values() for r in recs], root),
     }
     return folder
 
 
+def absolute_data(path: str | Path) -> str:
+    """`path` made absolute when it is a folder, so that runs, folds and studies record where their
+    data really is and can be used from any working folder; a missing path stays as given, so the
+    error about it names what the user typed."""
+    return os.path.abspath(path) if Path(path).is_dir() else str(path)
+
+
+def relative_digests(records: list[Record], root: str | Path) -> dict[str, str]:
+    """{path relative to `root` (with /): content digest} of the usable records."""
+    return {Path(os.path.relpath(r.path, root)).as_posix(): r.digest for r in records if r.ok}
+
+
+def fingerprint(records: list[Record], root: str | Path) -> str:
+    """A content fingerprint of the usable images: their paths relative to `root`, classes and
+    file digests. It survives moving the folder and changes when any image is added, removed,
+    relabelled (moved to another class folder) or edited."""
+    lines = sorted(f"{rel}\t{digest}" for rel, digest in relative_digests(records, root).items())
+    return "blake2b:" + hashlib.blake2b("\n".join(lines).encode("utf-8"), digest_size=16).hexdigest()
+
+
 def manifest(folder: ImageFolder) -> list[dict]:
-    """Every scanned file as a row: path, class, split, size, status, reason."""
-    rows = [record_to_dict(r) for recs in folder.splits.values() for r in recs]
+    """Every scanned file as a row: path, class, split, size, status, reason, and the content digest
+    of usable images (what a resumed run checks its data against)."""
+    rows = [{**record_to_dict(r), "digest": r.digest} for recs in folder.splits.values() for r in recs]
     return rows + [record_to_dict(r) for r in folder.skipped]

@@ -133,7 +133,7 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
         raise ConfigError(f"samples must be at least 1. Received: {samples}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
-    predictor = load(run, unsafe=unsafe)
+    predictor = load(run, unsafe=unsafe, backend="keras")
     if predictor.model is None:
         raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
     run_path = Path(run)

@@ -77,7 +77,7 @@ def run_report(run: str | Path, predictor=None) -> Path:
         from visionflow.predict import load
 
         try:
-            predictor = load(paths.root)
+            predictor = load(paths.root, backend="keras")
         except Exception:  # the report still renders without Grad-CAM
             predictor = None
     val = metrics.get("validation") or {}

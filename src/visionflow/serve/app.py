@@ -291,7 +291,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def explain(request: Request, class_name: str | None = Query(None, alias="class")):
         start = time.perf_counter()
         model = service.ready_or_503()
-        if model.predictor.model is None:
+        if model.backend != "keras":
             raise ServeError(409, "explain_unavailable", f"Grad-CAM needs the Keras model; this server runs the "
                                                          f"{model.backend} backend. Serve with --backend keras.")
         classes = model.predictor.classes

@@ -30,7 +30,7 @@ class ServedModel:
         h, w = self.predictor.image_size
         return {"name": self.name, "labels": self.predictor.classes, "input_size": [h, w],
                 "backend": self.backend, "artifact": self.artifact, "sha256": self.sha256,
-                "temperature": self.predictor.temperature, "explain": self.predictor.model is not None,
+                "temperature": self.predictor.temperature, "explain": self.backend == "keras",
                 "version": visionflow.__version__}
 
 
@@ -49,32 +49,19 @@ def load_served(run: str | Path, backend: str, say: Callable[[str], None] = prin
     """Loads `run` for serving.
 
     With backend "onnx" and a run folder, the run's ONNX export (RUN/export/onnx) is used when it
-    was made from the current model.keras; otherwise it is exported first, with its parity check.
-    A path that already is an export folder is served in its own format.
+    was made from the current model.keras; otherwise it is exported first, with its parity check
+    (`visionflow.export.cached`). A path that already is an export folder is served in its own format.
     """
-    from visionflow.export.exporter import export, sha256
+    from visionflow.export.exporter import sha256
 
     path = Path(run)
     folder = path if path.is_dir() else path.parent
     meta = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
-    fmt = meta.get("format")
-    if fmt is None and backend == "onnx":
-        paths = RunPaths(folder)
-        onnx_dir = paths.root / "export" / "onnx"
-        current = sha256(paths.model) if paths.model.exists() else None
-        stale = True
-        if (onnx_dir / "labels.json").exists():
-            done = json.loads((onnx_dir / "labels.json").read_text(encoding="utf-8"))
-            stale = done.get("source", {}).get("sha256") != current
-        if stale:
-            say(f"exporting {paths.model} to ONNX (with a parity check) ...")
-            export(folder, "onnx", say=say)
-        path, fmt = onnx_dir, "onnx"
-    predictor = load(path)
-    artifact = Path(predictor.source)
-    served = ServedModel(predictor, name=str(meta.get("model") or folder.name), backend=fmt or "keras",
-                         artifact=str(artifact), sha256=sha256(artifact))
-    return served
+    exported = meta.get("format") is not None
+    predictor = load(path, backend=backend if backend == "onnx" and not exported else "keras", say=say)
+    artifact = Path(predictor.artifact)
+    return ServedModel(predictor, name=str(meta.get("model") or folder.name), backend=predictor.backend,
+                       artifact=str(artifact), sha256=sha256(artifact))
 
 
 def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Callable
 
 from visionflow.config import TrainConfig, load_yaml
-from visionflow.data.dataset import ImageFolder, load_folder, manifest
+from visionflow.data.dataset import ImageFolder, absolute_data, load_folder, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
-from visionflow.rundir import RunPaths, new_run_dir, read_json, write_csv, write_json, write_yaml
+from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = ("epochs", "patience", "time_budget")
@@ -64,19 +65,32 @@ def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
 
 def _resolve(config: TrainConfig | None, resume: str | Path | None,
              overrides: dict) -> tuple[TrainConfig, RunPaths | None, dict | None]:
-    """The effective config, and for a resumed run its paths and saved state."""
+    """The effective config, and for a resumed run its paths and saved state.
+
+    The data folder is recorded as an absolute path, so a run resumes from any working folder.
+    Resuming with `data` (the folder moved) continues on it once the scan confirms the images are
+    the same ones (see `_check_same_images`).
+    """
     if resume is None:
         base = config.to_dict() if config else {}
         cfg = TrainConfig.from_dict({**base, **overrides})
         if not cfg.data:
             raise ConfigError("No data folder given: pass DIR (visionflow train DIR) or data='DIR'.")
-        return cfg, None, None
+        return cfg.replace(data=absolute_data(cfg.data)), None, None
     paths = RunPaths(Path(resume))
     if not paths.config.exists():
         raise ConfigError(f"{resume} is not a run folder (no config.yaml); give the folder of the run to continue.")
     if not paths.state.exists():
         raise ConfigError(f"{resume} has no checkpoint yet (it stopped before finishing an epoch); start it again instead.")
     cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
+    overrides = dict(overrides)
+    moved_to = overrides.pop("data", None)
+    data = Path(moved_to) if moved_to else locate(cfg.data, paths.root)  # older runs recorded relative paths
+    if not data.is_dir():
+        if moved_to:
+            raise ConfigError(f"Data folder {moved_to} does not exist.")
+        raise ConfigError(f"The data of {resume} was at {cfg.data}, which does not exist any more; if it moved, "
+                          f"continue with: visionflow train --resume {resume} --data NEW_DIR")
     changed = {}
     for key, value in overrides.items():
         new = getattr(TrainConfig.from_dict({key: value}), key)
@@ -85,8 +99,36 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
     locked = sorted(set(changed) - set(RESUMABLE))
     if locked:
         raise ConfigError(f"Cannot change {', '.join(locked)} when resuming {resume}; only "
-                          f"{', '.join(RESUMABLE)} may change. Start a new run for other settings.")
-    return cfg.replace(**changed), paths, read_json(paths.state)
+                          f"{', '.join(RESUMABLE)} may change (and --data, where the same images moved). "
+                          f"Start a new run for other settings.")
+    return cfg.replace(data=os.path.abspath(data), **changed), paths, read_json(paths.state)
+
+
+def _rebased_split(previous: dict, data: str) -> dict | None:
+    """The original validation files of a --val-split run, moved under `data` if the folder moved."""
+    if previous["split"].get("kind") != "classes":
+        return None
+    old_root = previous.get("root") or data
+    return {"validation": [os.path.join(data, os.path.relpath(p, old_root)) for p in previous["validation_files"]]}
+
+
+def _check_same_images(paths: RunPaths, previous: dict, folder: ImageFolder, data: str) -> None:
+    """Refuses to resume on images other than the ones the run was trained on (content fingerprint)."""
+    recorded = previous.get("fingerprint")
+    if recorded is None or folder.report["fingerprint"] == recorded:
+        return  # runs from before fingerprints were recorded resume unchecked
+    import csv
+
+    with open(paths.manifest, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("status") == "ok" and r.get("digest")]
+    old_root = previous.get("root") or data
+    old = {Path(os.path.relpath(r["path"], old_root)).as_posix(): r["digest"] for r in rows}
+    new = relative_digests([r for recs in folder.splits.values() for r in recs], data)
+    added, removed = len(new.keys() - old.keys()), len(old.keys() - new.keys())
+    edited = sum(old[k] != new[k] for k in old.keys() & new.keys())
+    raise ConfigError(f"The images in {data} are not the ones {paths.root} was trained on ({added} added, "
+                      f"{removed} missing or moved to another class, {edited} changed); resume only on the same "
+                      f"images, or start a new run.")
 
 
 def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
@@ -138,15 +180,19 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     augment_lib.PRESETS.get(cfg.augment)
     if folder is None:
-        split_file = None
-        if paths is not None:
-            previous = read_json(paths.data_report)
-            if previous["split"].get("kind") == "classes":  # reuse the original split exactly
-                split_file = {"validation": previous["validation_files"]}
+        previous = read_json(paths.data_report) if paths is not None else None
+        split_file = _rebased_split(previous, cfg.data) if previous else None  # the original split, exactly
         t_scan = time.perf_counter()
         folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
         print_data_summary(folder, say)
         say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
+        if previous is not None:
+            _check_same_images(paths, previous, folder, cfg.data)
+            if previous.get("root") != folder.report["root"] and (cluster is None or cluster.chief):
+                say(f"data: same images as before, now at {cfg.data}")
+                write_yaml(paths.config, cfg.to_dict())  # later resumes, reports and exports look there
+                write_json(paths.data_report, folder.report)
+                write_csv(paths.manifest, manifest(folder))
     elif paths is not None:
         raise ConfigError("Pass either resume or folder, not both.")
     if not folder.splits.get("validation"):
@@ -264,6 +310,25 @@ def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, batch_size
     return train_ds, val_ds
 
 
+def _statistics_dataset(cfg: TrainConfig, folder: ImageFolder, batch_size: int):
+    """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at most
+    PRECISE_BN_IMAGES training images, cached in memory.
+
+    The images are shuffled once: batches in folder order hold one class each, and averaging
+    such single-class batch variances gave statistics that broke a 5-class model at inference
+    (40% accuracy on its own training images).
+    """
+    import numpy as np
+
+    from visionflow.data.pipeline import make_dataset
+    from visionflow.training.precise_bn import PRECISE_BN_IMAGES
+
+    records, labels = folder.splits["train"], folder.labels("train")
+    order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
+    return make_dataset([records[i] for i in order], [labels[i] for i in order], len(folder.classes),
+                        cfg.image_size, batch_size, training=False, cache="memory")
+
+
 def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
     """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning."""
     if backbone and 0 < cfg.freeze_epochs < cfg.epochs:
@@ -287,6 +352,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     from visionflow.models import MODELS
     from visionflow.models.backbones import set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
+    from visionflow.training.precise_bn import PreciseBN, has_batchnorm
     from visionflow.training.setup import class_weights, compile_model
 
     n, n_train = len(folder.classes), len(folder.splits["train"])
@@ -306,6 +372,9 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
         elif model is None:
             model = _build(cfg, n)
     best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
+    precise_bn = []
+    if not cluster and has_batchnorm(model):  # the distributed loop keeps the moving averages
+        precise_bn = [PreciseBN(_statistics_dataset(cfg, folder, batch))]
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)
@@ -350,7 +419,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             else:
                 model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
                           shuffle=False, class_weight=weights,
-                          callbacks=[keeper, progress, tensorboard, *(extra or [])])
+                          callbacks=[keeper, *precise_bn, progress, tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:
@@ -380,7 +449,7 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
     from visionflow.predict import load
     from visionflow.report import run_report
 
-    predictor = load(paths.root)
+    predictor = load(paths.root, backend="keras")  # Grad-CAM in the report needs it; no export mid-training
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
                           best_epoch=state["best"]["epoch"] if state["best"] else None)
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,

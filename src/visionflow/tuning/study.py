@@ -117,7 +117,9 @@ def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str |
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1. Received: {trials}")
     base = config.to_dict() if config else {}
-    cfg = TrainConfig.from_dict({**base, **overrides, "data": str(data)})
+    from visionflow.data.dataset import absolute_data
+
+    cfg = TrainConfig.from_dict({**base, **overrides, "data": absolute_data(data)})  # resumable from anywhere
     params = parse_space(space, "search space") if isinstance(space, dict) else load_space(space)
     root = _tune_dir(cfg, out, storage, resume)
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"

@@ -1,0 +1,101 @@
+"""Fast prediction by default: a run folder runs in ONNX Runtime through its cached, parity-checked export."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import visionflow
+from visionflow.errors import ConfigError, ModelError
+from visionflow.export import cached
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    """A private copy of the shared trained run (these tests write its export folder)."""
+    run_dir, data = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("export"))
+    return copy, data
+
+
+def test_auto_backend_exports_once_reuses_and_rebuilds_when_the_model_changes(run):
+    run_dir, data = run
+    images = sorted((data / "validation").rglob("*.png"))
+    notes: list[str] = []
+    fast = visionflow.load(run_dir, say=notes.append)
+    assert fast.backend == "onnx" and fast.artifact.endswith("export/onnx/model.onnx")
+    assert fast.source == str(run_dir / "model.keras")
+    assert len(notes) == 1 and "exporting" in notes[0] and (run_dir / "export" / "onnx" / "model.onnx").is_file()
+    slow = visionflow.load(run_dir, backend="keras")
+    assert slow.backend == "keras"
+    got = np.array([[p.probabilities[c] for c in fast.classes] for p in fast.predict(images)])
+    want = np.array([[p.probabilities[c] for c in slow.classes] for p in slow.predict(images)])
+    assert np.abs(got - want).max() <= 1e-4 and (got.argmax(1) == want.argmax(1)).all()
+
+    stamp = (run_dir / "export" / "onnx" / "model.onnx").stat().st_mtime_ns
+    again = visionflow.load(run_dir, say=notes.append)
+    assert len(notes) == 1 and (run_dir / "export" / "onnx" / "model.onnx").stat().st_mtime_ns == stamp
+    assert again.model is not None and again.model.name == slow.model.name  # Keras on demand (Grad-CAM)
+    assert visionflow.explain(again, images[0]).heatmap.ndim == 2
+
+    # A changed model.keras (retrained, replaced) makes the export stale: it is made again.
+    model = slow.model
+    model.set_weights([w * 1.01 for w in model.get_weights()])
+    model.save(run_dir / "model.keras")
+    fresh = visionflow.load(run_dir, say=notes.append)
+    assert len(notes) == 2 and fresh.backend == "onnx"
+    changed = visionflow.load(run_dir, backend="keras").predict_arrays(np.zeros((1, 24, 24, 3), np.uint8))
+    assert np.abs(fresh.predict_arrays(np.zeros((1, 24, 24, 3), np.uint8)) - changed).max() <= 1e-4
+
+
+def test_without_onnx_packages_auto_falls_back_and_onnx_says_what_to_install(run, monkeypatch):
+    run_dir, _ = run
+    monkeypatch.setattr(cached, "fast_runtime_available", lambda: False)
+    assert visionflow.load(run_dir).backend == "keras"
+    assert not (run_dir / "export").exists()
+    with pytest.raises(ModelError, match=r"pip install 'visionflow\[export\]'"):
+        visionflow.load(run_dir, backend="onnx")
+    with pytest.raises(ConfigError, match="Did you mean 'onnx'"):
+        visionflow.load(run_dir, backend="onx")
+
+
+def test_a_failed_export_falls_back_to_tensorflow_with_a_note(run, monkeypatch):
+    from visionflow.errors import ExportFailed
+
+    run_dir, _ = run
+
+    def fail(*args, **kwargs):
+        raise ExportFailed("Parity check failed for onnx")
+
+    monkeypatch.setattr(cached, "cached_export", fail)
+    notes: list[str] = []
+    predictor = visionflow.load(run_dir, say=notes.append)
+    assert predictor.backend == "keras"
+    assert notes == [f"note: running {run_dir / 'model.keras'} in TensorFlow: no ONNX export could be used "
+                     f"(Parity check failed for onnx)"]
+
+
+def test_cli_predict_and_evaluate_backends(run):
+    run_dir, data = run
+    vf = [sys.executable, "-m", "visionflow"]
+    image = str(sorted((data / "validation" / "red").iterdir())[0])
+    fast = subprocess.run([*vf, "predict", str(run_dir), image, "--format", "csv"], capture_output=True, text=True)
+    keras = subprocess.run([*vf, "predict", str(run_dir), image, "--format", "csv", "--backend", "keras"],
+                           capture_output=True, text=True)
+    assert fast.returncode == keras.returncode == 0, fast.stderr + keras.stderr
+    assert "exporting" in fast.stderr and "exporting" not in keras.stderr
+    a, b = (np.array(p.stdout.splitlines()[1].split(",")[2:-1], float) for p in (fast, keras))
+    assert np.abs(a - b).max() <= 1e-4
+    ev = subprocess.run([*vf, "evaluate", str(run_dir), str(data / "validation"), "--out", str(run_dir / "ev")],
+                        capture_output=True, text=True)
+    assert ev.returncode == 0, ev.stderr
+    import json
+
+    assert json.loads((run_dir / "ev" / "metrics.json").read_text())["backend"] == "onnx"
+    bad = subprocess.run([*vf, "predict", str(run_dir), image, "--backend", "tf"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

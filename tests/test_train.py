@@ -13,7 +13,7 @@ from visionflow.errors import ConfigError, TrainingFailed
 from visionflow.training import callbacks as cb
 from visionflow.training.trainer import Interrupted
 
-FAST = dict(image_size=24, batch_size=8, augment="light", seed=3)
+FAST = dict(image_size=24, batch_size=8, augment="light", seed=3, recipe="tutorial")  # fixed, quick settings
 
 
 def _train(data, tmp_path, **kw):

@@ -31,10 +31,21 @@ EXAMPLES = """examples:
 """
 
 
-def _quiet_tensorflow() -> None:
+# Commands that always run TensorFlow; it is imported up front for them, quietly (see below).
+TENSORFLOW_COMMANDS = frozenset({"train", "explain", "export", "cv", "tune", "models", "demo"})
+
+
+def _quiet_tensorflow(command: str) -> None:
     # TensorFlow's C++ log lines are noise for a CLI user; real failures still arrive as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
+    if command in TENSORFLOW_COMMANDS and "tensorflow" not in sys.modules:
+        # Some TensorFlow builds print oneDNN and absl notices while loading, whatever
+        # TF_CPP_MIN_LOG_LEVEL says: import it with the process's stdout/stderr muted.
+        from visionflow.export.runtime import silenced
+
+        with silenced():
+            import tensorflow  # noqa: F401
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -441,8 +452,8 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    _quiet_tensorflow(args.command)
     try:
         return COMMANDS[args.command](args)
     except VisionflowError as exc:

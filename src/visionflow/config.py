@@ -20,8 +20,13 @@ from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None):
-    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar})
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
+         kind: type | None = None):
+    """A setting; `kind` is its type where the default is None (unset: the recipe chooses)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "kind": kind})
+
+
+RECIPE = "set by --recipe"
 
 
 @dataclass(frozen=True)
@@ -33,22 +38,31 @@ class TrainConfig:
     weights: str = _opt("none", "Backbone weights: none, imagenet (needs internet) or a .weights.h5 file.", metavar="none|imagenet|PATH")
     freeze_epochs: int = _opt(0, "Backbones: epochs with the backbone frozen before fine-tuning all layers.")
     fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen.")
-    epochs: int = _opt(15, "Maximum number of epochs.")
+    recipe: str = _opt("auto", "How unset settings are chosen: auto (from the data and a time budget; see "
+                               "visionflow.recipe) or tutorial (150x150, 15 epochs, Adam, constant rate).",
+                       choices=("auto", "tutorial"))
+    epochs: int | None = _opt(None, "Maximum number of epochs.", kind=int)
     batch_size: int = _opt(32, "Images per training step.")
-    image_size: tuple[int, int] = _opt((150, 150), "Model input size: N for NxN, or HxW.", metavar="N|HxW")
-    optimizer: str = _opt("adam", "Optimizer.", choices=("adam", "adamw", "sgd"))
-    learning_rate: float = _opt(1e-3, "Initial learning rate.")
-    weight_decay: float = _opt(1e-4, "Decoupled weight decay (adamw only).")
-    lr_schedule: str = _opt("constant", "Learning-rate schedule, applied per epoch.", choices=("constant", "cosine", "plateau"))
-    augment: str = _opt("light", "Augmentation preset.", choices=("none", "light", "strong"))
-    dropout: float | None = _opt(None, "Dropout before the classifier; unset uses the model's own default.")
+    image_size: tuple[int, int] | None = _opt(None, "Model input size: N for NxN, or HxW.", metavar="N|HxW", kind=tuple)
+    optimizer: str | None = _opt(None, "Optimizer.", choices=("adam", "adamw", "sgd"), kind=str)
+    learning_rate: float | None = _opt(None, "Initial learning rate.", kind=float)
+    weight_decay: float | None = _opt(None, "Decoupled weight decay (adamw only).", kind=float)
+    lr_schedule: str | None = _opt(None, "Learning-rate schedule, applied per epoch.",
+                                   choices=("constant", "cosine", "plateau"), kind=str)
+    augment: str | None = _opt(None, "Augmentation preset.", choices=("none", "light", "strong"), kind=str)
+    dropout: float | None = _opt(None, "Dropout before the classifier; unset: the recipe's, or the model's own default.",
+                                 kind=float)
     l1: float = _opt(0.0, "L1 penalty on conv and dense kernels.")
     l2: float = _opt(0.0, "L2 penalty on conv and dense kernels.")
-    label_smoothing: float = _opt(0.0, "Label smoothing for the cross-entropy loss.")
+    label_smoothing: float | None = _opt(None, "Label smoothing for the cross-entropy loss.", kind=float)
     class_weight: str = _opt("none", "Class weights: none, or auto (inverse class frequency) for imbalanced data.", choices=("none", "auto"))
-    patience: int = _opt(5, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.")
+    patience: int | None = _opt(None, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.",
+                                kind=int)
     monitor: str = _opt("val_accuracy", "Validation metric that picks the best model and drives early stopping.", choices=("val_accuracy", "val_loss"))
-    time_budget: float = _opt(0.0, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.")
+    keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
+                                  "flatters its figures) or last.", choices=("best", "last"), kind=str)
+    time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
+                                     kind=float)
     calibrate: bool = _opt(False, "Fit temperature scaling on the validation set after training; predict, serve and exports use it.")
     val_split: float = _opt(0.0, "Fraction of each class held out for validation when DIR has no validation folder.")
     cache: str = _opt("memory", "Cache of decoded, resized images: memory, disk (in the run folder) or none.", choices=("memory", "disk", "none"))
@@ -57,20 +71,25 @@ class TrainConfig:
     name: str = _opt("", "Run folder name; unset numbers them exp1, exp2, ...", metavar="NAME")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.image_size is not None:
+            object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         for f in fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
-            if choices and value not in choices:
+            if choices and value is not None and value not in choices:
                 raise ConfigError(unknown_message(f"{f.name} value", str(value), list(choices)))
-        _check(self.epochs >= 1, f"epochs must be at least 1. Received: epochs={self.epochs}")
+        unset = lambda name: getattr(self, name) is None  # noqa: E731 - the recipe fills it later
+        _check(unset("epochs") or self.epochs >= 1, f"epochs must be at least 1. Received: epochs={self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
-        _check(self.learning_rate > 0, f"learning_rate must be positive. Received: learning_rate={self.learning_rate}")
+        _check(unset("learning_rate") or self.learning_rate > 0,
+               f"learning_rate must be positive. Received: learning_rate={self.learning_rate}")
         _check(0 <= self.val_split < 1, f"val_split must be in [0, 1). Received: val_split={self.val_split}")
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
-        _check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
+        _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,
+               f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
         for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "patience"):
-            _check(getattr(self, name) >= 0, f"{name} must not be negative. Received: {name}={getattr(self, name)}")
+            _check(unset(name) or getattr(self, name) >= 0,
+                   f"{name} must not be negative. Received: {name}={getattr(self, name)}")
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -78,7 +97,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["image_size"] = list(self.image_size)
+        out["image_size"] = None if self.image_size is None else list(self.image_size)
         return out
 
     @classmethod
@@ -125,17 +144,14 @@ def parse_image_size(value: Any) -> tuple[int, int]:
 
 
 def _field_type(f: dataclasses.Field) -> type:
-    default = f.default
-    if f.name == "dropout":
-        return float
-    return type(default)
+    return f.metadata.get("kind") or type(f.default)
 
 
 def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
+    if value is None:
+        return f.default
     if f.name == "image_size":
         return parse_image_size(value)
-    if value is None:
-        return None if f.name == "dropout" else f.default
     kind = _field_type(f)
     try:
         if kind is bool:
@@ -179,7 +195,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip
             parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, action="store_const", const=not default,
                                 help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")
             continue
-        shown = "model default" if default is None else (
+        shown = RECIPE if default is None else (
             "x".join(map(str, default)) if isinstance(default, tuple) else default)
         parser.add_argument(
             flag,

@@ -58,7 +58,7 @@ def make_regularizer(l1: float, l2: float):
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
-def check_model(name: str, image_size: tuple[int, int], weights: str = "none") -> ModelSpec:
+def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "none") -> ModelSpec:
     """The spec of model `name`, after checking that it can be built with these settings.
 
     Raises:
@@ -69,7 +69,7 @@ def check_model(name: str, image_size: tuple[int, int], weights: str = "none") -
     if not spec.backbone and weights != "none":
         raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
                           f"Received: weights={weights}")
-    if min(image_size) < spec.min_size:
+    if image_size is not None and min(image_size) < spec.min_size:
         raise ConfigError(f"{name} needs an image size of at least {spec.min_size}x{spec.min_size}. "
                           f"Received: image_size={image_size[0]}x{image_size[1]}")
     return spec

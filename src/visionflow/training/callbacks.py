@@ -23,17 +23,17 @@ class RunKeeper(keras.callbacks.Callback):
     """Owns the run's state across epochs and resumes.
 
     Each epoch it sets the learning rate, writes history.csv, saves model.keras when the monitored
-    metric improves (to a twin model without optimizer state, atomically), saves a full checkpoint
+    metric improves (every epoch with keep="last") (to a twin model without optimizer state, atomically), saves a full checkpoint
     plus state.json for `--resume`, and decides about early stopping and the time budget. A NaN
     or infinite loss stops training without touching any saved file.
     """
 
-    def __init__(self, paths: RunPaths, state: dict, *, monitor: str, patience: int, epochs: int,
+    def __init__(self, paths: RunPaths, state: dict, *, monitor: str, keep: str = "best", patience: int, epochs: int,
                  lr_schedule: str, base_lr: float, phase_start: int, time_budget_s: float,
                  best_model: keras.Model, train_images: int):
         super().__init__()
         self.paths, self.state = paths, state
-        self.monitor, self.patience, self.epochs = monitor, patience, epochs
+        self.monitor, self.keep, self.patience, self.epochs = monitor, keep, patience, epochs
         self.lr_schedule, self.base_lr, self.phase_start = lr_schedule, base_lr, phase_start
         self.time_budget_s, self.best_model, self.train_images = time_budget_s, best_model, train_images
         self.nan_at: tuple[int, int] | None = None
@@ -68,7 +68,7 @@ class RunKeeper(keras.callbacks.Callback):
         value = logs.get(self.monitor)
         if value is None:
             return False
-        if best is None:
+        if best is None or self.keep == "last":
             return True
         if self.monitor == "val_loss":
             return value < best["value"]
@@ -193,7 +193,7 @@ class Progress(keras.callbacks.Callback):
             return
         order = ("loss", "accuracy", "val_loss", "val_accuracy")
         metrics = "  ".join(f"{k} {row[k]:.4f}" for k in order if k in row)
-        mark = "  * best, saved" if self.keeper.improved else ""
+        mark = ("  saved" if self.keeper.keep == "last" else "  * best, saved") if self.keeper.improved else ""
         self.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  lr {row['lr']:.2g}  "
                    f"{row['seconds']:.1f}s  {row['images_per_s'] or 0:.1f} img/s{mark}")
 

@@ -13,6 +13,7 @@ from visionflow.config import TrainConfig, load_yaml
 from visionflow.data.dataset import ImageFolder, absolute_data, load_folder, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
+from visionflow.recipe import RECIPES, DataFacts, resolve as resolve_recipe
 from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
@@ -83,6 +84,9 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
     if not paths.state.exists():
         raise ConfigError(f"{resume} has no checkpoint yet (it stopped before finishing an epoch); start it again instead.")
     cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
+    # Settings a run from an older version did not record had the tutorial recipe's values.
+    old, _ = RECIPES.get("tutorial")(None)
+    cfg = cfg.replace(**{k: v for k, v in old.items() if getattr(cfg, k) is None and k != "dropout"})
     overrides = dict(overrides)
     moved_to = overrides.pop("data", None)
     data = Path(moved_to) if moved_to else locate(cfg.data, paths.root)  # older runs recorded relative paths
@@ -178,7 +182,9 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                 paths, state = _worker_copy(paths)
     _seed_everything(cfg.seed)
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
-    augment_lib.PRESETS.get(cfg.augment)
+    if cfg.augment is not None:
+        augment_lib.PRESETS.get(cfg.augment)
+    RECIPES.get(cfg.recipe)
     if folder is None:
         previous = read_json(paths.data_report) if paths is not None else None
         split_file = _rebased_split(previous, cfg.data) if previous else None  # the original split, exactly
@@ -197,6 +203,10 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         raise ConfigError("Pass either resume or folder, not both.")
     if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
+    cfg, chosen = resolve_recipe(cfg, DataFacts.of(folder))
+    if chosen:
+        say(chosen)
+        check_model(cfg.model, cfg.image_size, cfg.weights)
 
     model = None
     if paths is None:
@@ -400,7 +410,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             if fresh or model.optimizer is None:
                 with scope():
                     compile_model(model, cfg, n, lr)
-            keeper = RunKeeper(paths, state, monitor=cfg.monitor, patience=cfg.patience, epochs=cfg.epochs,
+            keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)
             progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,

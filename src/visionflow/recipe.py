@@ -1,0 +1,114 @@
+"""Training recipes: the settings a run leaves unset, chosen from the data it trains on.
+
+`TrainConfig` leaves the recipe-managed settings (image size, epochs, time budget, optimizer,
+learning rate, weight decay, schedule, augmentation, dropout, label smoothing, early stopping,
+which epoch to keep) unset by default; `resolve` fills each unset one from the named recipe once
+the data has been scanned. Every explicit flag or config value wins. The resolved settings are
+written into the run's config.yaml, so a run repeats (and resumes) without the recipe.
+
+Recipes:
+- `auto` (the default): the budget recipe measured on this project's 2-core benchmarks, adapted
+  to the data. Why each choice (figures in bench/README.md):
+  - Resolution: the largest of 64/96/128 px (never above the images' own median short side)
+    at which about `MIN_BUDGET_EPOCHS` epochs fit in the time budget, from small_cnn's measured
+    throughput (~255 img/s at 64 px, scaling with pixel count). More epochs at low resolution
+    beat fewer at high resolution on flowers5 (64 px: 0.778 in 15 minutes, 128 px: 0.716), while
+    a few hundred images afford 128 px. Images smaller than 64 px train at their own size.
+  - Time: a 15-minute budget with a cosine schedule fitted to it (the run stops before an epoch
+    that would overrun it) and at most `MAX_EPOCHS` epochs; no early stopping, since the
+    learning rate decays to 1% by the last epoch.
+  - Keeping the last epoch: with the schedule ending near zero the last epoch is as good as any,
+    and picking the best epoch on the validation images would overstate its accuracy.
+  - Regularisation: AdamW (2e-3, weight decay 5e-4), strong augmentation, dropout 0.5: the
+    combination that let 60 epochs count on flowers5 (0.741 -> 0.778). Label smoothing 0.1 only
+    from `SMOOTHING_MIN_IMAGES` images: on tiny sets it would cap the confidence of easy answers.
+- `tutorial`: the settings of the classic Keras tutorial style (150x150, 15 epochs, Adam 1e-3 at
+  a constant rate, light augmentation, early stopping after 5 epochs, keep the best epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from visionflow.registry import Registry
+
+MANAGED = ("image_size", "epochs", "time_budget", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
+           "augment", "dropout", "label_smoothing", "patience", "keep")
+
+BUDGET_MINUTES = 15.0
+MAX_EPOCHS = 100
+MIN_BUDGET_EPOCHS = 40
+SIZES = (64, 96, 128)
+IMAGES_PER_S_AT_64 = 255.0  # small_cnn training throughput at 64x64 on the 2-core benchmark machine
+SMOOTHING_MIN_IMAGES = 1000
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What a recipe looks at: training image count, classes, median short side in pixels."""
+
+    images: int
+    classes: int
+    short_side: int
+
+    @classmethod
+    def of(cls, folder) -> "DataFacts":
+        train = folder.splits["train"]
+        sides = [min(r.width, r.height) for r in train if r.width and r.height]
+        return cls(len(train), len(folder.classes), int(statistics.median(sides)) if sides else 0)
+
+
+RECIPES: Registry = Registry("recipe")
+
+
+@RECIPES.register("tutorial")
+def tutorial(facts: DataFacts) -> tuple[dict[str, Any], str]:
+    """The classic tutorial settings, whatever the data."""
+    values = {"image_size": (150, 150), "epochs": 15, "time_budget": 0.0, "optimizer": "adam",
+              "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light",
+              "dropout": None, "label_smoothing": 0.0, "patience": 5, "keep": "best"}
+    return values, "150x150, 15 epochs, Adam 1e-3 constant, light augmentation, best epoch kept"
+
+
+@RECIPES.register("auto")
+def auto(facts: DataFacts) -> tuple[dict[str, Any], str]:
+    """The budget recipe, its resolution and label smoothing chosen from the data (module docstring)."""
+    side = _resolution(facts)
+    smoothing = 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0
+    values = {"image_size": (side, side), "epochs": MAX_EPOCHS, "time_budget": BUDGET_MINUTES,
+              "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4, "lr_schedule": "cosine",
+              "augment": "strong", "dropout": 0.5, "label_smoothing": smoothing, "patience": 0, "keep": "last"}
+    why = (f"{side} px" + (f" (images are {facts.short_side} px)" if side < SIZES[0] else "")
+           + f", cosine over at most {MAX_EPOCHS} epochs or {BUDGET_MINUTES:g} min, AdamW 2e-3, strong augmentation, "
+           f"dropout 0.5, label smoothing {smoothing:g}, last epoch kept")
+    return values, why
+
+
+def _resolution(facts: DataFacts) -> int:
+    if 0 < facts.short_side < SIZES[0]:
+        return max(32, 8 * math.ceil(facts.short_side / 8))
+    best = SIZES[0]
+    for side in SIZES:
+        if facts.short_side and side > facts.short_side:
+            break
+        rate = IMAGES_PER_S_AT_64 * (SIZES[0] / side) ** 2
+        if rate * BUDGET_MINUTES * 60 / max(1, facts.images) >= MIN_BUDGET_EPOCHS:
+            best = side
+    return best
+
+
+def resolve(cfg, facts: DataFacts):
+    """(config with every unset managed setting filled by `cfg.recipe`, one line saying what was
+    chosen and why; None when nothing was unset)."""
+    unset = [name for name in MANAGED if getattr(cfg, name) is None and name != "dropout"]
+    if not unset:
+        return cfg, None
+    values, why = RECIPES.get(cfg.recipe)(facts)
+    chosen = {name: values[name] for name in MANAGED if getattr(cfg, name) is None}
+    given = [name for name in MANAGED if getattr(cfg, name) is not None and name != "dropout"]
+    line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} classes, median short side "
+            f"{facts.short_side} px -> {why}" + (f"; given: {', '.join(given)}" if given else ""))
+    return cfg.replace(**chosen), line

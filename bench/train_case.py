@@ -9,7 +9,7 @@ Cases:
                       runs out of data after 63 batches of a 2,000-image set in Keras 3).
   visionflow_seed     visionflow.train with seed_cnn and the same size, batch, epochs, no augmentation.
   compute_bound       seed_cnn's training step on decoded images already in memory: no input pipeline.
-  visionflow_default  visionflow.train with its default recipe (small_cnn, light augmentation, ...).
+  visionflow_default  visionflow.train with its defaults (the auto recipe), plus the --extra settings.
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def _visionflow(data: Path, epochs: int, **settings) -> dict:
     import visionflow
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = visionflow.train(data=str(data), project=tmp, epochs=epochs, say=lambda s: None, **settings)
+        if epochs:  # 0: the recipe chooses
+            settings["epochs"] = epochs
+        run = visionflow.train(data=str(data), project=tmp, say=lambda s: None, **settings)
         n = run.metrics["validation"]["images"]
         hist = run.history
         train_images = json.loads((run.run_dir / "data_report.json").read_text())["counts"]["train"]["images"]
@@ -104,7 +106,7 @@ def _visionflow(data: Path, epochs: int, **settings) -> dict:
 
 def visionflow_seed(data: Path, epochs: int, size: int, batch: int) -> dict:
     return _visionflow(data, epochs, model="seed_cnn", image_size=size, batch_size=batch, augment="none",
-                       patience=0, learning_rate=1e-3, optimizer="adam")
+                       patience=0, learning_rate=1e-3, optimizer="adam", recipe="tutorial")
 
 
 def visionflow_default(data: Path, epochs: int, size: int, batch: int, **extra) -> dict:
@@ -147,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("case", choices=sorted(CASES))
     parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--epochs", type=int, required=True, help="0: as the recipe chooses (visionflow_default)")
     parser.add_argument("--image-size", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--extra", default="{}", help="JSON settings for visionflow_default")

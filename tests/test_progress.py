@@ -10,6 +10,7 @@ from visionflow.training.callbacks import Progress
 class FakeKeeper:
     improved = True
     nan_at = None
+    keep = "best"
 
     def __init__(self):
         self.state = {"history": [{"epoch": 1, "loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7,

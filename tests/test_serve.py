@@ -240,7 +240,9 @@ def test_explain_returns_the_grad_cam_overlay(client, trained):
     predictor = visionflow.load(run_dir)
     expected = predictor.predict(big.getvalue())
     assert body["predicted"] == body["label"] == expected.label
-    assert body["probability"] == pytest.approx(expected.confidence, abs=1e-5)
+    # The service first shrinks the image for the overlay (to 384 px), then to the model's input:
+    # two resizes, so the pixels, and the probability, differ a little from a direct prediction.
+    assert body["probability"] == pytest.approx(expected.confidence, abs=5e-3)
     assert body["layer"] == "s4_relu"
     prefix = "data:image/png;base64,"
     assert body["overlay"].startswith(prefix)

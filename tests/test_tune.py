@@ -12,6 +12,7 @@ from conftest import make_class_folder, parse_html
 from visionflow.cli import main
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError
+from visionflow.recipe import fixed
 from visionflow.tuning.space import DEFAULT_SPACE, baseline, parse_space
 
 optuna = pytest.importorskip("optuna", reason="optuna is not installed (pip install -e '.[tune]')")
@@ -49,12 +50,12 @@ def test_space_parsing_and_errors():
 
 def test_baseline_is_the_base_config_when_the_space_holds_it():
     params = parse_space(DEFAULT_SPACE)
-    assert baseline(params, TrainConfig()) == {
+    assert baseline(params, fixed(TrainConfig(), "tutorial")) == {  # what tune() bases trials on
         "learning_rate": 1e-3, "batch_size": 32, "dropout": 0.3, "l2": 0.0, "augment": "light", "optimizer": "adam",
         "label_smoothing": 0.0}  # dropout unset: the model's own default
-    assert baseline(params, TrainConfig(l2=0.5)) is None  # outside the space: no baseline trial
+    assert baseline(params, fixed(TrainConfig(l2=0.5))) is None  # outside the space: no baseline trial
     params = parse_space({"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "augment": ["none", "light"]})
-    assert baseline(params, TrainConfig()) == {"learning_rate": 1e-3, "augment": "light"}
+    assert baseline(params, fixed(TrainConfig())) == {"learning_rate": 1e-3, "augment": "light"}
 
 
 def test_three_trials_with_pruning_then_resume(data, tmp_path):

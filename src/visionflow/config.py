@@ -50,6 +50,8 @@ class TrainConfig:
     lr_schedule: str | None = _opt(None, "Learning-rate schedule, applied per epoch.",
                                    choices=("constant", "cosine", "plateau"), kind=str)
     augment: str | None = _opt(None, "Augmentation preset.", choices=("none", "light", "strong"), kind=str)
+    mixup: float | None = _opt(None, "Mixup alpha for training batches (blend pairs of images and their labels); 0 turns it off.",
+                               kind=float)
     dropout: float | None = _opt(None, "Dropout before the classifier; unset: the recipe's, or the model's own default.",
                                  kind=float)
     l1: float = _opt(0.0, "L1 penalty on conv and dense kernels.")
@@ -87,7 +89,7 @@ class TrainConfig:
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,
                f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
-        for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "patience"):
+        for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "patience", "mixup"):
             _check(unset(name) or getattr(self, name) >= 0,
                    f"{name} must not be negative. Received: {name}={getattr(self, name)}")
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")

@@ -36,7 +36,7 @@ from typing import Any
 from visionflow.registry import Registry
 
 MANAGED = ("image_size", "epochs", "time_budget", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
-           "augment", "dropout", "label_smoothing", "patience", "keep")
+           "augment", "mixup", "dropout", "label_smoothing", "patience", "keep")
 
 BUDGET_MINUTES = 15.0
 MAX_EPOCHS = 100
@@ -68,7 +68,7 @@ RECIPES: Registry = Registry("recipe")
 def tutorial(facts: DataFacts) -> tuple[dict[str, Any], str]:
     """The classic tutorial settings, whatever the data."""
     values = {"image_size": (150, 150), "epochs": 15, "time_budget": 0.0, "optimizer": "adam",
-              "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light",
+              "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light", "mixup": 0.0,
               "dropout": None, "label_smoothing": 0.0, "patience": 5, "keep": "best"}
     return values, "150x150, 15 epochs, Adam 1e-3 constant, light augmentation, best epoch kept"
 
@@ -80,7 +80,7 @@ def auto(facts: DataFacts) -> tuple[dict[str, Any], str]:
     smoothing = 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0
     values = {"image_size": (side, side), "epochs": MAX_EPOCHS, "time_budget": BUDGET_MINUTES,
               "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4, "lr_schedule": "cosine",
-              "augment": "strong", "dropout": 0.5, "label_smoothing": smoothing, "patience": 0, "keep": "last"}
+              "augment": "strong", "mixup": 0.0, "dropout": 0.5, "label_smoothing": smoothing, "patience": 0, "keep": "last"}
     why = (f"{side} px" + (f" (images are {facts.short_side} px)" if side < SIZES[0] else "")
            + f", cosine over at most {MAX_EPOCHS} epochs or {BUDGET_MINUTES:g} min, AdamW 2e-3, strong augmentation, "
            f"dropout 0.5, label smoothing {smoothing:g}, last epoch kept")
@@ -98,6 +98,14 @@ def _resolution(facts: DataFacts) -> int:
         if rate * BUDGET_MINUTES * 60 / max(1, facts.images) >= MIN_BUDGET_EPOCHS:
             best = side
     return best
+
+
+def fixed(cfg, name: str = "tutorial"):
+    """`cfg` with its unset managed settings (dropout aside) taken from recipe `name` without
+    looking at data: for runs recorded before recipes existed (they had the tutorial values) and
+    for tuning trials, which must be short and comparable."""
+    values, _ = RECIPES.get(name)(None)
+    return cfg.replace(**{k: v for k, v in values.items() if getattr(cfg, k) is None and k != "dropout"})
 
 
 def resolve(cfg, facts: DataFacts):

@@ -144,7 +144,7 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
 
     images, where = sample_images(paths.manifest, "validation", predictor.image_size, samples)
     say(f"parity check on {where}")
-    reference = _probabilities(predictor._call(images.astype(np.float32)))
+    reference = _probabilities(_run_batched(predictor._call, images))  # batched: bounded memory
     calibration = None
     meta_base = {
         "classes": predictor.classes, "image_size": list(predictor.image_size),

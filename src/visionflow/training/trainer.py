@@ -13,7 +13,7 @@ from visionflow.config import TrainConfig, load_yaml
 from visionflow.data.dataset import ImageFolder, absolute_data, load_folder, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
-from visionflow.recipe import RECIPES, DataFacts, resolve as resolve_recipe
+from visionflow.recipe import RECIPES, DataFacts, fixed as fixed_recipe, resolve as resolve_recipe
 from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
@@ -84,9 +84,7 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
     if not paths.state.exists():
         raise ConfigError(f"{resume} has no checkpoint yet (it stopped before finishing an epoch); start it again instead.")
     cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
-    # Settings a run from an older version did not record had the tutorial recipe's values.
-    old, _ = RECIPES.get("tutorial")(None)
-    cfg = cfg.replace(**{k: v for k, v in old.items() if getattr(cfg, k) is None and k != "dropout"})
+    cfg = fixed_recipe(cfg, "tutorial")  # settings a run from an older version did not record had these values
     overrides = dict(overrides)
     moved_to = overrides.pop("data", None)
     data = Path(moved_to) if moved_to else locate(cfg.data, paths.root)  # older runs recorded relative paths
@@ -314,7 +312,7 @@ def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, batch_size
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
     train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, batch_size,
                             training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
-                            augment=augment_lib.build(cfg.augment, cfg.seed))
+                            augment=augment_lib.build(cfg.augment, cfg.seed), mixup=cfg.mixup)
     val_ds = make_dataset(folder.splits["validation"], folder.labels("validation"), n, cfg.image_size,
                           batch_size, training=False, cache=cfg.cache, cache_path=paths.cache / "validation")
     return train_ds, val_ds

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError, TrainingFailed
-from visionflow.recipe import RECIPES
+from visionflow.recipe import fixed
 from visionflow.rundir import new_run_dir, write_csv, write_json, write_yaml
 from visionflow.tuning.space import Param, baseline, load_space, parse_space
 
@@ -123,8 +123,7 @@ def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str |
     cfg = TrainConfig.from_dict({**base, **overrides, "data": absolute_data(data)})  # resumable from anywhere
     # Trials are short comparable runs: settings neither given nor searched take the tutorial
     # recipe's fixed values (the auto recipe's time budget would make every trial as long as a run).
-    fixed, _ = RECIPES.get("tutorial")(None)
-    cfg = cfg.replace(**{k: v for k, v in fixed.items() if getattr(cfg, k) is None and k != "dropout"})
+    cfg = fixed(cfg, "tutorial")
     params = parse_space(space, "search space") if isinstance(space, dict) else load_space(space)
     root = _tune_dir(cfg, out, storage, resume)
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"

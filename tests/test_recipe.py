@@ -28,6 +28,8 @@ def test_auto_fills_every_unset_setting_and_keeps_the_last_epoch():
     cfg, _ = resolve(TrainConfig(data="d"), DataFacts(500, 3, 200))
     assert all(getattr(cfg, name) is not None for name in MANAGED)
     assert (cfg.lr_schedule, cfg.time_budget, cfg.patience, cfg.keep, cfg.optimizer) == ("cosine", 15.0, 0, "last", "adamw")
+    assert cfg.epochs == 100  # 500 images: the cap; tiny sets get fewer, cheap epochs
+    assert resolve(TrainConfig(data="d"), DataFacts(16, 2, 90))[0].epochs == 34
     assert cfg.label_smoothing == 0.0  # tiny sets: no smoothing, so easy answers stay confident
     big, _ = resolve(TrainConfig(data="d"), DataFacts(5_000, 3, 200))
     assert big.label_smoothing == 0.1

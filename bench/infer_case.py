@@ -47,7 +47,8 @@ def _first_export_peak_rss(run: Path) -> float:
     import subprocess
 
     code = ("import sys; sys.path.insert(0, %r); from common import peak_rss_mb; "
-            "from visionflow.export.cached import cached_export; cached_export(%r); print(peak_rss_mb())"
+            "from visionflow.export.cached import cached_export, fast_format; cached_export(%r, fast_format()); "
+            "print(peak_rss_mb())"
             % (str(Path(__file__).resolve().parent), str(run)))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(proc.stdout.strip().splitlines()[-1])
@@ -105,8 +106,8 @@ def main() -> None:
             out[f"{fmt}_array"] = _latency(lambda: exported.predict_arrays(one), args.calls)
             out[f"{fmt}_batched_images_per_s"] = _throughput(
                 lambda: exported.predict_arrays(many, batch_size=args.batch), args.batch)
-    # The default path a user gets: visionflow.load(run) on a run folder (ONNX Runtime through the
-    # run's cached export where the [export] extra is installed), one image as a uint8 array.
+    # The default path a user gets: visionflow.load(run) on a run folder (LiteRT through the run's
+    # cached export where the [export] extra is installed), one image as a uint8 array.
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         save_model(model, run / "model.keras")

@@ -1,4 +1,5 @@
-"""Fast prediction by default: a run folder runs in ONNX Runtime through its cached, parity-checked export."""
+"""Fast prediction by default: a run folder runs in LiteRT (or ONNX Runtime) through its cached,
+parity-checked export."""
 
 from __future__ import annotations
 
@@ -28,18 +29,24 @@ def test_auto_backend_exports_once_reuses_and_rebuilds_when_the_model_changes(ru
     images = sorted((data / "validation").rglob("*.png"))
     notes: list[str] = []
     fast = visionflow.load(run_dir, say=notes.append)
-    assert fast.backend == "onnx" and fast.artifact.endswith("export/onnx/model.onnx")
+    assert fast.backend == "tflite" and fast.artifact.endswith("export/tflite/model.tflite")
     assert fast.source == str(run_dir / "model.keras")
-    assert len(notes) == 1 and "exporting" in notes[0] and (run_dir / "export" / "onnx" / "model.onnx").is_file()
+    artifact = run_dir / "export" / "tflite" / "model.tflite"
+    assert len(notes) == 1 and "exporting" in notes[0] and artifact.is_file()
     slow = visionflow.load(run_dir, backend="keras")
     assert slow.backend == "keras"
     got = np.array([[p.probabilities[c] for c in fast.classes] for p in fast.predict(images)])
     want = np.array([[p.probabilities[c] for c in slow.classes] for p in slow.predict(images)])
     assert np.abs(got - want).max() <= 1e-4 and (got.argmax(1) == want.argmax(1)).all()
 
-    stamp = (run_dir / "export" / "onnx" / "model.onnx").stat().st_mtime_ns
+    onnx = visionflow.load(run_dir, backend="onnx", say=notes.append)  # what `serve --backend onnx` runs
+    assert onnx.backend == "onnx" and len(notes) == 2
+    assert np.abs(onnx.predict_arrays(np.zeros((2, 24, 24, 3), np.uint8))
+                  - slow.predict_arrays(np.zeros((2, 24, 24, 3), np.uint8))).max() <= 1e-4
+
+    stamp = artifact.stat().st_mtime_ns
     again = visionflow.load(run_dir, say=notes.append)
-    assert len(notes) == 1 and (run_dir / "export" / "onnx" / "model.onnx").stat().st_mtime_ns == stamp
+    assert len(notes) == 2 and artifact.stat().st_mtime_ns == stamp
     assert again.model is not None and again.model.name == slow.model.name  # Keras on demand (Grad-CAM)
     assert visionflow.explain(again, images[0]).heatmap.ndim == 2
 
@@ -48,18 +55,21 @@ def test_auto_backend_exports_once_reuses_and_rebuilds_when_the_model_changes(ru
     model.set_weights([w * 1.01 for w in model.get_weights()])
     model.save(run_dir / "model.keras")
     fresh = visionflow.load(run_dir, say=notes.append)
-    assert len(notes) == 2 and fresh.backend == "onnx"
+    assert len(notes) == 3 and fresh.backend == "tflite"
     changed = visionflow.load(run_dir, backend="keras").predict_arrays(np.zeros((1, 24, 24, 3), np.uint8))
     assert np.abs(fresh.predict_arrays(np.zeros((1, 24, 24, 3), np.uint8)) - changed).max() <= 1e-4
 
 
-def test_without_onnx_packages_auto_falls_back_and_onnx_says_what_to_install(run, monkeypatch):
+def test_without_the_export_packages_auto_falls_back_and_a_named_backend_says_what_to_install(run, monkeypatch):
     run_dir, _ = run
-    monkeypatch.setattr(cached, "fast_runtime_available", lambda: False)
+    monkeypatch.setattr(cached, "available", lambda fmt: fmt == "onnx")  # no LiteRT: ONNX Runtime instead
+    assert visionflow.load(run_dir, say=lambda s: None).backend == "onnx"
+    with pytest.raises(ModelError, match=r"The tflite backend needs ai_edge_litert: pip install 'visionflow\[export\]'"):
+        visionflow.load(run_dir, backend="tflite")
+    monkeypatch.setattr(cached, "available", lambda fmt: False)
+    shutil.rmtree(run_dir / "export")
     assert visionflow.load(run_dir).backend == "keras"
     assert not (run_dir / "export").exists()
-    with pytest.raises(ModelError, match=r"pip install 'visionflow\[export\]'"):
-        visionflow.load(run_dir, backend="onnx")
     with pytest.raises(ConfigError, match="Did you mean 'onnx'"):
         visionflow.load(run_dir, backend="onx")
 
@@ -76,7 +86,7 @@ def test_a_failed_export_falls_back_to_tensorflow_with_a_note(run, monkeypatch):
     notes: list[str] = []
     predictor = visionflow.load(run_dir, say=notes.append)
     assert predictor.backend == "keras"
-    assert notes == [f"note: running {run_dir / 'model.keras'} in TensorFlow: no ONNX export could be used "
+    assert notes == [f"note: running {run_dir / 'model.keras'} in TensorFlow: no tflite export could be used "
                      f"(Parity check failed for onnx)"]
 
 
@@ -96,6 +106,6 @@ def test_cli_predict_and_evaluate_backends(run):
     assert ev.returncode == 0, ev.stderr
     import json
 
-    assert json.loads((run_dir / "ev" / "metrics.json").read_text())["backend"] == "onnx"
+    assert json.loads((run_dir / "ev" / "metrics.json").read_text())["backend"] == "tflite"
     bad = subprocess.run([*vf, "predict", str(run_dir), image, "--backend", "tf"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -187,10 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("auto", "keras", "onnx"), default="auto",
-                        help="What runs a run folder's model: auto (default) uses ONNX Runtime through the run's "
-                             "own parity-checked export, made once and remade when model.keras changes, where "
-                             "the [export] extra is installed, else TensorFlow; keras forces TensorFlow.")
+    parser.add_argument("--backend", choices=("auto", "keras", "tflite", "onnx"), default="auto",
+                        help="What runs a run folder's model: auto (default) uses LiteRT (or ONNX Runtime) through "
+                             "the run's own parity-checked export, made once and remade when model.keras changes, "
+                             "where the [export] extra is installed, else TensorFlow; keras forces TensorFlow.")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -132,7 +132,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
             Predictor).
         batch_size: images per model call.
         unsafe: passed to `load` for legacy or Lambda-holding model files.
-        backend: passed to `load`: auto (ONNX Runtime where installed), keras or onnx.
+        backend: passed to `load`: auto (LiteRT or ONNX Runtime where installed), keras, tflite or onnx.
 
     Returns:
         The metrics dict (also written as metrics.json), with the "skipped" files, the per-image

@@ -168,7 +168,7 @@ def _describe(item: ImageSource) -> str:
     return f"<{type(item).__name__}>"
 
 
-BACKENDS = ("auto", "keras", "onnx")
+BACKENDS = ("auto", "keras", "tflite", "onnx")
 
 
 def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
@@ -180,12 +180,13 @@ def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
             `visionflow export` (`runs/exp1/export/onnx`) or the model file inside it.
         unsafe: allow legacy `.h5` files and models that need Keras safe mode off (Lambda layers).
             Such files can run arbitrary code: only for files you trust.
-        backend: for a run folder, what computes the predictions. "auto" (default): ONNX Runtime
-            where the [export] extra is installed (about 2-3x faster than TensorFlow for one
-            image), through the run's own ONNX export, which is made once with the parity check
-            and made again when model.keras changes; TensorFlow otherwise, or when the export
-            fails (a note goes to `say`). "keras": always TensorFlow. "onnx": ONNX Runtime or an
-            error. Exported folders and `.keras`/`.h5` files always run in their own runtime.
+        backend: for a run folder, what computes the predictions. "auto" (default): LiteRT, or
+            ONNX Runtime, where the [export] extra is installed (2-3x faster than TensorFlow for
+            one image; `visionflow.export.cached` says why LiteRT first), through the run's own
+            export, which is made once with the parity check and made again when model.keras
+            changes; TensorFlow otherwise, or when the export fails (a note goes to `say`).
+            "keras": always TensorFlow. "tflite" / "onnx": that runtime or an error. Exported
+            folders and `.keras`/`.h5` files always run in their own runtime.
         say: where notes about exporting go (default: standard error).
 
     Raises:
@@ -235,24 +236,26 @@ def _read_labels(labels_path: Path) -> dict:
 
 def _load_fast(run: Path, model_path: Path, meta: dict, backend: str,
                say: Callable[[str], None] | None) -> Predictor | None:
-    """The run's model in ONNX Runtime through its cached, parity-checked export; None (with a
+    """The run's model in a fast runtime through its cached, parity-checked export; None (with a
     note) where that cannot be had and `backend` is "auto"."""
     from visionflow.errors import ExportFailed
-    from visionflow.export.cached import cached_export, fast_runtime_available
+    from visionflow.export import cached
 
     say = say or (lambda line: print(line, file=sys.stderr))
-    if not fast_runtime_available():
-        if backend == "onnx":
-            raise ModelError("The onnx backend needs onnxruntime, tf2onnx and onnx: pip install 'visionflow[export]'.")
+    fmt = cached.fast_format() if backend == "auto" else backend
+    if fmt is None:
         return None
+    if not cached.available(fmt):
+        raise ModelError(f"The {fmt} backend needs {', '.join(cached.FAST_FORMATS[fmt])}: "
+                         f"pip install 'visionflow[export]'.")
     try:
-        folder = cached_export(run, say=say)
+        folder = cached.cached_export(run, fmt, say=say)
         artifact, export_meta = _exported_format(folder)
         predictor = _load_export(artifact, export_meta)
     except (ExportFailed, ModelError, OSError) as exc:
         if backend == "onnx":
             raise
-        say(f"note: running {model_path} in TensorFlow: no ONNX export could be used "
+        say(f"note: running {model_path} in TensorFlow: no {fmt} export could be used "
             f"({str(exc).splitlines()[0]})")
         return None
     # The run's labels.json is the truth for the temperature (a later --calibrate changes it).

@@ -11,7 +11,6 @@ import numpy as np
 
 from visionflow.errors import ModelError
 from visionflow.predict import Predictor, load
-from visionflow.rundir import RunPaths
 
 
 @dataclass

@@ -13,7 +13,7 @@ from visionflow.config import TrainConfig, load_yaml
 from visionflow.data.dataset import ImageFolder, absolute_data, load_folder, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
-from visionflow.recipe import RECIPES, DataFacts, fixed as fixed_recipe, resolve as resolve_recipe
+from visionflow.recipe import DataFacts, fixed as fixed_recipe, resolve as resolve_recipe
 from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
@@ -182,7 +182,6 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
     if cfg.augment is not None:
         augment_lib.PRESETS.get(cfg.augment)
-    RECIPES.get(cfg.recipe)
     if folder is None:
         previous = read_json(paths.data_report) if paths is not None else None
         split_file = _rebased_split(previous, cfg.data) if previous else None  # the original split, exactly

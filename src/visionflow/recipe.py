@@ -68,27 +68,21 @@ RECIPES: Registry = Registry("recipe")
 
 
 @RECIPES.register("tutorial")
-def tutorial(facts: DataFacts) -> tuple[dict[str, Any], str]:
+def tutorial(facts: DataFacts | None) -> dict[str, Any]:
     """The classic tutorial settings, whatever the data."""
-    values = {"image_size": (150, 150), "epochs": 15, "time_budget": 0.0, "optimizer": "adam",
-              "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light", "mixup": 0.0,
-              "dropout": None, "label_smoothing": 0.0, "patience": 5, "keep": "best"}
-    return values, "150x150, 15 epochs, Adam 1e-3 constant, light augmentation, best epoch kept"
+    return {"image_size": (150, 150), "epochs": 15, "time_budget": 0.0, "optimizer": "adam",
+            "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light", "mixup": 0.0,
+            "dropout": None, "label_smoothing": 0.0, "patience": 5, "keep": "best"}
 
 
 @RECIPES.register("auto")
-def auto(facts: DataFacts) -> tuple[dict[str, Any], str]:
-    """The budget recipe, its resolution and label smoothing chosen from the data (module docstring)."""
+def auto(facts: DataFacts) -> dict[str, Any]:
+    """The budget recipe, its resolution, epochs and label smoothing chosen from the data (module docstring)."""
     side = _resolution(facts)
-    smoothing = 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0
-    epochs = min(MAX_EPOCHS, MIN_EPOCHS + facts.images // IMAGES_PER_EXTRA_EPOCH)
-    values = {"image_size": (side, side), "epochs": epochs, "time_budget": BUDGET_MINUTES,
-              "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4, "lr_schedule": "cosine",
-              "augment": "strong", "mixup": 0.0, "dropout": 0.5, "label_smoothing": smoothing, "patience": 0, "keep": "last"}
-    why = (f"{side} px" + (f" (images are {facts.short_side} px)" if side < SIZES[0] else "")
-           + f", cosine over at most {epochs} epochs or {BUDGET_MINUTES:g} min, AdamW 2e-3, strong augmentation, "
-           f"dropout 0.5, label smoothing {smoothing:g}, last epoch kept")
-    return values, why
+    return {"image_size": (side, side), "epochs": min(MAX_EPOCHS, MIN_EPOCHS + facts.images // IMAGES_PER_EXTRA_EPOCH),
+            "time_budget": BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4,
+            "lr_schedule": "cosine", "augment": "strong", "mixup": 0.0, "dropout": 0.5,
+            "label_smoothing": 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0, "patience": 0, "keep": "last"}
 
 
 def _resolution(facts: DataFacts) -> int:
@@ -108,19 +102,39 @@ def fixed(cfg, name: str = "tutorial"):
     """`cfg` with its unset managed settings (dropout aside) taken from recipe `name` without
     looking at data: for runs recorded before recipes existed (they had the tutorial values) and
     for tuning trials, which must be short and comparable."""
-    values, _ = RECIPES.get(name)(None)
+    values = RECIPES.get(name)(None)
     return cfg.replace(**{k: v for k, v in values.items() if getattr(cfg, k) is None and k != "dropout"})
 
 
 def resolve(cfg, facts: DataFacts):
     """(config with every unset managed setting filled by `cfg.recipe`, one line saying what was
-    chosen and why; None when nothing was unset)."""
-    unset = [name for name in MANAGED if getattr(cfg, name) is None and name != "dropout"]
-    if not unset:
+    chosen from what; None when nothing was unset)."""
+    unset = [name for name in MANAGED if getattr(cfg, name) is None]
+    if not [name for name in unset if name != "dropout"]:
         return cfg, None
-    values, why = RECIPES.get(cfg.recipe)(facts)
-    chosen = {name: values[name] for name in MANAGED if getattr(cfg, name) is None}
-    given = [name for name in MANAGED if getattr(cfg, name) is not None and name != "dropout"]
+    values = RECIPES.get(cfg.recipe)(facts)
+    chosen = cfg.replace(**{name: values[name] for name in unset})
+    given = [name for name in MANAGED if name not in unset]
     line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} classes, median short side "
-            f"{facts.short_side} px -> {why}" + (f"; given: {', '.join(given)}" if given else ""))
-    return cfg.replace(**chosen), line
+            f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else ""))
+    return chosen, line
+
+
+def describe(cfg, names: list[str]) -> str:
+    """The settings `names` of `cfg` in a few words, in MANAGED order."""
+    words = {
+        "image_size": lambda: "x".join(map(str, cfg.image_size)),
+        "epochs": lambda: f"at most {cfg.epochs} epochs",
+        "time_budget": lambda: f"{cfg.time_budget:g} min budget" if cfg.time_budget else "no time budget",
+        "optimizer": lambda: {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}[cfg.optimizer],
+        "learning_rate": lambda: f"learning rate {cfg.learning_rate:g}",
+        "weight_decay": lambda: f"weight decay {cfg.weight_decay:g}",
+        "lr_schedule": lambda: f"{cfg.lr_schedule} schedule",
+        "augment": lambda: f"{cfg.augment} augmentation",
+        "mixup": lambda: f"mixup {cfg.mixup:g}" if cfg.mixup else "no mixup",
+        "dropout": lambda: "the model's dropout" if cfg.dropout is None else f"dropout {cfg.dropout:g}",
+        "label_smoothing": lambda: f"label smoothing {cfg.label_smoothing:g}",
+        "patience": lambda: f"early stopping after {cfg.patience}" if cfg.patience else "no early stopping",
+        "keep": lambda: f"{cfg.keep} epoch kept",
+    }
+    return ", ".join(words[name]() for name in MANAGED if name in names)

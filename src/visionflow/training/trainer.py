@@ -470,7 +470,8 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
         write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
         write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
         metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
-        say(f"\n{split} ({result['images']} images), best epoch {metrics['best_epoch']}:")
+        kept = "last" if cfg.keep == "last" else "best"
+        say(f"\n{split} ({result['images']} images), {kept} epoch {metrics['best_epoch']}:")
         say(format_table(result, folder.classes))
         if split == "validation" and cfg.calibrate:
             metrics["calibration"] = _calibrate(paths, predictor, result, folder.classes, say)

@@ -73,6 +73,11 @@ def inference_table(r: dict) -> list[str]:
         f"| visionflow Predictor, one 500x375 JPEG file (decode + resize + model) | {r['predictor_jpeg_500x375']['p50_ms']:.1f} | {r['predictor_jpeg_500x375']['p99_ms']:.1f} |",
         f"| ONNX Runtime (exported, parity-checked), one image | {r['onnx_array']['p50_ms']:.1f} | {r['onnx_array']['p99_ms']:.1f} |",
         f"| LiteRT float32 (exported, parity-checked), one image | {r['tflite_array']['p50_ms']:.1f} | {r['tflite_array']['p99_ms']:.1f} |",
+        f"| `visionflow.load(run).predict(image)`, the default ({r['default_backend']}, cached export), one image | "
+        f"{r['default_load']['p50_ms']:.1f} | {r['default_load']['p99_ms']:.1f} |",
+        "",
+        f"Default path {r['default_speedup_p50']:.1f}x below naive at p50; its first export peaked at "
+        f"{r['first_export_peak_rss_mb']:.0f} MiB.",
         "",
         f"Single-image p50 speed-up over naive: Predictor {r['speedup_p50']:.1f}x, ONNX Runtime "
         f"{r['naive_predict']['p50_ms'] / r['onnx_array']['p50_ms']:.1f}x. Batched (64): naive "

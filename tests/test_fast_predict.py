@@ -109,3 +109,28 @@ def test_cli_predict_and_evaluate_backends(run):
     assert json.loads((run_dir / "ev" / "metrics.json").read_text())["backend"] == "tflite"
     bad = subprocess.run([*vf, "predict", str(run_dir), image, "--backend", "tf"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_flip_tta_averages_the_image_and_its_mirror_in_every_runtime(run):
+    run_dir, data = run
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    images[:, :, :12] = 0  # left half dark: the mirror image is a different input
+    for backend in ("keras", "tflite"):
+        plain = visionflow.load(run_dir, backend=backend, say=lambda line: None)
+        a, b = plain.predict_arrays(images), plain.predict_arrays(images[:, :, ::-1])
+        assert np.abs(a - b).max() > 1e-3, "the test images must not be symmetric for the model"
+        tta = visionflow.load(run_dir, backend=backend, tta=True, say=lambda line: None)
+        assert tta.tta and not plain.tta
+        np.testing.assert_allclose(tta.predict_arrays(images), (a + b) / 2, atol=1e-5)
+        one = tta.predict(images[0])
+        assert abs(one.probabilities[tta.classes[1]] - (a[0, 1] + b[0, 1]) / 2) <= 1e-5
+
+    vf = [sys.executable, "-m", "visionflow"]
+    ev = subprocess.run([*vf, "evaluate", str(run_dir), str(data / "validation"), "--tta", "--out", str(run_dir / "ev")],
+                        capture_output=True, text=True)
+    assert ev.returncode == 0, ev.stderr
+    import json
+
+    metrics = json.loads((run_dir / "ev" / "metrics.json").read_text())
+    assert metrics["tta"] is True and metrics["images"] > 0

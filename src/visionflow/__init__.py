@@ -28,11 +28,11 @@ def evaluate(model, data, **kwargs):
     return _evaluate(model, data, **kwargs)
 
 
-def load(path, unsafe: bool = False, backend: str = "auto", say=None):
+def load(path, unsafe: bool = False, backend: str = "auto", say=None, tta: bool = False):
     """See `visionflow.predict.load`."""
     from visionflow.predict import load as _load
 
-    return _load(path, unsafe=unsafe, backend=backend, say=say)
+    return _load(path, unsafe=unsafe, backend=backend, say=say, tta=tta)
 
 
 def explain(model, image, class_name=None, layer=None):

@@ -121,7 +121,7 @@ def read_predictions(path: Path, classes: list[str]) -> tuple[list[str], np.ndar
 
 
 def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | None = None,
-             batch_size: int = 64, unsafe: bool = False, backend: str = "auto") -> dict:
+             batch_size: int = 64, unsafe: bool = False, backend: str = "auto", tta: bool | None = None) -> dict:
     """Evaluates a trained model on a folder of class folders.
 
     Args:
@@ -133,6 +133,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         batch_size: images per model call.
         unsafe: passed to `load` for legacy or Lambda-holding model files.
         backend: passed to `load`: auto (LiteRT or ONNX Runtime where installed), keras, tflite or onnx.
+        tta: flip test-time augmentation (see `load`); None keeps a given Predictor's own setting.
 
     Returns:
         The metrics dict (also written as metrics.json), with the "skipped" files, the per-image
@@ -142,6 +143,8 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         DataError: the folder is missing, holds no usable images, or a class unknown to the model.
     """
     predictor = model if isinstance(model, Predictor) else load(model, unsafe=unsafe, backend=backend)
+    if tta is not None:
+        predictor.tta = bool(tta)
     data = Path(data)
     if not data.is_dir():
         raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
@@ -155,6 +158,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     result["data"] = str(data)
     result["model"] = predictor.source
     result["backend"] = predictor.backend
+    result["tta"] = predictor.tta
     result["classes"] = predictor.classes
     result["skipped"] = [{"path": r.path, "reason": r.reason} for r in records if not r.ok]
     if out is None:

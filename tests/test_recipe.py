@@ -28,8 +28,9 @@ def test_auto_fills_every_unset_setting_and_keeps_the_last_epoch():
     cfg, _ = resolve(TrainConfig(data="d"), DataFacts(500, 3, 200))
     assert all(getattr(cfg, name) is not None for name in MANAGED)
     assert (cfg.lr_schedule, cfg.time_budget, cfg.patience, cfg.keep, cfg.optimizer) == ("cosine", 15.0, 0, "last", "adamw")
-    assert cfg.epochs == 100  # 500 images: the cap; tiny sets get fewer, cheap epochs
-    assert resolve(TrainConfig(data="d"), DataFacts(16, 2, 90))[0].epochs == 34
+    assert cfg.epochs == 41  # one per 12 images: small photo sets overfit long schedules
+    assert resolve(TrainConfig(data="d"), DataFacts(16, 2, 90))[0].epochs == 30  # at least 30
+    assert resolve(TrainConfig(data="d"), DataFacts(50_000, 2, 90))[0].epochs == 100  # at most 100
     assert cfg.label_smoothing == 0.0  # tiny sets: no smoothing, so easy answers stay confident
     big, _ = resolve(TrainConfig(data="d"), DataFacts(5_000, 3, 200))
     assert big.label_smoothing == 0.1

@@ -15,11 +15,13 @@ Recipes:
     beat fewer at high resolution on flowers5 (64 px: 0.778 in 15 minutes, 128 px: 0.716), while
     a few hundred images afford 128 px. Images smaller than 64 px train at their own size.
   - Time: a 15-minute budget with a cosine schedule fitted to it (the run stops before an epoch
-    that would overrun it) and at most `MIN_EPOCHS` + one epoch per `IMAGES_PER_EXTRA_EPOCH`
-    training images, up to `MAX_EPOCHS`: tiny sets learn in a few epochs (the generated
-    5-per-class sets reach 100% by epoch 1-3), and each epoch costs them a fixed half second of
-    validation and checkpointing. No early stopping: the learning rate decays to 1% by the last
-    epoch.
+    that would overrun it) and at most one epoch per `IMAGES_PER_EPOCH` training images, between
+    `MIN_EPOCHS` and `MAX_EPOCHS`. Small photo sets overfit a long schedule: hymenoptera (245
+    training images, 128 px) ended at 0.765 after 30 epochs, 0.693 after 45 and 0.719 after 91,
+    its validation loss rising from epoch ~16 on (0.51 -> 0.81) while training accuracy reached
+    0.96. The generated 5-per-class sets reach 100% by epoch 1-3. From ~1,000 images up the time
+    budget, not the epoch count, sets the length. No early stopping: the learning rate decays to
+    1% by the last epoch.
   - Keeping the last epoch: with the schedule ending near zero the last epoch is as good as any,
     and picking the best epoch on the validation images would overstate its accuracy.
   - Regularisation: AdamW (2e-3, weight decay 5e-4), strong augmentation, dropout 0.5: the
@@ -42,7 +44,7 @@ MANAGED = ("image_size", "epochs", "time_budget", "optimizer", "learning_rate", 
            "augment", "mixup", "dropout", "label_smoothing", "patience", "keep")
 
 BUDGET_MINUTES = 15.0
-MIN_EPOCHS, MAX_EPOCHS, IMAGES_PER_EXTRA_EPOCH = 30, 100, 4
+MIN_EPOCHS, MAX_EPOCHS, IMAGES_PER_EPOCH = 30, 100, 12
 MIN_BUDGET_EPOCHS = 40
 SIZES = (64, 96, 128)
 IMAGES_PER_S_AT_64 = 255.0  # small_cnn training throughput at 64x64 on the 2-core benchmark machine
@@ -79,7 +81,7 @@ def tutorial(facts: DataFacts | None) -> dict[str, Any]:
 def auto(facts: DataFacts) -> dict[str, Any]:
     """The budget recipe, its resolution, epochs and label smoothing chosen from the data (module docstring)."""
     side = _resolution(facts)
-    return {"image_size": (side, side), "epochs": min(MAX_EPOCHS, MIN_EPOCHS + facts.images // IMAGES_PER_EXTRA_EPOCH),
+    return {"image_size": (side, side), "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)),
             "time_budget": BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4,
             "lr_schedule": "cosine", "augment": "strong", "mixup": 0.0, "dropout": 0.5,
             "label_smoothing": 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0, "patience": 0, "keep": "last"}

@@ -130,6 +130,7 @@ def test_flip_tta_averages_the_image_and_its_mirror_in_every_runtime(run):
     ev = subprocess.run([*vf, "evaluate", str(run_dir), str(data / "validation"), "--tta", "--out", str(run_dir / "ev")],
                         capture_output=True, text=True)
     assert ev.returncode == 0, ev.stderr
+    assert "with flip test-time augmentation" in ev.stdout
     import json
 
     metrics = json.loads((run_dir / "ev" / "metrics.json").read_text())

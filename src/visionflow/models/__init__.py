@@ -7,6 +7,6 @@ is all that inference needs.
 """
 
 from visionflow.models.registry import MODELS, ModelSpec, build_model, check_model, model_table, register
-from visionflow.models import seed_cnn, small_cnn, backbones  # noqa: F401  (registers the models)
+from visionflow.models import seed_cnn, small_cnn, backbones, efficientnet_lite  # noqa: F401  (registers the models)
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "check_model", "model_table", "register"]

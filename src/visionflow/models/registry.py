@@ -22,17 +22,19 @@ class ModelSpec:
     description: str
     default_dropout: float
     min_size: int  # smallest image side the network's downsampling allows
-    backbone: bool = False  # a keras.applications network that accepts --weights
+    backbone: bool = False  # a network that accepts --weights (pretrained weights)
+    native_size: int = 0  # the resolution its pretrained weights were trained at (0: none known)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False):
+def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False,
+             native_size: int = 0):
     """Decorator registering a builder under `name`; duplicate names raise ValueError."""
 
     def decorator(fn):
-        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone))
+        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone, native_size))
         return fn
 
     return decorator
@@ -43,13 +45,21 @@ def image_input(input_shape: tuple[int, int, int]) -> keras.KerasTensor:
     return keras.Input(shape=input_shape, dtype="float32", name="image")
 
 
+HEAD_LAYERS = ("head_dropout", "probability", "probabilities")
+
+
+def head_layers(model: keras.Model) -> list:
+    """The classifier head's layers of a built model, in order (what `classifier_head` added)."""
+    return [layer for layer in model.layers if layer.name in HEAD_LAYERS]
+
+
 def classifier_head(x, num_classes: int, dropout: float, regularizer=None):
     """Dropout then Dense(1, sigmoid) for 2 classes or Dense(N, softmax) for N classes."""
     if dropout > 0:
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        x = keras.layers.Dropout(dropout, name=HEAD_LAYERS[0])(x)
     if num_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name="probability")(x)
-    return keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities")(x)
+        return keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name=HEAD_LAYERS[1])(x)
+    return keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name=HEAD_LAYERS[2])(x)
 
 
 def make_regularizer(l1: float, l2: float):

@@ -179,7 +179,8 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
             if paths is not None:  # read the chief's checkpoint, write nothing into its run folder
                 paths, state = _worker_copy(paths)
     _seed_everything(cfg.seed)
-    check_model(cfg.model, cfg.image_size, cfg.weights)  # fail before scanning a big folder
+    if cfg.model is not None:  # fail before scanning a big folder
+        check_model(cfg.model, cfg.image_size, cfg.weights or "none")
     if cfg.augment is not None:
         augment_lib.PRESETS.get(cfg.augment)
     if folder is None:
@@ -204,6 +205,9 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     if chosen:
         say(chosen)
         check_model(cfg.model, cfg.image_size, cfg.weights)
+    if cluster and cfg.head_epochs:
+        say("distributed: no head phase on cached features; the head trains together with the backbone")
+        cfg = cfg.replace(head_epochs=0)
 
     model = None
     if paths is None:
@@ -249,9 +253,9 @@ def _quiet(text: str) -> None:
 
 
 def _check_distributed(cfg: TrainConfig) -> None:
-    if cfg.freeze_epochs:
-        raise ConfigError("--freeze-epochs is not supported with --distributed yet; train the backbone "
-                          "in one phase (--freeze-epochs 0).")
+    if cfg.freeze_epochs or cfg.head_epochs:
+        raise ConfigError("--freeze-epochs and --head-epochs are not supported with --distributed yet; train the "
+                          "backbone in one phase (--freeze-epochs 0 --head-epochs 0).")
     if cfg.class_weight != "none":
         raise ConfigError("--class-weight auto is not supported with --distributed yet.")
 
@@ -337,7 +341,10 @@ def _statistics_dataset(cfg: TrainConfig, folder: ImageFolder, batch_size: int):
 
 
 def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
-    """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning."""
+    """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning.
+    After a head phase on cached features every epoch fine-tunes, at the fine-tuning rate."""
+    if backbone and cfg.head_epochs:
+        return [(0, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
     if backbone and 0 < cfg.freeze_epochs < cfg.epochs:
         return [(0, cfg.freeze_epochs, cfg.learning_rate),
                 (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
@@ -357,7 +364,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     import keras
 
     from visionflow.models import MODELS
-    from visionflow.models.backbones import set_backbone_trainable
+    from visionflow.models.backbones import freeze_batchnorm, set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.precise_bn import PreciseBN, has_batchnorm
     from visionflow.training.setup import class_weights, compile_model
@@ -378,14 +385,22 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
         elif model is None:
             model = _build(cfg, n)
+    pretrained = cfg.weights != "none"
+    if pretrained:
+        freeze_batchnorm(model)
     best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
     precise_bn = []
-    if not cluster and has_batchnorm(model):  # the distributed loop keeps the moving averages
+    if not cluster and not pretrained and has_batchnorm(model):  # the distributed loop keeps the moving averages
         precise_bn = [PreciseBN(_statistics_dataset(cfg, folder, batch))]
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)
     steps = -(-n_train // batch)
+    if spec.backbone and cfg.head_epochs and state["epoch"] == 0 and not state["checkpoint"]:
+        from visionflow.training.head import train_head
+
+        state["head"] = train_head(model, cfg, folder, batch, weights, val_ds, say)
+        state["train_seconds"] = state.get("train_seconds", 0.0) + state["head"]["seconds"]
     per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
     say(f"model: {cfg.model} ({model.count_params():,} parameters), {cfg.epochs} epochs, "
         f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
@@ -402,6 +417,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             if len(phases) == 2 and fresh:
                 frozen = start == 0
                 set_backbone_trainable(model, not frozen)
+                if pretrained:
+                    freeze_batchnorm(model)
                 say("backbone frozen: training the classifier head" if frozen
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
@@ -461,6 +478,7 @@ def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConf
                           best_epoch=state["best"]["epoch"] if state["best"] else None)
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
+                     **({"head": state["head"]} if state.get("head") else {}),
                      "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
     for split in ("validation", "test"):
         recs = folder.splits.get(split)

@@ -1,6 +1,6 @@
 """The no-flags defaults on data the project does not tune on: tiny generated sets and real photos.
 
-Usage: python bench/recipe.py [--cases tiny,hymenoptera,rose_tulip,flowers5] [--recipes auto,tutorial] [--out NAME]
+Usage: python bench/recipe.py [--cases tiny,hymenoptera,rose_tulip,flowers5] [--recipes auto,scratch,tutorial] [--out NAME]
 
 - tiny: generated easy 2- and 5-class sets (tests/synthetic.py) with 5, 10 and 25 training
   images per class plus odd-mode and broken files, 8 validation images per class: the defaults
@@ -10,7 +10,9 @@ Usage: python bench/recipe.py [--cases tiny,hymenoptera,rose_tulip,flowers5] [--
 - rose_tulip: 700 roses and 700 tulips from ../shared/datasets/flowers5 (sorted by name, the
   photos filed under both classes left out), 20% held out: a 2-class ~1,400-image set.
 - flowers5: ../shared/datasets/flowers5, 20% held out.
-`--recipes auto,tutorial` also runs each real set with `--recipe tutorial` (the former defaults).
+`--recipes auto,scratch,tutorial` runs each real set as a user gets it with no flags (`auto`:
+transfer learning from efficientnet_lite0's ImageNet weights where they are installed or
+installable), with the auto recipe from scratch (`--weights none`), and with `--recipe tutorial`.
 The accuracy reported is the model the run kept: the last epoch for `auto`; for `tutorial` the
 best epoch picked on the validation images (its last epoch is reported beside it).
 Writes results/NAME.{md,json} (default: recipe).
@@ -76,6 +78,12 @@ def rose_tulip(root: Path, flowers: Path, per_class: int = 700) -> Path:
     return root
 
 
+# What each --recipes entry runs: the auto recipe as a user gets it (pretrained where the weights
+# are installed or installable), the same from scratch, and the classic tutorial settings.
+VARIANTS = {"auto": {"recipe": "auto"}, "scratch": {"recipe": "auto", "weights": "none"},
+            "tutorial": {"recipe": "tutorial"}}
+
+
 def real_case(name: str, data: Path, extra: dict) -> dict:
     cmd = [sys.executable, str(HERE / "train_case.py"), "visionflow_default", "--data", str(data), "--epochs", "0",
            "--extra", json.dumps(extra)]
@@ -102,10 +110,12 @@ def render(info: dict, tiny: list[dict], real: list[dict]) -> str:
                   f"{r['mean_right_probability']:.3f} | {r['wall_s']:.0f} |" for r in tiny]
         lines.append("")
     if real:
-        lines += ["| data | recipe | train images | epochs | steady img/s | val acc (kept model) | val acc (last epoch) "
-                  "| wall min | peak RSS MiB |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['case']} | {r['recipe']} | {r['train_images']} | {r['epochs_run']} | "
+        lines += ["| data | recipe | model | size | train images | epochs | steady img/s | head-only val acc | "
+                  "val acc (kept model) | val acc (last epoch) | wall min | peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['case']} | {r['recipe']} | {r.get('model', '')}{' + ImageNet' if r.get('weights') == 'imagenet' else ''} "
+                  f"| {r.get('image_size', '')} | {r['train_images']} | {r['epochs_run']} | "
+                  f"{'-' if r.get('head_val_accuracy') is None else format(r['head_val_accuracy'], '.3f')} | "
                   f"{r['steady_images_per_s'] or 0:.0f} | {r['best_val_accuracy']:.3f} | {r['val_accuracy']:.3f} | "
                   f"{r['wall_s'] / 60:.1f} | {r['peak_rss_mb']:.0f} |" for r in real]
     text = "\n".join(lines) + "\n"
@@ -115,7 +125,8 @@ def render(info: dict, tiny: list[dict], real: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="tiny,hymenoptera,rose_tulip,flowers5")
-    parser.add_argument("--recipes", default="auto", help="recipes for the real sets, comma-separated")
+    parser.add_argument("--recipes", default="auto", help="for the real sets, comma-separated: auto (pretrained where "
+                                                         "weights exist), scratch (auto with --weights none), tutorial")
     parser.add_argument("--out", default="recipe", help="results file name (results/NAME.md, .json)")
     args = parser.parse_args()
     cases = args.cases.split(",")
@@ -141,7 +152,7 @@ def main() -> None:
             print(f"  {name}: dataset not found, skipped")
             continue
         for recipe in args.recipes.split(","):
-            r = real_case(name, data, {**extra, "recipe": recipe})
+            r = real_case(name, data, {**extra, **VARIANTS[recipe]})
             r["recipe"] = recipe
             print(f"  {name} ({recipe}): val acc {r['best_val_accuracy']:.3f} kept, {r['val_accuracy']:.3f} last, "
                   f"after {r['epochs_run']} epochs, "

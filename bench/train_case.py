@@ -96,7 +96,13 @@ def _visionflow(data: Path, epochs: int, **settings) -> dict:
         n = run.metrics["validation"]["images"]
         hist = run.history
         train_images = json.loads((run.run_dir / "data_report.json").read_text())["counts"]["train"]["images"]
-    return {"train_images": train_images, "val_images": n,
+        import yaml
+
+        config = yaml.safe_load((run.run_dir / "config.yaml").read_text())
+    head = run.metrics.get("head") or {}
+    return {"train_images": train_images, "val_images": n, "model": config["model"], "weights": config["weights"],
+            "image_size": config["image_size"][0], "head_val_accuracy": head.get("val_accuracy"),
+            "head_seconds": head.get("seconds"),
             "train_s": [train_images / r["images_per_s"] for r in hist],
             "epoch_s": [r["seconds"] for r in hist],
             "val_accuracy": float(hist[-1]["val_accuracy"]),

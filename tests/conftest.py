@@ -10,6 +10,16 @@ import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Runs without --model train from scratch here (a pretrained backbone at 224 px would take minutes
+# per test); tests of the pretrained path turn this back on. Converted weights go to a temporary
+# folder, never the user's cache. Subprocesses inherit both.
+os.environ["VISIONFLOW_AUTO_PRETRAINED"] = "0"
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+os.environ["VISIONFLOW_WEIGHTS"] = tempfile.mkdtemp(prefix="visionflow-weights-")
+atexit.register(shutil.rmtree, os.environ["VISIONFLOW_WEIGHTS"], True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

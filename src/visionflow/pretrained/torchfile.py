@@ -116,9 +116,9 @@ def _materialise(obj):
 
 def _read_legacy(fh) -> object:
     storages: dict[str, _Storage] = {}
-    if pickle.load(fh) != LEGACY_MAGIC:
+    if _Unpickler(fh, {}).load() != LEGACY_MAGIC:  # every pickle goes through the restricted reader
         raise UnsafeCheckpoint("not a PyTorch checkpoint (bad magic number)")
-    if pickle.load(fh) != LEGACY_PROTOCOL:
+    if _Unpickler(fh, {}).load() != LEGACY_PROTOCOL:
         raise UnsafeCheckpoint("unknown PyTorch checkpoint protocol")
     _Unpickler(fh, {}).load()  # system information (byte order, type sizes): plain values
     result = _Unpickler(fh, storages).load()

@@ -384,6 +384,7 @@ def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch
     head = run.metrics["head"]
     assert head["epochs"] == 100 and head["train_images"] == 18 and head["features"] == 1280
     assert run.metrics["validation"]["accuracy"] >= 0.9  # plain colours: the ImageNet features separate them
+    assert "the classifier head trained alone for 100 epochs" in (run.run_dir / "report.html").read_text()
     model = visionflow.load(run.run_dir, backend="keras").model
     assert all(not l.trainable for l in model.get_layer("backbone").layers
                if isinstance(l, keras.layers.BatchNormalization))  # fine-tuning kept ImageNet statistics
@@ -396,3 +397,19 @@ def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch
     explanation = GradCam(visionflow.load(run.run_dir, backend="keras")).explain(str(image))
     assert explanation.heatmap.shape == (64, 64) and np.isfinite(explanation.heatmap).all()
     assert explanation.layer.startswith("head_") or "block" in explanation.layer
+
+
+def test_head_epochs_conflicts_are_clear_errors():
+    from visionflow.config import TrainConfig
+    from visionflow.errors import ConfigError
+    from visionflow.models import check_model
+
+    with pytest.raises(ConfigError, match="not both"):
+        TrainConfig(head_epochs=3, freeze_epochs=2)
+    with pytest.raises(ConfigError, match="--head-epochs only applies to backbones; small_cnn"):
+        check_model("small_cnn", None, "none", head_epochs=5)
+    from visionflow.recipe import DataFacts, resolve
+
+    # --freeze-epochs given: the auto recipe's transfer path leaves out its head phase
+    cfg = resolve(_cfg(weights="imagenet", freeze_epochs=2), DataFacts(images=100, classes=2, short_side=200))[0]
+    assert cfg.head_epochs == 0 and cfg.freeze_epochs == 2

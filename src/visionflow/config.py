@@ -102,6 +102,9 @@ class TrainConfig:
             _check(unset(name) or getattr(self, name) >= 0,
                    f"{name} must not be negative. Received: {name}={getattr(self, name)}")
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")
+        _check(not (self.freeze_epochs and self.head_epochs),
+               "Give --head-epochs (the head on cached features) or --freeze-epochs (the head with the frozen backbone "
+               f"in the loop), not both. Received: head_epochs={self.head_epochs}, freeze_epochs={self.freeze_epochs}")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

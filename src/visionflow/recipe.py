@@ -106,7 +106,10 @@ def auto(facts: DataFacts, cfg=None) -> dict[str, Any]:
     """Transfer learning where pretrained weights exist, else the from-scratch budget recipe (module docstring)."""
     model, weights, _ = pretrained_choice(cfg)
     if weights != "none":
-        return {"model": model, "weights": weights, **_transfer(facts, model, getattr(cfg, "batch_size", 32))}
+        values = _transfer(facts, model, getattr(cfg, "batch_size", 32))
+        if getattr(cfg, "freeze_epochs", 0):  # the head trains with the frozen backbone in the loop instead
+            values["head_epochs"] = 0
+        return {"model": model, "weights": weights, **values}
     side = _resolution(facts)
     return {"model": model, "weights": "none", "image_size": (side, side),
             "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)), "head_epochs": 0,

@@ -124,17 +124,17 @@ def _build(name: str, input_shape, num_classes, dropout, regularizer, weights) -
     return with_head(net, input_shape, num_classes, dropout, regularizer, name)
 
 
-def _register(name: str, params: str) -> None:
+def _register(name: str) -> None:
     size = VARIANTS[name].resolution
 
     def build(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
         return _build(name, input_shape, num_classes, dropout, regularizer, weights)
 
     build.__doc__ = f"{name} with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."
-    register(name, f"EfficientNet-Lite{name[-1]} ({params} backbone parameters, native {size} px, ReLU6, no "
-                   f"squeeze-excite); offline ImageNet weights: visionflow weights install {name}.",
+    register(name, f"EfficientNet-Lite{name[-1]} (ReLU6, no squeeze-excite, native {size} px); offline ImageNet "
+                   f"weights: visionflow weights install {name}.",
              default_dropout=VARIANTS[name].dropout, min_size=32, backbone=True, native_size=size)(build)
 
 
-for _name, _params in (("efficientnet_lite0", "3.4M"), ("efficientnet_lite1", "4.2M"), ("efficientnet_lite2", "4.9M")):
-    _register(_name, _params)
+for _name in VARIANTS:
+    _register(_name)

@@ -68,17 +68,21 @@ def make_regularizer(l1: float, l2: float):
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
-def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "none") -> ModelSpec:
+def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "none",
+                head_epochs: int = 0) -> ModelSpec:
     """The spec of model `name`, after checking that it can be built with these settings.
 
     Raises:
         ConfigError: unknown name (naming the closest), an image size below the model's minimum,
-            or --weights on a model that trains from scratch.
+            or --weights / --head-epochs on a model that trains from scratch.
     """
     spec = MODELS.get(name)
     if not spec.backbone and weights != "none":
         raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
                           f"Received: weights={weights}")
+    if not spec.backbone and head_epochs:
+        raise ConfigError(f"--head-epochs only applies to backbones; {name} has no separate backbone. "
+                          f"Received: head_epochs={head_epochs}")
     if image_size is not None and min(image_size) < spec.min_size:
         raise ConfigError(f"{name} needs an image size of at least {spec.min_size}x{spec.min_size}. "
                           f"Received: image_size={image_size[0]}x{image_size[1]}")

@@ -27,6 +27,15 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _head_note(head: dict | None) -> str:
+    """One sentence on the head phase of a transfer-learning run (empty without one)."""
+    if not head:
+        return ""
+    return (f" Before the epochs above, the classifier head trained alone for {head['epochs']} epochs on the "
+            f"pretrained backbone's features of {head['train_images']} training images ({head['seconds']:.0f} s): "
+            f"validation accuracy {head['val_accuracy']:.4f}.")
+
+
 def _explainer(predictor) -> Callable | None:
     """(image path, class) -> Grad-CAM overlay at thumbnail size; None without a Keras model."""
     if predictor is None or predictor.model is None:
@@ -93,7 +102,7 @@ def run_report(run: str | Path, predictor=None) -> Path:
         ("train images", counts.get("train", {}).get("images")),
         ("validation images", counts.get("validation", {}).get("images")),
     ]) + (f'<p class="note">Classes: {", ".join(classes)}. Stopped: {metrics.get("stopped") or "all epochs run"}. '
-          f'Skipped files: {data.get("skipped_count", 0)}.</p>' if metrics else
+          f'Skipped files: {data.get("skipped_count", 0)}.{_head_note(metrics.get("head"))}</p>' if metrics else
           '<p class="note">The run has not finished: no final metrics yet.</p>'))
     sec.config_section(page, config)
     sec.curves_section(page, paths.plots / "training_curves.png", history)

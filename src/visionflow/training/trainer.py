@@ -180,7 +180,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                 paths, state = _worker_copy(paths)
     _seed_everything(cfg.seed)
     if cfg.model is not None:  # fail before scanning a big folder
-        check_model(cfg.model, cfg.image_size, cfg.weights or "none")
+        check_model(cfg.model, cfg.image_size, cfg.weights or "none", cfg.head_epochs or 0)
     if cfg.augment is not None:
         augment_lib.PRESETS.get(cfg.augment)
     if folder is None:
@@ -204,7 +204,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     cfg, chosen = resolve_recipe(cfg, DataFacts.of(folder))
     if chosen:
         say(chosen)
-        check_model(cfg.model, cfg.image_size, cfg.weights)
+        check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")
         cfg = cfg.replace(head_epochs=0)

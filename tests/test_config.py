@@ -16,7 +16,7 @@ from visionflow.registry import Registry
 def test_defaults_and_image_size_forms():
     cfg = TrainConfig()
     # The recipe-managed settings stay unset until the data is scanned (visionflow.recipe).
-    assert cfg.image_size is None and cfg.epochs is None and cfg.model == "small_cnn" and cfg.recipe == "auto"
+    assert cfg.image_size is None and cfg.epochs is None and cfg.model is None and cfg.recipe == "auto"
     assert parse_image_size("160x120") == (160, 120)
     assert parse_image_size(64) == (64, 64)
     assert parse_image_size([32, 48]) == (32, 48)

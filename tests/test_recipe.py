@@ -21,7 +21,7 @@ def test_auto_resolution_from_the_data(images, side, expected):
     cfg, line = resolve(TrainConfig(data="d"), DataFacts(images, 2, side))
     assert cfg.image_size == (expected, expected)
     assert line.startswith(f"recipe auto: {images:,} training images, 2 classes, median short side {side} px -> "
-                           f"{expected}x{expected}, at most ")
+                           f"small_cnn, from scratch, {expected}x{expected}, at most ")
 
 
 def test_auto_fills_every_unset_setting_and_keeps_the_last_epoch():
@@ -40,7 +40,7 @@ def test_explicit_settings_win_and_are_named():
     given = TrainConfig(data="d", image_size=150, epochs=7, augment="none", keep="best")
     cfg, line = resolve(given, DataFacts(3_000, 2, 300))
     assert (cfg.image_size, cfg.epochs, cfg.augment, cfg.keep) == ((150, 150), 7, "none", "best")
-    assert cfg.lr_schedule == "cosine" and line.endswith("; given: image_size, epochs, augment, keep")
+    assert cfg.lr_schedule == "cosine" and line.splitlines()[0].endswith("; given: image_size, epochs, augment, keep")
     assert "150" not in line.split("->")[1] and "cosine schedule" in line  # only what the recipe chose
     everything = TrainConfig(data="d", **{k: v for k, v in resolve(given, DataFacts(1, 2, 9))[0].to_dict().items()
                                           if k in MANAGED})

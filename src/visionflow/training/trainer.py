@@ -203,7 +203,8 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
     cfg, chosen = resolve_recipe(cfg, DataFacts.of(folder))
     if chosen:
-        say(chosen)
+        for line in chosen.splitlines():
+            say(line)
         check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")

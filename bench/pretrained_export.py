@@ -4,8 +4,8 @@ Usage: python bench/pretrained_export.py [--run RUN] [--calls 100]
 
 1. A no-flags run on ../shared/datasets/hymenoptera (efficientnet_lite0 with its offline ImageNet
    weights; or `--run RUN`, any finished run) is exported to ONNX, TFLite and int8 TFLite, each
-   checked against the Keras model on up to 400 of the run's validation photos: top-1 agreement
-   and the largest probability difference.
+   checked against the Keras model on 400 images (the run's validation photos, topped up with
+   generated images where there are fewer): top-1 agreement and the largest probability difference.
 2. One-image latency and batched throughput (`infer_case.py`, each model in its own process) of
    efficientnet_lite0 at 224 px beside small_cnn at 128 px (the from-scratch default on these
    photos) and the tutorial CNN (seed_cnn) at 150 px: naive `model.predict`, visionflow's traced
@@ -72,7 +72,7 @@ def main() -> None:
              f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow {info['tensorflow']}, Keras {info['keras']}. "
              f"Date: {time.strftime('%Y-%m-%d')}. Run: {config.get('model')} at "
              f"{config['image_size'][0]} px, classes {', '.join(config['classes'])}.", "",
-             "| format | validation photos | top-1 agreement with Keras | max abs prob diff | size MB |",
+             "| format | parity images | top-1 agreement with Keras | max abs prob diff | size MB |",
              "|---|---|---|---|---|"]
     lines += [f"| {e['format']} | {e['samples']} | {e['top1_agreement']:.2%} | {e['max_abs_diff']:.2e} | "
               f"{e['size_mb']:.1f} |" for e in exports]

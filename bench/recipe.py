@@ -110,7 +110,7 @@ def render(info: dict, tiny: list[dict], real: list[dict]) -> str:
                   f"{r['mean_right_probability']:.3f} | {r['wall_s']:.0f} |" for r in tiny]
         lines.append("")
     if real:
-        lines += ["| data | recipe | model | size | train images | epochs | steady img/s | head-only val acc | "
+        lines += ["| data | recipe | model | size | train images | epochs | head-only val acc | steady img/s | "
                   "val acc (kept model) | val acc (last epoch) | wall min | peak RSS MiB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['case']} | {r['recipe']} | {r.get('model', '')}{' + ImageNet' if r.get('weights') == 'imagenet' else ''} "

@@ -12,10 +12,17 @@ from visionflow.models.registry import BN_MOMENTUM, classifier_head, image_input
 BACKBONE_LAYER = "backbone"
 
 
+def _weights_file(weights: str) -> Path:
+    """The path given as --weights, after checking that the file is there."""
+    path = Path(weights)
+    if not path.is_file():
+        raise ModelError(f"Weights file {weights} does not exist; pass --weights none, imagenet, or a .weights.h5 path.")
+    return path
+
+
 def _make_backbone(app, name: str, input_shape, weights: str) -> keras.Model:
     if weights not in ("none", "imagenet"):
-        if not Path(weights).is_file():
-            raise ModelError(f"Weights file {weights} does not exist; pass --weights none, imagenet, or a .weights.h5 path.")
+        _weights_file(weights)
     source = None if weights == "none" else weights
     try:
         net = app(input_shape=input_shape, include_top=False, weights=source, pooling="avg",
@@ -73,9 +80,7 @@ def load_backbone_weights(name: str, net: keras.Model, weights: str, full_model)
     """
     from visionflow import pretrained
 
-    path = pretrained.ensure(name) if weights == "imagenet" else Path(weights)
-    if not path.is_file():
-        raise ModelError(f"Weights file {weights} does not exist; pass --weights none, imagenet, or a .weights.h5 path.")
+    path = pretrained.ensure(name) if weights == "imagenet" else _weights_file(weights)
     full = full_model()
     try:
         full.load_weights(path)

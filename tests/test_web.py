@@ -73,7 +73,10 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
         assert fill == pytest.approx(track * expected.confidence, abs=2)
         assert "answered in" in browser.find_element(By.ID, "status").text
         # The Grad-CAM overlay follows the prediction.
-        wait.until(lambda d: d.find_element(By.ID, "heatmap").get_attribute("src").startswith("data:image/png"))
+        # The src attribute is absent until the explain call answers; an error shows in the caption.
+        wait.until(lambda d: (d.find_element(By.ID, "heatmap").get_attribute("src") or "").startswith("data:image/png")
+                   or d.find_element(By.ID, "heatmap-caption").text.startswith("No heat map"))
+        assert not browser.find_element(By.ID, "heatmap-caption").text.startswith("No heat map")
         assert browser.find_element(By.ID, "heatmap").is_displayed()
         assert f"drove “{expected.label}”" in browser.find_element(By.ID, "heatmap-caption").text
         browser.save_screenshot(str(tmp_path / "page.png"))

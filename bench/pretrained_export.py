@@ -36,7 +36,7 @@ def _export_agreement(run: Path, out: Path) -> list[dict]:
     from visionflow.export import export
 
     results = export(run, "onnx,tflite,tflite-int8", out=out, samples=400, min_agreement=0.0, say=print)
-    return [{"format": r.format, "samples": r.samples, "top1_agreement": r.top1_agreement,
+    return [{"format": r.format, "samples": r.samples, "top1_agreement": r.agreement,
              "max_abs_diff": r.max_abs_diff, "size_mb": r.size_bytes / 2**20} for r in results]
 
 

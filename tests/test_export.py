@@ -30,7 +30,7 @@ def test_float_formats_match_the_keras_model(trained, tmp_path, fmt):
     run_dir, _ = trained
     lines = []
     [result] = export(run_dir, fmt, out=tmp_path, samples=24, say=lines.append)
-    assert result.passed and result.max_abs_diff <= 1e-4 and result.top1_agreement == 1.0
+    assert result.passed and result.max_abs_diff <= 1e-4 and result.agreement == 1.0
     # The run's own 12 validation images come first; the rest are generated.
     assert result.sample_source == "12 validation images of the run + 12 generated"
     assert lines[0] == "parity check on 12 validation images of the run + 12 generated"
@@ -69,7 +69,7 @@ def test_int8_takes_uint8_pixels_and_reports_agreement(trained, tmp_path):
     original = visionflow.load(run_dir).predict_arrays(images)
     quantized = visionflow.load(tmp_path / "tflite-int8" / "model_int8.tflite").predict_arrays(images)
     assert np.abs(quantized - original).max() < 0.15
-    assert result.top1_agreement >= 0.75
+    assert result.agreement >= 0.75
 
 
 def test_two_class_sigmoid_model_without_manifest(tmp_path):

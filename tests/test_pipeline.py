@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from visionflow.data.dataset import load_folder
-from visionflow.data.pipeline import encode_labels, make_dataset
+from visionflow.data.pipeline import make_dataset
+from visionflow.tasks.classification import encode_labels
 
 
 def test_label_encoding():
@@ -16,7 +17,7 @@ def test_label_encoding():
 def test_batches_shapes_order_and_options(split_data, tmp_path):
     folder = load_folder(split_data, (24, 24))
     recs, labels = folder.splits["validation"], folder.labels("validation")
-    ds = make_dataset(recs, labels, 2, (24, 24), batch_size=5, training=False, cache="disk",
+    ds = make_dataset(recs, encode_labels(labels, 2), (24, 24), batch_size=5, training=False, cache="disk",
                       cache_path=tmp_path / "cache" / "val")
     assert ds.options().autotune.enabled is False
     batches = list(ds)
@@ -33,7 +34,7 @@ def test_batches_shapes_order_and_options(split_data, tmp_path):
 
 def test_training_batches_are_reshuffled_each_epoch(split_data):
     folder = load_folder(split_data, (24, 24))
-    ds = make_dataset(folder.splits["train"], folder.labels("train"), 2, (24, 24), batch_size=32,
+    ds = make_dataset(folder.splits["train"], encode_labels(folder.labels("train"), 2), (24, 24), batch_size=32,
                       training=True, seed=1)
     first, second = (next(iter(ds))[1].numpy()[:, 0] for _ in range(2))
     assert sorted(first) == sorted(second) and not np.array_equal(first, second)

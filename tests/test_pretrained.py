@@ -390,10 +390,10 @@ def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch
     assert all(not l.trainable for l in model.get_layer("backbone").layers
                if isinstance(l, keras.layers.BatchNormalization))  # fine-tuning kept ImageNet statistics
     [onnx] = export(run.run_dir, "onnx", out=tmp_path / "export", samples=8, say=lambda s: None)
-    assert onnx.top1_agreement == 1.0
+    assert onnx.agreement == 1.0
     [int8] = export(run.run_dir, "tflite-int8", out=tmp_path / "export", samples=8, min_agreement=0.0,
                     say=lambda s: None)
-    assert int8.top1_agreement >= 0.75
+    assert int8.agreement >= 0.75
     image = next((data / "validation").rglob("*.jpg"))
     explanation = GradCam(visionflow.load(run.run_dir, backend="keras")).explain(str(image))
     assert explanation.heatmap.shape == (64, 64) and np.isfinite(explanation.heatmap).all()

@@ -42,8 +42,9 @@ def test_run_folder_is_complete_and_consistent(split_data, tmp_path):
     assert all(r["status"] == "ok" and r["width"] == "24" for r in manifest)
     config = yaml.safe_load((d / "config.yaml").read_text())
     assert config["dropout"] == 0.3 and config["image_size"] == [24, 24] and config["data"] == str(split_data)
-    assert json.loads((d / "labels.json").read_text()) == {"classes": ["green", "red"], "image_size": [24, 24],
-                                                           "model": "small_cnn"}
+    assert json.loads((d / "labels.json").read_text()) == {
+        "task": "classification", "classes": ["green", "red"], "image_size": [24, 24], "model": "small_cnn",
+        "resize": "stretch", "pad_color": [114, 114, 114]}
     rows = _history(d)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"} <= set(rows[0])

@@ -1,4 +1,4 @@
-"""visionflow: a folder of images to a trained, evaluated, saved image classifier.
+"""visionflow: a folder of images to a trained, evaluated, saved vision model.
 
 Example:
     >>> import visionflow
@@ -11,12 +11,12 @@ Example:
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError, DataError, ModelError, TrainingFailed, VisionflowError
 
-__version__ = "0.1.0"
+from visionflow.version import __version__
 
 
 def train(config=None, **kwargs):
-    """See `visionflow.training.trainer.train`."""
-    from visionflow.training.trainer import train as _train
+    """See `visionflow.workflow.train`."""
+    from visionflow.workflow import train as _train
 
     return _train(config, **kwargs)
 

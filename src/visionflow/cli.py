@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   visionflow train data/ --epochs 15          data/train/<class>/, data/validation/<class>/
   visionflow train photos/ --val-split 0.2    photos/<class>/, 20% of each class held out
   visionflow train --resume runs/exp1         continue after a crash or Ctrl-C
+  visionflow train photos/ --task multilabel --val-split 0.2   photos/labels.csv: image,labels (space-separated)
   visionflow evaluate runs/exp1 data/validation
   visionflow predict runs/exp1 img.jpg more/ "*.png" --top-k 3 --format json
   visionflow explain runs/exp1 img.jpg --out overlay.png    Grad-CAM heat map
@@ -74,20 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs the same command; --batch-size is per worker). See `visionflow launch`.")
     add_arguments(t)
 
-    e = sub.add_parser("evaluate", help="Evaluate a trained model on a folder of class folders.")
+    e = sub.add_parser("evaluate", help="Evaluate a trained model on labelled images.")
     e.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
-    e.add_argument("data", metavar="DIR", help="Folder whose subfolders are the model's classes, e.g. data/validation.")
+    e.add_argument("data", metavar="DIR", help="Classifier: a folder whose subfolders are the model's classes, e.g. "
+                                               "data/validation; multi-label model: a folder with labels.csv.")
+    e.add_argument("--labels", metavar="CSV", help="Multi-label models: the labels CSV (default: DIR/labels.csv).")
     e.add_argument("--out", metavar="DIR", help="Where to write report.html, metrics.json, predictions.csv and "
                                                 "the plots (default: RUN/evaluations/<DIR name>).")
     e.add_argument("--batch-size", type=int, default=64, help="Images per model call (default: 64).")
     e.add_argument("--unsafe", action="store_true", help="Allow legacy .h5 files and Lambda layers (trusted files only).")
     _add_backend_argument(e)
 
-    p = sub.add_parser("predict", help="Predict classes of images, folders or globs.")
+    p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs.")
     p.add_argument("run", metavar="RUN", help="Run folder (or .keras file with labels.json beside it).")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="Image files, folders (searched recursively), quoted globs, or @FILE: a list of paths, one per line.")
-    p.add_argument("--top-k", type=int, default=1, help="Classes shown per image (default: 1).")
+    p.add_argument("--top-k", type=int, default=1, help="Classifiers: classes shown per image (default: 1); a "
+                                                         "multi-label model shows every label over its threshold.")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="Output format (default: table).")
     p.add_argument("--batch-size", type=int, default=32, help="Images per model call (default: 32).")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -214,7 +218,7 @@ def _add_backend_argument(parser: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from visionflow.config import TrainConfig, load_yaml, overrides_from_args
-    from visionflow.training.trainer import train
+    from visionflow.workflow import train
 
     values = overrides_from_args(args)
     if getattr(args, "data", None):
@@ -230,11 +234,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from visionflow.evaluation import evaluate, format_table
+    from visionflow import tasks
+    from visionflow.evaluation import evaluate
 
     result = evaluate(args.run, args.data, out=args.out, batch_size=args.batch_size, unsafe=args.unsafe,
-                      backend=args.backend, tta=args.tta)
-    print(format_table(result, result["classes"]))
+                      backend=args.backend, tta=args.tta, labels=args.labels)
+    print(tasks.get(result["task"]).format_table(result, result["classes"]))
     if result["tta"]:
         print("with flip test-time augmentation (each image and its mirror, averaged)")
     for item in result["skipped"] + result["failed"]:
@@ -270,13 +275,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         elif args.format == "csv":
             if writer is None:
                 writer = csv.writer(sys.stdout)
-                writer.writerow(["path", "label", "confidence", *predictor.classes, "error"])
-            probs = [f"{pred.probabilities[c]:.6f}" if pred.ok else "" for c in predictor.classes]
-            writer.writerow([pred.source, pred.label or "", f"{pred.confidence:.6f}" if pred.ok else "", *probs, pred.error or ""])
+                writer.writerow(predictor.task.csv_header(predictor.classes))
+            writer.writerow(pred.csv_row(predictor.classes))
         else:
             if pred.ok:
-                top = "  ".join(f"{label} {p:.3f}" for label, p in pred.top)
-                print(f"{pred.source}\t{top}")
+                print(f"{pred.source}\t{pred.text()}")
             else:
                 print(f"{pred.source}\tERROR: {pred.error}")
         seen += 1

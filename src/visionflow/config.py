@@ -16,8 +16,12 @@ from typing import Any
 
 import yaml
 
+from visionflow.data.resize import MODES as RESIZE_MODES
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
+from visionflow.tasks import TASKS
+
+TASK_NAMES = tuple(TASKS.names())
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
@@ -34,6 +38,15 @@ class TrainConfig:
     """Settings of one training run. Every field is also a `visionflow train --flag`."""
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
+    task: str = _opt("classification", "What the model learns: classification (one class per image, from class "
+                                       "folders) or multilabel (any labels per image, from DIR/labels.csv).",
+                     choices=TASK_NAMES)
+    labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
+                           "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
+    threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
+                                         "on the validation images (highest F1).", kind=float)
+    resize: str = _opt("stretch", "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
+                                  "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
                                    "(auto: efficientnet_lite0 where its ImageNet weights are installed or installable, "
                                    "else small_cnn).", metavar="NAME", kind=str)
@@ -69,7 +82,9 @@ class TrainConfig:
     class_weight: str = _opt("none", "Class weights: none, or auto (inverse class frequency) for imbalanced data.", choices=("none", "auto"))
     patience: int | None = _opt(None, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.",
                                 kind=int)
-    monitor: str = _opt("val_accuracy", "Validation metric that picks the best model and drives early stopping.", choices=("val_accuracy", "val_loss"))
+    monitor: str | None = _opt(None, "Validation metric that picks the best model and drives early stopping; unset: "
+                                     "the task's (val_accuracy for classification, val_loss for multilabel).",
+                               choices=("val_accuracy", "val_loss"), kind=str)
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
@@ -94,6 +109,8 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
         _check(unset("learning_rate") or self.learning_rate > 0,
                f"learning_rate must be positive. Received: learning_rate={self.learning_rate}")
+        _check(self.threshold is None or 0 < self.threshold < 1,
+               f"threshold must be between 0 and 1. Received: threshold={self.threshold}")
         _check(0 <= self.val_split < 1, f"val_split must be in [0, 1). Received: val_split={self.val_split}")
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from visionflow import tasks
 from visionflow.config import TrainConfig
 from visionflow.data.dataset import absolute_data, make_folder
 from visionflow.data.scan import Record
@@ -80,13 +81,14 @@ def cross_validate(data: str | Path, folds: int = 5, config: TrainConfig | None 
         ConfigError / DataError: bad settings, or too few images per class for the folds.
     """
     from visionflow.doctor import examine, scan_data, summary_lines
-    from visionflow.evaluation import compute_metrics, prediction_rows, read_predictions, write_plots
+    from visionflow.tasks.classification_eval import compute_metrics, prediction_rows, read_predictions, write_plots
     from visionflow.report import cv_report
-    from visionflow.training.trainer import train
+    from visionflow.workflow import train
 
     data = absolute_data(data)  # the folds' runs and cv.json are usable from any working folder
     base = config.to_dict() if config else {}
-    cfg = TrainConfig.from_dict({**base, **overrides, "data": data, "val_split": 0.0})
+    cfg = tasks.supported(TrainConfig.from_dict({**base, **overrides, "data": data, "val_split": 0.0}),
+                          "visionflow cv")
     records = scan_data(data, cfg.image_size)
     pool = sorted((r for r in records if r.ok and r.split in ("train", "validation", "all")), key=lambda r: r.path)
     skipped = [r for r in records if not r.ok]

@@ -266,7 +266,7 @@ def doctor(data: str | Path, out: str | Path = "doctor", predictions: str | Path
     Returns:
         The findings (as written to doctor.json).
     """
-    from visionflow.evaluation import read_predictions
+    from visionflow.tasks.classification_eval import read_predictions
 
     records = scan_data(data)
     oof = None

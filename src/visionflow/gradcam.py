@@ -187,25 +187,21 @@ class GradCam:
         """
         import tensorflow as tf
 
-        from visionflow.data.decode import decode
-
         classes = self.predictor.classes
         if class_name is not None and class_name not in classes:
             from visionflow.registry import unknown_message
 
             raise ModelError(unknown_message("class", class_name, classes))
-        pixels = decode(image, size=self.predictor.image_size)  # (h, w, 3) uint8
+        task = self.predictor.task
+        pixels = self.predictor.prepare(image)  # (h, w, 3) uint8, as the model sees it
         probs = self.predictor.predict_arrays(pixels[None])[0]
-        predicted = int(np.argmax(probs))
+        predicted = task.explain_target(probs)
         index = predicted if class_name is None else classes.index(class_name)
         x = tf.constant(pixels[None].astype(np.float32))
         with tf.GradientTape() as tape:
             fmap, features = self._model(x, training=False)
-            logits = tf.matmul(features, self._kernel) + self._bias  # (1, k), or (1, 1) for a sigmoid
-            if len(classes) == 2:
-                score = logits[:, 0] if index == 1 else -logits[:, 0]
-            else:
-                score = logits[:, index]
+            logits = tf.matmul(features, self._kernel) + self._bias  # (1, units) before the activation
+            score = task.score(logits, index, classes)
         grads = tape.gradient(score, fmap)  # (1, fh, fw, c)
         weights = tf.reduce_mean(grads, axis=(1, 2))  # (1, c)
         cam = tf.nn.relu(tf.reduce_sum(fmap * weights[:, None, None, :], axis=-1))[0].numpy()  # (fh, fw)
@@ -228,19 +224,38 @@ def explain_to_file(predictor, image: str | Path, out: Path, class_name: str | N
                     layer: str | None = None, cam: GradCam | None = None) -> Explanation:
     """Writes the overlay for `image` to `out` (PNG) at the image's own resolution (longest side at
     most 1024 pixels), atomically; returns the explanation."""
-    from visionflow.data.decode import decode
     from visionflow.rundir import atomic_write_bytes
+
+    import io
 
     cam = cam or GradCam(predictor, layer)
     result = cam.explain(image, class_name)
-    base = decode(image)
-    scale = 1024 / max(base.shape[:2])
-    if scale < 1:
-        h, w = (max(1, round(s * scale)) for s in base.shape[:2])
-        base = decode(image, size=(h, w))
-    import io
+    base = framed(predictor, image, 1024)
 
     buf = io.BytesIO()
     result.overlay(base).save(buf, format="PNG")
     atomic_write_bytes(Path(out), buf.getvalue())
     return result
+
+
+def framed(predictor, image, longest: int, max_pixels: int | None = None) -> np.ndarray:
+    """The picture the heat map belongs on, longest side at most `longest` (uint8 (h, w, 3)).
+
+    Stretched models see the whole image, so it keeps its own aspect (the heat map is stretched
+    back onto it); cropping and letterboxing models see their crop or letterbox, which is shown at
+    the model's aspect instead.
+    """
+    from visionflow.data.decode import MAX_PIXELS, decode
+
+    limit = max_pixels or MAX_PIXELS
+    if predictor.resize.mode != "stretch":
+        h, w = predictor.image_size
+        scale = longest / max(h, w)
+        return decode(image, size=(max(1, round(h * scale)), max(1, round(w * scale))), max_pixels=limit,
+                      resize=predictor.resize)
+    base = decode(image, max_pixels=limit)
+    scale = longest / max(base.shape[:2])
+    if scale < 1:
+        h, w = (max(1, round(s * scale)) for s in base.shape[:2])
+        base = decode(image, size=(h, w), max_pixels=limit)
+    return base

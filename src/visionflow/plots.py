@@ -124,3 +124,24 @@ def reliability(curves: dict[str, dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     save(fig, path)
+
+
+def label_pr_curves(y: np.ndarray, probs: np.ndarray, labels: list[str], thresholds: list[float], path: Path,
+                    title: str = "Precision-recall per label") -> None:
+    """One precision-recall curve per label of a multi-label model, its threshold marked with a dot."""
+    from sklearn import metrics as skm
+
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for j, label in enumerate(labels):
+        if not y[:, j].any():
+            continue
+        precision, recall, cuts = skm.precision_recall_curve(y[:, j], probs[:, j])
+        ap = skm.average_precision_score(y[:, j], probs[:, j])
+        line, = ax.plot(recall, precision, label=f"{label} (AP {ap:.3f})")
+        at = int(np.clip(np.searchsorted(cuts, thresholds[j]), 0, len(cuts) - 1)) if len(cuts) else 0
+        ax.plot(recall[at], precision[at], "o", color=line.get_color())
+    ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    if labels:
+        ax.legend(loc="lower left", fontsize=8)
+    save(fig, path)

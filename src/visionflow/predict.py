@@ -8,42 +8,22 @@ import sys
 import zipfile
 from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from visionflow.calibration import apply_temperature
+from visionflow import tasks
 from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, ImageSource, decode
-from visionflow.errors import ModelError
+from visionflow.data.resize import STRETCH, Resize
+from visionflow.errors import ConfigError, ModelError
 from visionflow.export.runtime import Runtime, keras_runtime
 from visionflow.rundir import RunPaths, read_json
-
-
-@dataclass
-class Prediction:
-    """The result for one image; `error` is set (and the rest empty) when it could not be read."""
-
-    source: str
-    label: str | None = None
-    confidence: float | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    top: list[tuple[str, float]] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "label": self.label, "confidence": self.confidence,
-                "top": [{"label": l, "probability": p} for l, p in self.top],
-                "probabilities": self.probabilities, "error": self.error}
+from visionflow.tasks.classification import Prediction  # noqa: F401  (visionflow.predict.Prediction)
 
 
 class Predictor:
-    """A loaded model with its labels and input size.
+    """A loaded model with its task, labels, input size and how images reach that size.
 
     Example:
         >>> model = visionflow.load("runs/exp1")
@@ -53,10 +33,13 @@ class Predictor:
 
     def __init__(self, model, classes: Sequence[str], image_size: tuple[int, int], source: str = "",
                  runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0,
-                 backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None):
+                 backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None,
+                 task: str = tasks.DEFAULT, thresholds: dict[str, float] | None = None, resize: Resize = STRETCH):
         """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
 
-        `temperature` rescales the model's probabilities (fitted by `visionflow train --calibrate`).
+        `task` names what the model predicts (`visionflow.tasks`); `thresholds` are a multi-label
+        model's decision threshold per label; `resize` how images reach `image_size`.
+        `temperature` rescales a classifier's probabilities (fitted by `visionflow train --calibrate`).
         `backend` names what computes the predictions and `artifact` the file it runs (default:
         `source`). With `keras_path` (a run's model.keras behind its ONNX export), `model` loads
         that Keras model on first use, for Grad-CAM.
@@ -65,6 +48,13 @@ class Predictor:
             raise ModelError(f"{source or 'The model'}: temperature must be a positive number. "
                              f"Received: {temperature!r}")
         self.temperature = float(temperature)
+        try:
+            self.task = tasks.get(task)
+        except ConfigError as exc:
+            raise ModelError(f"{source or 'The model'} is a {task!r} model, which this version of visionflow does "
+                             f"not know ({exc}).") from None
+        self.thresholds = {str(k): float(v) for k, v in thresholds.items()} if thresholds else None
+        self.resize = resize
         self._model = model
         self._keras_path = keras_path
         self.backend = backend
@@ -73,10 +63,10 @@ class Predictor:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.source = source
         out = int(model.outputs[0].shape[-1]) if model is not None else int(outputs or 0)
-        expected = 1 if len(self.classes) == 2 else len(self.classes)
+        expected = self.task.units(self.classes)
         if out != expected:
             raise ModelError(f"{source or 'The model'} has {out} output(s) but labels.json lists "
-                             f"{len(self.classes)} classes; they do not belong together.")
+                             f"{len(self.classes)} classes for {self.task.name}; they do not belong together.")
         self._call = runtime if runtime is not None else keras_runtime(model, self.image_size)
         self.tta = False  # flip test-time augmentation: see `load`
 
@@ -88,8 +78,21 @@ class Predictor:
             self._model = _load_keras(Path(self._keras_path), unsafe=False)
         return self._model
 
+    def meta(self) -> dict:
+        """The model's metadata as labels.json holds it: task, classes, input size, resize, and the
+        fitted temperature or thresholds."""
+        out = {"task": self.task.name, "classes": self.classes, "image_size": list(self.image_size),
+               **self.resize.to_meta(), "temperature": self.temperature}
+        if self.thresholds is not None:
+            out["thresholds"] = self.thresholds
+        return out
+
+    def prepare(self, item: ImageSource) -> np.ndarray:
+        """`item` decoded and brought to the model's input, (h, w, 3) uint8; raises DecodeError."""
+        return decode(item, size=self.image_size, resize=self.resize)
+
     def predict_arrays(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities, shape (n, num_classes), for resized uint8 images of shape (n, h, w, 3)."""
+        """Probabilities, shape (n, len(classes)), for prepared uint8 images of shape (n, h, w, 3)."""
         outs = []
         for start in range(0, len(images), batch_size):
             batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
@@ -99,25 +102,26 @@ class Predictor:
             outs.append(out)
         if not outs:
             return np.zeros((0, len(self.classes)), np.float32)
-        probs = np.concatenate(outs).astype(np.float64)
-        if len(self.classes) == 2:
-            probs = np.concatenate([1.0 - probs, probs], axis=1)
-        return apply_temperature(probs, self.temperature)
+        return self.task.probabilities(np.concatenate(outs), self)
 
     def predict(self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, batch_size: int = 32):
         """Predicts one image (returns a Prediction) or a list of images (returns a list).
 
         Args:
             inputs: a path, bytes, PIL image, uint8 array (h, w[, c]), a (n, h, w, 3) uint8 batch,
-                or a list of any of these. Unreadable images give a Prediction with `error` set.
-            top_k: how many classes to keep in `Prediction.top`.
+                or a list of any of these. Unreadable images give a prediction with `error` set.
+            top_k: how many classes to keep in a classification's `Prediction.top`.
+
+        Returns:
+            The task's prediction type: `Prediction` (label, confidence, top) for classification,
+            `LabelsPrediction` (labels over their thresholds) for multilabel.
             batch_size: images per model call.
         """
         single = not isinstance(inputs, (list, tuple)) and not (isinstance(inputs, np.ndarray) and inputs.ndim == 4)
         if single:  # decoded here: starting decoding threads would cost about as much as the model call
             decoded = self._decode(inputs)
             if isinstance(decoded, str):
-                return Prediction(source=_describe(inputs), error=decoded)
+                return self.task.failure(_describe(inputs), decoded)
             return self._prediction(_describe(inputs), self.predict_arrays(decoded[None])[0], top_k)
         return list(self.iter_predict(list(inputs), top_k=top_k, batch_size=batch_size))
 
@@ -139,16 +143,12 @@ class Predictor:
                 for item, d in zip(chunk, decoded):
                     name = _describe(item)
                     if isinstance(d, str):
-                        yield Prediction(source=name, error=d)
+                        yield self.task.failure(name, d)
                         continue
                     yield self._prediction(name, next(probs), top_k)
 
-    def _prediction(self, source: str, p: np.ndarray, top_k: int) -> Prediction:
-        k = max(1, min(top_k, len(self.classes)))
-        order = np.argsort(-p, kind="stable")
-        return Prediction(source=source, label=self.classes[order[0]], confidence=float(p[order[0]]),
-                          probabilities={c: float(v) for c, v in zip(self.classes, p)},
-                          top=[(self.classes[i], float(p[i])) for i in order[:k]])
+    def _prediction(self, source: str, p: np.ndarray, top_k: int):
+        return self.task.prediction(source, p, self, top_k)
 
     def _next_batch(self, pool: ThreadPoolExecutor, source, batch_size: int):
         """(items, future of their decoded list) for the next batch, or None when `source` is empty."""
@@ -159,7 +159,7 @@ class Predictor:
 
     def _decode(self, item: ImageSource) -> np.ndarray | str:
         try:
-            return decode(item, size=self.image_size)
+            return self.prepare(item)
         except DecodeError as exc:
             return exc.reason
         except TypeError as exc:
@@ -212,7 +212,6 @@ def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
 
 def _load(path: str | Path, unsafe: bool, backend: str, say: Callable[[str], None] | None) -> Predictor:
     if backend not in BACKENDS:
-        from visionflow.errors import ConfigError
         from visionflow.registry import unknown_message
 
         raise ConfigError(unknown_message("backend", str(backend), list(BACKENDS)))
@@ -238,8 +237,18 @@ def _load(path: str | Path, unsafe: bool, backend: str, say: Callable[[str], Non
         if fast is not None:
             return fast
     model = _load_keras(model_path, unsafe)
-    return Predictor(model, meta["classes"], tuple(meta["image_size"]), source=str(model_path),
-                     temperature=meta.get("temperature", 1.0))
+    return Predictor(model, meta["classes"], tuple(meta["image_size"]), source=str(model_path), **_settings(meta))
+
+
+def _settings(meta: dict) -> dict:
+    """The Predictor keywords a labels.json gives beyond classes and size. Files written before tasks
+    and resize modes existed are classifiers that stretch."""
+    try:
+        resize = Resize.from_meta(meta)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ModelError(f"labels.json has an unusable resize setting: {exc}") from None
+    return {"temperature": meta.get("temperature", 1.0), "task": str(meta.get("task") or tasks.DEFAULT),
+            "thresholds": meta.get("thresholds"), "resize": resize}
 
 
 def _read_labels(labels_path: Path) -> dict:
@@ -276,8 +285,9 @@ def _load_fast(run: Path, model_path: Path, meta: dict, backend: str,
         say(f"note: running {model_path} in TensorFlow: no {fmt} export could be used "
             f"({str(exc).splitlines()[0]})")
         return None
-    # The run's labels.json is the truth for the temperature (a later --calibrate changes it).
+    # The run's labels.json is the truth for fitted decisions (a later --calibrate changes them).
     predictor.temperature = float(meta.get("temperature", 1.0))
+    predictor.thresholds = _settings(meta)["thresholds"] or predictor.thresholds
     predictor.source, predictor._keras_path = str(model_path), model_path
     return predictor
 
@@ -333,9 +343,8 @@ def _load_export(artifact: Path, meta: dict) -> Predictor:
         classes, image_size, outputs = meta["classes"], meta["image_size"], meta["output"]["shape"][-1]
     except (KeyError, TypeError, IndexError):
         raise ModelError(f"{artifact.parent / 'labels.json'} is not a visionflow export description.") from None
-    return Predictor(None, classes, tuple(image_size), source=str(artifact),
-                     runtime=fmt.open(artifact, meta), outputs=outputs, temperature=meta.get("temperature", 1.0),
-                     backend=str(meta["format"]))
+    return Predictor(None, classes, tuple(image_size), source=str(artifact), runtime=fmt.open(artifact, meta),
+                     outputs=outputs, backend=str(meta["format"]), **_settings(meta))
 
 
 def expand_inputs(args: Sequence[str]) -> list[str]:

@@ -24,6 +24,7 @@ class ImageFolder:
     report: dict = field(default_factory=dict)
 
     def labels(self, split: str) -> list[int]:
+        """Class index per image of `split` (single-label data)."""
         index = {c: i for i, c in enumerate(self.classes)}
         return [index[r.label] for r in self.splits[split]]
 
@@ -125,6 +126,8 @@ def fingerprint(records: list[Record], root: str | Path) -> str:
     file digests. It survives moving the folder and changes when any image is added, removed,
     relabelled (moved to another class folder) or edited."""
     lines = sorted(f"{rel}\t{digest}" for rel, digest in relative_digests(records, root).items())
+    tagged = [r for r in records if r.ok and r.labels is not None]  # multi-label: the CSV's labels count too
+    lines += sorted(f"{Path(os.path.relpath(r.path, root)).as_posix()}\t{' '.join(sorted(r.labels))}" for r in tagged)
     return "blake2b:" + hashlib.blake2b("\n".join(lines).encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -15,6 +15,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from visionflow.data.resize import STRETCH, Resize
+
 # File name endings that are scanned as images; the decoder also checks the content.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Pillow format names accepted; anything else (EPS, PDF, ICO, PSD, ...) is refused.
@@ -132,7 +134,8 @@ def _check_header(img: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[str, 
     return fmt, width, height
 
 
-def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS,
+           resize: Resize = STRETCH) -> np.ndarray:
     """Decodes an image to an RGB uint8 array, optionally resized.
 
     Args:
@@ -140,6 +143,7 @@ def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels:
             (h, w, 1), (h, w, 3) or (h, w, 4).
         size: (height, width) to resize to with antialiasing bilinear filtering, or None.
         max_pixels: files with more pixels than this are refused before decoding.
+        resize: how the image reaches `size`: stretched (default), centre-cropped or padded.
 
     Returns:
         Array of shape (height, width, 3) and dtype uint8.
@@ -172,8 +176,8 @@ def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels:
     except Exception:  # a broken EXIF block must not lose an otherwise good image
         pass
     img = _to_rgb(img)
-    if size is not None and img.size != (size[1], size[0]):
-        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    if size is not None:
+        img = resize.apply(img, size)
     return np.asarray(img, dtype=np.uint8)
 
 

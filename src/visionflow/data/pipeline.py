@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from visionflow.data.decode import DecodeError, decode
+from visionflow.data.resize import STRETCH, Resize
 from visionflow.data.scan import Record
 
 log = logging.getLogger(__name__)
@@ -17,20 +18,12 @@ log = logging.getLogger(__name__)
 PREFETCH_BATCHES = 2
 
 
-def encode_labels(labels: list[int], num_classes: int) -> np.ndarray:
-    """Binary: (n, 1) float 0/1 for a sigmoid output; otherwise (n, num_classes) one-hot."""
-    y = np.asarray(labels, dtype=np.int64)
-    if num_classes == 2:
-        return y.astype(np.float32)[:, None]
-    return np.eye(num_classes, dtype=np.float32)[y]
-
-
-def _loader(size: tuple[int, int]):
+def _loader(size: tuple[int, int], resize: Resize):
     failures: list[str] = []
 
     def load(path: bytes) -> np.ndarray:
         try:
-            return decode(path.decode(), size=size)
+            return decode(path.decode(), size=size, resize=resize)
         except DecodeError as exc:
             # The scan decoded this file already; it changed since. Train on a blank image
             # rather than stop, and say so once.
@@ -61,15 +54,15 @@ def _mixer(alpha: float, seed: int):
     return mix
 
 
-def make_dataset(records: list[Record], labels: list[int], num_classes: int, image_size: tuple[int, int],
+def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[int, int],
                  batch_size: int, training: bool, seed: int = 42, cache: str = "memory",
-                 cache_path: str | Path | None = None, augment=None, mixup: float = 0.0) -> tf.data.Dataset:
-    """Builds a batched dataset of (float32 pixels in [0, 255], encoded label).
+                 cache_path: str | Path | None = None, augment=None, mixup: float = 0.0,
+                 resize: Resize = STRETCH) -> tf.data.Dataset:
+    """Builds a batched dataset of (float32 pixels in [0, 255], target).
 
     Args:
         records: the images (already checked by the scan).
-        labels: class index per record.
-        num_classes: number of classes (2 gives a single sigmoid target).
+        targets: (n, outputs) float32 training targets, one row per record (`Task.encode`).
         image_size: (height, width).
         batch_size: images per batch.
         training: shuffle every epoch and apply `augment`.
@@ -78,10 +71,13 @@ def make_dataset(records: list[Record], labels: list[int], num_classes: int, ima
         augment: a Keras layer applied to training batches, or None.
         mixup: alpha of mixup on training batches (0: off): each batch is blended with itself in
             another order, images and labels alike, with one Beta(alpha, alpha) weight per image.
+        resize: how images reach `image_size` (the model's own, from its metadata).
     """
     paths = [r.path for r in records]
-    y = encode_labels(labels, num_classes)
-    load = _loader(image_size)
+    y = np.asarray(targets, np.float32)
+    if len(y) != len(paths):
+        raise ValueError(f"make_dataset needs one target row per record. Received: {len(paths)} records, {len(y)} targets")
+    load = _loader(image_size, resize)
     h, w = image_size
 
     def decode_one(path, label):

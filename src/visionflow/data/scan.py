@@ -36,6 +36,7 @@ class Record:
     hash: int = field(default=0, repr=False)  # 64-bit difference hash of the picture
     digest: str = field(default="", repr=False)  # BLAKE2b of the file's bytes
     thumb: bytes = field(default=b"", repr=False)  # 8x8 RGB thumbnail, to confirm near-duplicates
+    labels: tuple[str, ...] | None = None  # multi-label data: every label of the image (`label` joins them)
 
     @property
     def ok(self) -> bool:
@@ -142,6 +143,11 @@ def scan_split(folder: Path, split: str, size: tuple[int, int] | None, classes: 
                 f"{class_dir} is not one of the model's classes ({', '.join(classes)}); point at a folder "
                 f"whose subfolders are those classes.")
         records.extend(_list_files(class_dir, class_dir.name, split))
+    return check_records(records, size, workers)
+
+
+def check_records(records: list[Record], size: tuple[int, int] | None, workers: int | None = None) -> list[Record]:
+    """Opens and decodes every record not already skipped, in a thread pool, marking broken ones."""
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda r: _check(r, size), records))
@@ -154,7 +160,8 @@ def summarize(records: list[Record]) -> dict:
         s = splits.setdefault(rec.split, {"images": 0, "skipped": 0, "classes": {}})
         if rec.ok:
             s["images"] += 1
-            s["classes"][rec.label] = s["classes"].get(rec.label, 0) + 1
+            for label in (rec.label,) if rec.labels is None else rec.labels:
+                s["classes"][label] = s["classes"].get(label, 0) + 1
         else:
             s["skipped"] += 1
     skipped = [{"path": r.path, "split": r.split, "reason": r.reason} for r in records if not r.ok]
@@ -163,6 +170,6 @@ def summarize(records: list[Record]) -> dict:
 
 def record_to_dict(rec: Record) -> dict:
     out = asdict(rec)
-    for key in ("hash", "digest", "thumb"):
+    for key in ("hash", "digest", "thumb", "labels"):
         out.pop(key)
     return out

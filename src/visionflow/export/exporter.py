@@ -22,7 +22,8 @@ from visionflow.rundir import FILE_MODE, RunPaths, write_json
 DIR_MODE = FILE_MODE | 0o111  # mkdtemp makes owner-only folders; exports get the usual mode
 
 # Parity thresholds: float formats must match the .keras model's probabilities this closely;
-# quantized formats must agree with its top-1 class on this share of the sample images.
+# quantized formats must make the task's decisions as it does (a classifier's top-1 class, a
+# multi-label model's label-by-label yes/no) on this share of them.
 FLOAT_TOLERANCE = 1e-4
 INT8_MIN_AGREEMENT = 0.99
 SAMPLES = 200
@@ -36,7 +37,7 @@ class ExportResult:
     format: str
     path: str
     max_abs_diff: float
-    top1_agreement: float
+    agreement: float  # share of the task's decisions made as the .keras model makes them
     samples: int
     sample_source: str
     passed: bool
@@ -45,10 +46,12 @@ class ExportResult:
     seconds: float
     note: str = ""
 
+    parity: str = "top-1 agreement"  # what `agreement` compares, in words (the task's)
+
     def line(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
-        return (f"{self.format:<12} {verdict:<6} max |Δprob| {self.max_abs_diff:.2e}  top-1 agreement "
-                f"{self.top1_agreement:.1%} on {self.samples} images  (needs {self.criterion})  "
+        return (f"{self.format:<12} {verdict:<6} max |Δprob| {self.max_abs_diff:.2e}  {self.parity} "
+                f"{self.agreement:.1%} on {self.samples} images  (needs {self.criterion})  "
                 f"{self.size_bytes / 1e6:.2f} MB  {self.seconds:.1f}s  -> {self.path}"
                 + (f"\n{'':<12} {self.note}" if self.note else ""))
 
@@ -77,11 +80,6 @@ def sha256(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def _probabilities(raw: np.ndarray) -> np.ndarray:
-    raw = np.asarray(raw, np.float64)
-    return np.concatenate([1.0 - raw, raw], axis=1) if raw.shape[1] == 1 else raw
 
 
 def _run_batched(run, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -115,7 +113,8 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
         out: destination folder (default: RUN/export).
         samples: images for the parity check (the run's validation images, topped up with
             generated ones when they cannot be found).
-        min_agreement: top-1 agreement a quantized format needs with the `.keras` model.
+        min_agreement: the share of decisions (top-1 class; per-label yes/no for multi-label
+            models) a quantized format must make as the `.keras` model does.
         unsafe: see `visionflow.load`.
         say: receives one line per format.
 
@@ -142,27 +141,27 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
     out_dir = Path(out) if out else paths.root / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    images, where = sample_images(paths.manifest, "validation", predictor.image_size, samples)
+    task = predictor.task
+    images, where = sample_images(paths.manifest, "validation", predictor.image_size, samples, resize=predictor.resize)
     say(f"parity check on {where}")
-    reference = _probabilities(_run_batched(predictor._call, images))  # batched: bounded memory
+    probabilities = lambda raw: task.probabilities(raw, predictor)  # noqa: E731
+    reference = probabilities(_run_batched(predictor._call, images))  # batched: bounded memory
     calibration = None
     meta_base = {
-        "classes": predictor.classes, "image_size": list(predictor.image_size),
+        # task, classes, image size, resize mode, and the fitted temperature (classifiers trained
+        # with --calibrate) or per-label thresholds (multi-label) that visionflow.load applies.
+        **predictor.meta(),
         "input": {"name": predictor.model.inputs[0].name, "shape": [None, *predictor.image_size, 3],
                   "dtype": "float32", "range": [0, 255], "layout": "NHWC", "color": "RGB"},
-        "output": {"activation": "sigmoid" if len(predictor.classes) == 2 else "softmax",
-                   "shape": [None, 1 if len(predictor.classes) == 2 else len(predictor.classes)],
-                   "meaning": ("probability of classes[1]" if len(predictor.classes) == 2
-                               else "probability of each class, in the order of classes")},
+        "output": task.output_spec(predictor.classes),
         "source": {"path": str(source), "sha256": sha256(source)},
-        # Applied to the probabilities by visionflow.load (1.0 unless trained with --calibrate).
-        "temperature": predictor.temperature,
     }
     results = []
     for name in names:
         fmt = FORMATS.get(name)
         if fmt.quantized and calibration is None:
-            calibration, _ = sample_images(paths.manifest, "train", predictor.image_size, CALIBRATION_IMAGES, seed=1)
+            calibration, _ = sample_images(paths.manifest, "train", predictor.image_size, CALIBRATION_IMAGES, seed=1,
+                                           resize=predictor.resize)
         start = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-"))
         os.chmod(tmp, DIR_MODE)
@@ -172,17 +171,17 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
             meta = {**meta_base, "format": name, "artifact": fmt.artifact}
             if fmt.quantized:
                 meta["input"] = {**meta["input"], "dtype": "uint8"}
-            got = _probabilities(_run_batched(fmt.open(artifact, meta), images))
+            got = probabilities(_run_batched(fmt.open(artifact, meta), images))
             diff = float(np.abs(got - reference).max())
-            agree = float((got.argmax(1) == reference.argmax(1)).mean())
+            agree = task.agreement(reference, got, predictor)
             passed = agree >= min_agreement if fmt.quantized else diff <= FLOAT_TOLERANCE
-            criterion = (f"top-1 agreement >= {min_agreement:.1%}" if fmt.quantized
+            criterion = (f"{task.parity} >= {min_agreement:.1%}" if fmt.quantized
                          else f"max |Δprob| <= {FLOAT_TOLERANCE:g}")
             final = out_dir / name
             size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
                 else artifact.stat().st_size
             result = ExportResult(name, str(final / fmt.artifact), diff, agree, len(images), where, passed,
-                                  criterion, size, round(time.perf_counter() - start, 2))
+                                  criterion, size, round(time.perf_counter() - start, 2), parity=task.parity)
             if passed:
                 meta.update(sha256=sha256(artifact), parity=asdict(result),
                             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -191,11 +190,8 @@ def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Pa
                 _replace_dir(tmp, final)
             else:
                 result.path = "(not written)"
-                flips = got.argmax(1) != reference.argmax(1)
-                if fmt.quantized and flips.any():
-                    top2 = np.sort(reference[flips], axis=1)[:, -2:]
-                    result.note = (f"the {int(flips.sum())} changed answers had a top-2 margin of at most "
-                                   f"{float((top2[:, 1] - top2[:, 0]).max()):.3f} in the .keras model")
+                if fmt.quantized:
+                    result.note = task.disagreement_note(reference, got, predictor)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         say(result.line())
@@ -213,6 +209,6 @@ def _versions() -> dict:
     import keras
     import tensorflow as tf
 
-    import visionflow
+    from visionflow.version import __version__
 
-    return {"visionflow": visionflow.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {"visionflow": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.data.decode import DecodeError, decode
+from visionflow.data.resize import STRETCH, Resize
 from visionflow.rundir import locate
 
 
-def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: int, seed: int = 0) -> np.ndarray:
+def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: int, seed: int = 0,
+               resize: Resize = STRETCH) -> np.ndarray:
     """Up to `count` decoded images of `split` listed in a run's manifest.csv, in a seeded order.
 
     Files that moved or no longer decode are passed over. Returns uint8 (n, h, w, 3), n <= count.
@@ -25,7 +27,7 @@ def run_images(manifest: Path, split: str, image_size: tuple[int, int], count: i
     for i in rng.permutation(len(rows)):
         path = locate(rows[i], manifest.parent)
         try:
-            images.append(decode(path, size=image_size))
+            images.append(decode(path, size=image_size, resize=resize))
         except DecodeError:
             continue
         if len(images) == count:
@@ -45,9 +47,10 @@ def generated_images(image_size: tuple[int, int], count: int, seed: int = 0) -> 
 
 
 def sample_images(manifest: Path, split: str, image_size: tuple[int, int], count: int,
-                  seed: int = 0) -> tuple[np.ndarray, str]:
-    """`count` images: the run's own first, topped up with generated ones; and where they came from."""
-    real = run_images(manifest, split, image_size, count, seed)
+                  seed: int = 0, resize: Resize = STRETCH) -> tuple[np.ndarray, str]:
+    """`count` images: the run's own first (brought to size by the model's `resize`), topped up with
+    generated ones; and where they came from."""
+    real = run_images(manifest, split, image_size, count, seed, resize)
     missing = count - len(real)
     if missing == 0:
         return real, f"{len(real)} {split} images of the run"

@@ -1,12 +1,13 @@
 """Model registry: every network visionflow can train, listed by `visionflow models`.
 
 A model is registered with `@register(name, ...)` on a builder
-`build(input_shape, num_classes, dropout, regularizer, weights) -> keras.Model`. Every built model
-takes raw RGB pixels in [0, 255] (float or uint8) and does its own rescaling, so the saved file
+`build(input_shape, regularizer[, weights]) -> keras.Model` that returns features: raw RGB pixels in
+[0, 255] (float or uint8) in, one feature vector per image out. The task (`visionflow.tasks`)
+attaches the head: `build_model` does both. Every model does its own rescaling, so the saved file
 is all that inference needs.
 """
 
-from visionflow.models.registry import MODELS, ModelSpec, build_model, check_model, model_table, register
+from visionflow.models.registry import MODELS, ModelSpec, build_features, build_model, check_model, model_table, register
 from visionflow.models import seed_cnn, small_cnn, backbones, efficientnet_lite  # noqa: F401  (registers the models)
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "check_model", "model_table", "register"]
+__all__ = ["MODELS", "ModelSpec", "build_features", "build_model", "check_model", "model_table", "register"]

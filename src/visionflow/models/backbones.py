@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 
 from visionflow.errors import ModelError
-from visionflow.models.registry import BN_MOMENTUM, classifier_head, image_input, register
+from visionflow.models.registry import BN_MOMENTUM, image_input, register
 
 BACKBONE_LAYER = "backbone"
 
@@ -40,27 +40,26 @@ def _make_backbone(app, name: str, input_shape, weights: str) -> keras.Model:
     return net
 
 
-def with_head(net: keras.Model, input_shape, num_classes, dropout, regularizer, name: str) -> keras.Model:
+def features(net: keras.Model, input_shape, name: str) -> keras.Model:
+    """`net` (the backbone, pooled) behind visionflow's image input: pixels in, features out."""
     inputs = image_input(input_shape)
-    features = net(inputs)  # the application rescales [0, 255] pixels itself
-    outputs = classifier_head(features, num_classes, dropout, regularizer)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, net(inputs), name=name)  # the backbone rescales [0, 255] pixels itself
 
 
 @register("mobilenet_v3_small", "MobileNetV3Small backbone (keras.applications), ImageNet weights optional.",
           default_dropout=0.2, min_size=32, backbone=True)
-def mobilenet_v3_small(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
-    """MobileNetV3Small with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
+def mobilenet_v3_small(input_shape, regularizer=None, weights="none") -> keras.Model:
+    """MobileNetV3Small with average pooling (L1/L2 apply to the task's head only)."""
     net = _make_backbone(keras.applications.MobileNetV3Small, "mobilenet_v3_small", input_shape, weights)
-    return with_head(net, input_shape, num_classes, dropout, regularizer, "mobilenet_v3_small")
+    return features(net, input_shape, "mobilenet_v3_small")
 
 
 @register("efficientnet_v2_b0", "EfficientNetV2B0 backbone (keras.applications), ImageNet weights optional.",
           default_dropout=0.2, min_size=32, backbone=True)
-def efficientnet_v2_b0(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
-    """EfficientNetV2B0 with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."""
+def efficientnet_v2_b0(input_shape, regularizer=None, weights="none") -> keras.Model:
+    """EfficientNetV2B0 with average pooling (L1/L2 apply to the task's head only)."""
     net = _make_backbone(keras.applications.EfficientNetV2B0, "efficientnet_v2_b0", input_shape, weights)
-    return with_head(net, input_shape, num_classes, dropout, regularizer, "efficientnet_v2_b0")
+    return features(net, input_shape, "efficientnet_v2_b0")
 
 
 def load_backbone_weights(name: str, net: keras.Model, weights: str, full_model) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import keras
 
-from visionflow.models.backbones import BACKBONE_LAYER, load_backbone_weights, with_head
+from visionflow.models.backbones import BACKBONE_LAYER, features, load_backbone_weights
 from visionflow.models.registry import BN_MOMENTUM, image_input, register
 
 BN_EPSILON = 1e-3
@@ -117,20 +117,20 @@ def imagenet_classifier(name: str, input_shape=None) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1000, name="predictions")(x), name=name)
 
 
-def _build(name: str, input_shape, num_classes, dropout, regularizer, weights) -> keras.Model:
+def _build(name: str, input_shape, weights) -> keras.Model:
     net = backbone(name, input_shape)
     if weights != "none":
         load_backbone_weights(name, net, weights, lambda: imagenet_classifier(name, input_shape))
-    return with_head(net, input_shape, num_classes, dropout, regularizer, name)
+    return features(net, input_shape, name)
 
 
 def _register(name: str) -> None:
     size = VARIANTS[name].resolution
 
-    def build(input_shape, num_classes, dropout, regularizer=None, weights="none") -> keras.Model:
-        return _build(name, input_shape, num_classes, dropout, regularizer, weights)
+    def build(input_shape, regularizer=None, weights="none") -> keras.Model:
+        return _build(name, input_shape, weights)
 
-    build.__doc__ = f"{name} with average pooling and a dropout + dense classifier (L1/L2 apply to the head only)."
+    build.__doc__ = f"{name} with average pooling: 1280 features per image (L1/L2 apply to the task's head only)."
     register(name, f"EfficientNet-Lite{name[-1]} (ReLU6, no squeeze-excite, native {size} px); offline ImageNet "
                    f"weights: visionflow weights install {name}.",
              default_dropout=VARIANTS[name].dropout, min_size=32, backbone=True, native_size=size)(build)

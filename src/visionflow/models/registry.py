@@ -49,17 +49,20 @@ HEAD_LAYERS = ("head_dropout", "probability", "probabilities")
 
 
 def head_layers(model: keras.Model) -> list:
-    """The classifier head's layers of a built model, in order (what `classifier_head` added)."""
+    """The output head's layers of a built model, in order (what `dense_head` added)."""
     return [layer for layer in model.layers if layer.name in HEAD_LAYERS]
 
 
-def classifier_head(x, num_classes: int, dropout: float, regularizer=None):
-    """Dropout then Dense(1, sigmoid) for 2 classes or Dense(N, softmax) for N classes."""
+def dense_head(x, units: int, activation: str, dropout: float, regularizer=None, name: str | None = None):
+    """Dropout then Dense(units, activation): the output layers a task puts on a model's features.
+
+    The layers are named from HEAD_LAYERS ("probability" for a single unit, else "probabilities"),
+    which is how the head-only phase and Grad-CAM find them.
+    """
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=HEAD_LAYERS[0])(x)
-    if num_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name=HEAD_LAYERS[1])(x)
-    return keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name=HEAD_LAYERS[2])(x)
+    name = name or (HEAD_LAYERS[1] if units == 1 else HEAD_LAYERS[2])
+    return keras.layers.Dense(units, activation=activation, kernel_regularizer=regularizer, name=name)(x)
 
 
 def make_regularizer(l1: float, l2: float):
@@ -89,22 +92,38 @@ def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "n
     return spec
 
 
-def build_model(name: str, image_size: tuple[int, int], num_classes: int, dropout: float | None = None,
-                l1: float = 0.0, l2: float = 0.0, weights: str = "none") -> keras.Model:
-    """Builds registered model `name` for `num_classes` classes at `image_size` (height, width).
+def build_features(name: str, image_size: tuple[int, int], l1: float = 0.0, l2: float = 0.0,
+                   weights: str = "none") -> keras.Model:
+    """Registered model `name` at `image_size` (height, width) without a head: raw pixels in, a
+    feature vector per image out.
 
     Raises:
-        ConfigError: see `check_model`; fewer than 2 classes.
+        ConfigError: see `check_model`.
     """
-    if num_classes < 2:
-        raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}")
     spec = check_model(name, image_size, weights)
-    rate = spec.default_dropout if dropout is None else dropout
-    kwargs = dict(input_shape=(*image_size, 3), num_classes=num_classes, dropout=rate,
-                  regularizer=make_regularizer(l1, l2))
+    kwargs = dict(input_shape=(*image_size, 3), regularizer=make_regularizer(l1, l2))
     if spec.backbone:
         kwargs["weights"] = weights
     return spec.build(**kwargs)
+
+
+def build_model(name: str, image_size: tuple[int, int], classes: int | list[str], dropout: float | None = None,
+                l1: float = 0.0, l2: float = 0.0, weights: str = "none", task: str = "classification") -> keras.Model:
+    """Registered model `name` with the head of `task` for `classes` (names, or a count) attached.
+
+    Raises:
+        ConfigError: see `check_model`; an unknown task; classes the task cannot learn (a
+            classifier needs at least 2).
+    """
+    from visionflow import tasks
+
+    names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
+    head = tasks.get(task)
+    spec = check_model(name, image_size, weights)
+    net = build_features(name, image_size, l1, l2, weights)
+    rate = spec.default_dropout if dropout is None else dropout
+    outputs = head.head(net.outputs[0], names, rate, make_regularizer(l1, l2))
+    return keras.Model(net.inputs[0], outputs, name=net.name)
 
 
 def _pretrained(spec: ModelSpec) -> str:
@@ -117,7 +136,8 @@ def _pretrained(spec: ModelSpec) -> str:
 
 
 def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
-    """One row per registered model: name, parameters at `image_size`, description.
+    """One row per registered model: name, parameters at `image_size` with a `num_classes` classifier
+    head, description.
 
     Models whose minimum size is above `image_size` are counted at their minimum size.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from visionflow.models.registry import BN_MOMENTUM, classifier_head, image_input, register
+from visionflow.models.registry import BN_MOMENTUM, image_input, register
 
 
 def _conv_bn(x, filters: int, regularizer, name: str, strides: int = 1):
@@ -16,8 +16,9 @@ def _conv_bn(x, filters: int, regularizer, name: str, strides: int = 1):
 
 @register("small_cnn", "From-scratch default: strided stem, 4 BN-ReLU conv stages, global average pooling.",
           default_dropout=0.3, min_size=15)
-def build(input_shape, num_classes, dropout, regularizer=None) -> keras.Model:
-    """Strided stem (24) then stages of 32, 64x2, 128x2, 256 channels with max pooling between, GAP, dropout.
+def build(input_shape, regularizer=None) -> keras.Model:
+    """Strided stem (24) then stages of 32, 64x2, 128x2, 256 channels with max pooling between, GAP:
+    256 features per image (the task adds dropout and the output layer).
 
     Why this shape, for a few thousand images on a CPU:
     - The stride-2 stem and early pooling keep most of the arithmetic at low resolution: about
@@ -41,5 +42,4 @@ def build(input_shape, num_classes, dropout, regularizer=None) -> keras.Model:
     x = keras.layers.MaxPooling2D(2, name="s3_pool")(x)  # (h/16, w/16, 128)
     x = _conv_bn(x, 256, regularizer, "s4")
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = classifier_head(x, num_classes, dropout, regularizer)
-    return keras.Model(inputs, outputs, name="small_cnn")
+    return keras.Model(inputs, x, name="small_cnn")

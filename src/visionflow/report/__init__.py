@@ -40,8 +40,7 @@ def _explainer(predictor) -> Callable | None:
     """(image path, class) -> Grad-CAM overlay at thumbnail size; None without a Keras model."""
     if predictor is None or predictor.model is None:
         return None
-    from visionflow.data.decode import decode
-    from visionflow.gradcam import GradCam
+    from visionflow.gradcam import GradCam, framed
 
     try:
         cam = GradCam(predictor)
@@ -49,23 +48,18 @@ def _explainer(predictor) -> Callable | None:
         return None
 
     def explain(path: Path, class_name: str):
-        e = cam.explain(path, class_name)
-        h, w = e.image.shape[:2]
-        scale = THUMB / max(h, w)
-        return e.overlay(decode(path, size=(max(1, round(h * scale)), max(1, round(w * scale)))))
+        return cam.explain(path, class_name).overlay(framed(predictor, path, THUMB))
 
     return explain
 
 
 def _evaluation(page: Page, prefix: str, title: str, m: dict, rows: list[dict], classes: list[str],
                 plots: Path, plot_prefix: str, resolve: Callable[[str], Path], explainer,
-                calibration: dict | None = None) -> None:
-    sec.metrics_section(page, f"{prefix}metrics", f"{title}: per-class metrics", m, classes)
-    sec.confusion_section(page, f"{prefix}confusion", f"{title}: confusion matrix", plots, plot_prefix, m, classes)
-    if len(classes) == 2 and "roc_auc" in m:
-        sec.roc_section(page, f"{prefix}roc", f"{title}: ROC and precision-recall", plots, plot_prefix, m)
-    sec.calibration_section(page, f"{prefix}calibration", f"{title}: calibration", plots, plot_prefix, m, calibration)
-    sec.gallery_section(page, f"{prefix}gallery", f"{title}: most confidently wrong", rows, resolve, explainer)
+                calibration: dict | None = None, task: str | None = None) -> None:
+    from visionflow import tasks
+
+    tasks.get(task).report_sections(page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
+                                    {"calibration": calibration})
 
 
 def run_report(run: str | Path, predictor=None) -> Path:
@@ -89,19 +83,21 @@ def run_report(run: str | Path, predictor=None) -> Path:
             predictor = load(paths.root, backend="keras")
         except Exception:  # the report still renders without Grad-CAM
             predictor = None
+    from visionflow import tasks
+
+    task = tasks.get(labels.get("task"))
     val = metrics.get("validation") or {}
     counts = data.get("counts", {})
+    noun = data.get("noun", "classes").capitalize()
     page = Page(f"Run {paths.root.name}", f"{config.get('model', '?')} on {config.get('data', '?')}")
     page.add("summary", "Summary", tiles([
-        ("validation accuracy", val.get("accuracy")),
-        ("macro F1", (val.get("macro_avg") or {}).get("f1-score")),
-        ("ECE", val.get("ece")),
+        *((f"validation {name}", value) for name, value in task.summary_tiles(val)),
         ("best epoch", metrics.get("best_epoch")),
         ("epochs run", metrics.get("epochs_run")),
         ("training seconds", metrics.get("train_seconds")),
         ("train images", counts.get("train", {}).get("images")),
         ("validation images", counts.get("validation", {}).get("images")),
-    ]) + (f'<p class="note">Classes: {", ".join(classes)}. Stopped: {metrics.get("stopped") or "all epochs run"}. '
+    ]) + (f'<p class="note">{noun}: {", ".join(classes)}. Stopped: {metrics.get("stopped") or "all epochs run"}. '
           f'Skipped files: {data.get("skipped_count", 0)}.{_head_note(metrics.get("head"))}</p>' if metrics else
           '<p class="note">The run has not finished: no final metrics yet.</p>'))
     sec.config_section(page, config)
@@ -111,7 +107,7 @@ def run_report(run: str | Path, predictor=None) -> Path:
         if split in metrics:
             _evaluation(page, prefix, split.capitalize(), metrics[split], _rows(paths.root / "predictions" / f"{split}.csv"),
                         classes, paths.plots, f"{split}_", resolve, explainer,
-                        metrics.get("calibration") if split == "validation" else None)
+                        metrics.get("calibration") if split == "validation" else None, task.name)
     doctor_file = paths.root / "doctor.json"
     if doctor_file.exists():
         sec.doctor_section(page, read_json(doctor_file), resolve)
@@ -135,9 +131,11 @@ def evaluation_report(folder: str | Path, predictor=None) -> Path:
             predictor = load(source)
         except Exception:
             predictor = None
+    from visionflow import tasks
+
+    task = tasks.get(m.get("task"))
     page = Page(f"Evaluation: {folder.name}", f"{m.get('model', '')} on {m.get('data', '')}")
-    page.add("summary", "Summary", tiles([("accuracy", m["accuracy"]), ("macro F1", m["macro_avg"]["f1-score"]),
-                                          ("ECE", m.get("ece")), ("images", m["images"]),
+    page.add("summary", "Summary", tiles([*task.summary_tiles(m), ("images", m["images"]),
                                           ("skipped", len(m.get("skipped", [])) + len(m.get("failed", [])))]))
     run = RunPaths(run_root)
     if run.config.exists():
@@ -146,7 +144,7 @@ def evaluation_report(folder: str | Path, predictor=None) -> Path:
         sec.config_section(page, yaml.safe_load(run.config.read_text(encoding="utf-8")) or {})
         sec.curves_section(page, run.plots / "training_curves.png", _rows(run.history))
     _evaluation(page, "", folder.name, m, _rows(folder / "predictions.csv"), classes, folder, "", resolve,
-                _explainer(predictor))
+                _explainer(predictor), task=task.name)
     out = folder / REPORT
     write_text(out, page.render())
     return out

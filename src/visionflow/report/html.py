@@ -138,7 +138,7 @@ class Page:
         self.sections.append((section_id, title, body))
 
     def render(self) -> str:
-        import visionflow
+        from visionflow.version import __version__
 
         made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         nav = "".join(f'<a href="#{sid}">{esc(t)}</a>' for sid, t, _ in self.sections)
@@ -147,5 +147,5 @@ class Page:
         return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                 f"<title>{esc(self.title)}</title><style>{CSS}</style></head><body>"
-                f"<header><h1>{esc(self.title)}</h1><p>{sub}visionflow {esc(visionflow.__version__)} · {made}</p></header>"
+                f"<header><h1>{esc(self.title)}</h1><p>{sub}visionflow {esc(__version__)} · {made}</p></header>"
                 f"<nav>{nav}</nav><main>{body}</main></body></html>\n")

@@ -94,11 +94,13 @@ class Service:
         return {"label": e.label, "probability": e.probability, "predicted": e.predicted, "layer": e.layer,
                 "overlay": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}
 
-    def decode_all(self, items: list[tuple[str, bytes]], size: tuple[int, int]) -> np.ndarray:
+    def decode_all(self, items: list[tuple[str, bytes]], predictor) -> np.ndarray:
+        """The images brought to the model's input as it was trained (size and resize mode)."""
         images = []
         for name, data in items:
             try:
-                images.append(decode(data, size=size, max_pixels=self.cfg.max_pixels))
+                images.append(decode(data, size=predictor.image_size, max_pixels=self.cfg.max_pixels,
+                                     resize=predictor.resize))
             except DecodeError as exc:
                 raise decode_error(name, exc) from None
         return np.stack(images)
@@ -142,18 +144,16 @@ async def _read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, by
     return items
 
 
-def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int) -> np.ndarray:
-    """The image as upright RGB with its longest side at most `side` pixels (aspect kept)."""
-    from PIL import Image
+def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int, predictor) -> np.ndarray:
+    """The image as upright RGB with its longest side at most `side` pixels, framed as the model
+    sees it (see `gradcam.framed`)."""
+    from visionflow.gradcam import framed
 
     name, data = item
     try:
-        pixels = decode(data, max_pixels=max_pixels)
+        return framed(predictor, data, side, max_pixels)
     except DecodeError as exc:
         raise decode_error(name, exc) from None
-    img = Image.fromarray(pixels)
-    img.thumbnail((side, side), Image.Resampling.BILINEAR)
-    return np.asarray(img)
 
 
 def _too_many(n: int, limit: int) -> ServeError:
@@ -170,7 +170,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         cfg: limits, batching and backend.
         on_fatal: called with the message when the model cannot be loaded (the CLI stops the server).
     """
-    import visionflow
+    from visionflow.version import __version__
 
     cfg = cfg or ServeConfig()
     service = Service(run, cfg, on_fatal)
@@ -196,7 +196,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         service.decoders.shutdown(wait=False)
         service.explainer.shutdown(wait=False)
 
-    app = FastAPI(title="visionflow", version=visionflow.__version__, lifespan=lifespan,
+    app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
                   description="Image classification with a visionflow model. POST images to /v1/predict.")
     app.state.service = service
 
@@ -253,7 +253,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         service.metrics.queue_depth.set(service.batcher.queued if service.batcher else 0)
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
-    @app.post("/v1/predict", summary="Classify one or more images.", openapi_extra=PREDICT_BODY)
+    @app.post("/v1/predict", summary="Predict one or more images: classes, or labels for a multi-label model.", openapi_extra=PREDICT_BODY)
     async def predict(request: Request, top_k: int = 5):
         start = time.perf_counter()
         model = service.ready_or_503()
@@ -267,7 +267,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         try:
             loop = asyncio.get_running_loop()
             images = await asyncio.wait_for(
-                loop.run_in_executor(service.decoders, service.decode_all, items, model.predictor.image_size),
+                loop.run_in_executor(service.decoders, service.decode_all, items, model.predictor),
                 max(0.0, deadline - time.perf_counter()))
             future = batcher.enqueue(images)
             submitted = True
@@ -277,13 +277,11 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         finally:
             if not submitted:
                 batcher.withdraw()
-        classes = model.predictor.classes
-        k = min(top_k, len(classes))
         predictions = []
         for (name, _), p in zip(items, probs):
-            order = np.argsort(-p, kind="stable")[:k]
-            predictions.append({"filename": name, "label": classes[order[0]], "confidence": float(p[order[0]]),
-                                "top": [{"label": classes[i], "probability": float(p[i])} for i in order]})
+            row = model.predictor.task.prediction(name, p, model.predictor, top_k).to_dict()
+            row.pop("source"), row.pop("error")
+            predictions.append({"filename": name, **row})
         return {"model": model.name, "predictions": predictions,
                 "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
@@ -307,7 +305,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         deadline = start + cfg.timeout
         try:
             pixels = await asyncio.wait_for(loop.run_in_executor(
-                service.decoders, lambda: _decode_within(items[0], shown, cfg.max_pixels)),
+                service.decoders, lambda: _decode_within(items[0], shown, cfg.max_pixels, model.predictor)),
                 max(0.0, deadline - time.perf_counter()))
             result = await asyncio.wait_for(loop.run_in_executor(service.explainer, service.explain, pixels, class_name),
                                             max(0.0, deadline - time.perf_counter()))

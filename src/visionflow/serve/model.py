@@ -24,13 +24,13 @@ class ServedModel:
     sha256: str
 
     def info(self) -> dict:
-        import visionflow
+        from visionflow.version import __version__
 
         h, w = self.predictor.image_size
-        return {"name": self.name, "labels": self.predictor.classes, "input_size": [h, w],
-                "backend": self.backend, "artifact": self.artifact, "sha256": self.sha256,
-                "temperature": self.predictor.temperature, "explain": self.backend == "keras",
-                "version": visionflow.__version__}
+        return {"name": self.name, "task": self.predictor.task.name, "labels": self.predictor.classes,
+                "input_size": [h, w], "resize": self.predictor.resize.mode, "backend": self.backend,
+                "artifact": self.artifact, "sha256": self.sha256, "temperature": self.predictor.temperature,
+                "thresholds": self.predictor.thresholds, "explain": self.backend == "keras", "version": __version__}
 
 
 def check_source(run: str | Path) -> None:

@@ -26,7 +26,7 @@ def _features(backbone, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: dict | None, val_ds,
                say: Callable[[str], None]) -> dict:
-    """Trains the head of `model` (a backbone plus `classifier_head`) for `cfg.head_epochs` epochs on
+    """Trains the head of `model` (a backbone plus the task's `dense_head`) for `cfg.head_epochs` epochs on
     the backbone's features; returns what it measured (stored in state.json and metrics.json).
 
     The learning rate is `cfg.learning_rate`, decaying along a cosine over the head epochs; the
@@ -35,15 +35,16 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     import keras
 
     from visionflow.data.pipeline import make_dataset
+    from visionflow.data.resize import Resize
     from visionflow.models.backbones import BACKBONE_LAYER
     from visionflow.models.registry import head_layers
-    from visionflow.training.setup import compile_model, schedule_factor
+    from visionflow.training.setup import compile_model, schedule_factor, training_targets
 
-    n = len(folder.classes)
     backbone = model.get_layer(BACKBONE_LAYER)
     t0 = time.perf_counter()
-    train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, batch_size,
-                            training=False, cache="none")
+    records = folder.splits["train"]
+    train_ds = make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size,
+                            training=False, cache="none", resize=Resize(cfg.resize))
     x_train, y_train = _features(backbone, train_ds)
     x_val, y_val = _features(backbone, val_ds)
     t_features = time.perf_counter() - t0
@@ -52,7 +53,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     for layer in head_layers(model):
         x = layer(x)
     head = keras.Model(inputs, x, name="head")
-    compile_model(head, cfg, n, cfg.learning_rate)
+    compile_model(head, cfg, folder.classes, cfg.learning_rate)
     epochs = cfg.head_epochs
     schedule = keras.callbacks.LearningRateScheduler(
         lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 from visionflow.config import TrainConfig
 
@@ -17,14 +18,12 @@ def make_optimizer(cfg: TrainConfig, learning_rate: float) -> keras.optimizers.O
     return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, learning_rate: float) -> None:
-    """Sigmoid + binary cross-entropy for 2 classes, softmax + categorical cross-entropy otherwise."""
-    if num_classes == 2:
-        loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
-        metric = keras.metrics.BinaryAccuracy(name="accuracy")
-    else:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+def compile_model(model: keras.Model, cfg: TrainConfig, classes: list[str] | int, learning_rate: float) -> None:
+    """Compiles with the loss and `accuracy` metric of `cfg.task` for `classes` (names, or a count)."""
+    from visionflow import tasks
+
+    names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
+    loss, metric = tasks.get(cfg.task).compile_parts(names, cfg.label_smoothing or 0.0)
     model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss, metrics=[metric])
 
 
@@ -45,3 +44,12 @@ def class_weights(counts: list[int]) -> dict[int, float]:
     """Inverse-frequency weights, scaled so that a balanced dataset gets 1.0 for every class."""
     total, n = sum(counts), len(counts)
     return {i: total / (n * c) for i, c in enumerate(counts) if c > 0}
+
+
+def training_targets(cfg: TrainConfig, folder, records) -> np.ndarray:
+    """The float32 targets of `records` (of the ImageFolder `folder`) for the model's output, as the
+    run's task encodes them."""
+    from visionflow import tasks
+
+    task = tasks.get(cfg.task)
+    return task.encode(task.targets(records, folder.classes), folder.classes)

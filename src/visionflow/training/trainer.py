@@ -1,4 +1,8 @@
-"""Training: folder -> checked data -> model -> run directory with the best model and its metrics."""
+"""Training: folder -> checked data -> model -> run directory with the best (or last) model.
+
+Only training happens here; `visionflow.workflow` chains it with evaluation, the task's fitted
+decisions (thresholds, calibration) and the report.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from visionflow.config import TrainConfig, load_yaml
-from visionflow.data.dataset import ImageFolder, absolute_data, load_folder, manifest, relative_digests
+from visionflow.data.dataset import ImageFolder, absolute_data, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
 from visionflow.recipe import DataFacts, fixed as fixed_recipe, resolve as resolve_recipe
@@ -28,13 +32,14 @@ class Interrupted(VisionflowError):
 
 
 @dataclass
-class RunResult:
-    """What `train` returns: where the run is, and its final figures."""
+class Fitted:
+    """What `fit` leaves: the run folder (None on distributed workers other than the chief), the
+    data it trained on, its state (history, best epoch, ...) and the resolved settings."""
 
-    run_dir: Path | None  # None on distributed workers other than the chief
-    metrics: dict
-    history: list[dict]
-    stopped: str | None
+    paths: RunPaths | None
+    folder: ImageFolder
+    state: dict
+    cfg: TrainConfig
 
 
 def _seed_everything(seed: int) -> None:
@@ -47,13 +52,14 @@ def _seed_everything(seed: int) -> None:
 
 def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
     counts = folder.report["counts"]
-    say(f"data: {len(folder.classes)} classes: {', '.join(folder.classes)}")
+    noun = folder.report.get("noun", "classes")
+    say(f"data: {len(folder.classes)} {noun}: {', '.join(folder.classes)}")
     for split, c in counts.items():
         per_class = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()))
         say(f"  {split:<10} {c['images']:6d} images ({per_class})")
     split = folder.report["split"]
     if split.get("kind") == "classes":
-        say(f"  split: {split['val_split']:.0%} per class held out for validation, seed {split['seed']}; "
+        say(f"  split: {split['val_split']:.0%} held out for validation ({split['strategy']}), seed {split['seed']}; "
             f"{split['duplicates_grouped']} near-duplicate images kept on one side")
     skipped = folder.report["skipped"]
     if skipped:
@@ -133,10 +139,12 @@ def _check_same_images(paths: RunPaths, previous: dict, folder: ImageFolder, dat
                       f"images, or start a new run.")
 
 
-def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
-          folder: ImageFolder | None = None, callbacks: list | None = None, distributed: bool = False,
-          say: Callable[[str], None] = print, **overrides) -> RunResult:
-    """Trains a model on an image folder and writes a complete run directory.
+def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+        folder: ImageFolder | None = None, callbacks: list | None = None, distributed: bool = False,
+        say: Callable[[str], None] = print, **overrides) -> Fitted:
+    """Trains a model on an image folder into a run folder: the best (or last) model, checkpoints,
+    history, config, labels and data report. Evaluating it is the workflow's next step
+    (`visionflow.workflow.train` runs both).
 
     Args:
         config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
@@ -149,24 +157,22 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         distributed: train on tf.distribute.MultiWorkerMirroredStrategy as configured by TF_CONFIG
             (every worker calls `train` with the same settings; `batch_size` is per worker). Only
             the chief (worker 0) writes the run folder and returns its figures; the other workers
-            return a RunResult whose run_dir is None.
+            return a Fitted whose paths is None.
         say: where progress lines go; the live step line is drawn only when this is `print` and
             standard output is a terminal.
-
-    Returns:
-        RunResult with the run folder, validation metrics and per-epoch history.
 
     Raises:
         DataError / ConfigError: bad folder or settings (no run folder is created).
         TrainingFailed: the loss became NaN; model.keras keeps the last good best model.
         Interrupted: Ctrl-C; the best model and last checkpoint are kept for --resume.
-
-    Example:
-        >>> visionflow.train(data="data/", epochs=15, model="small_cnn")
     """
     cfg, paths, state = _resolve(config, resume, overrides)
     from visionflow import augment as augment_lib
+    from visionflow import tasks
     from visionflow.models import check_model
+
+    task = tasks.get(cfg.task)
+    cfg = task.check_config(cfg)
 
     cluster = None
     if distributed:
@@ -187,7 +193,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         previous = read_json(paths.data_report) if paths is not None else None
         split_file = _rebased_split(previous, cfg.data) if previous else None  # the original split, exactly
         t_scan = time.perf_counter()
-        folder = load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
+        folder = task.load_data(cfg, split_file=split_file)
         print_data_summary(folder, say)
         say(f"  scanned in {time.perf_counter() - t_scan:.1f}s")
         if previous is not None:
@@ -214,7 +220,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     if paths is None:
         # Built before the run folder exists, so a failed weights download leaves nothing behind
         # (a distributed run builds it inside the strategy's scope instead).
-        model = None if cluster else _build(cfg, len(folder.classes))
+        model = None if cluster else _build(cfg, folder.classes)
         if cluster and not cluster.chief:
             import tempfile
 
@@ -240,13 +246,12 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                 _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
         finally:
             shutil.rmtree(paths.root.parent, ignore_errors=True)  # the worker's private copy
-        return RunResult(None, {}, state["history"], state["stopped"])
+        return Fitted(None, folder, state, cfg)
     if not state.get("finished") and state["epoch"] < cfg.epochs:
         _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
     state["finished"] = True
     write_json(paths.state, state)
-    metrics = finish_run(paths, folder, state, cfg, say)
-    return RunResult(paths.root, metrics, state["history"], state["stopped"])
+    return Fitted(paths, folder, state, cfg)
 
 
 def _quiet(text: str) -> None:
@@ -271,10 +276,19 @@ def _worker_copy(paths: RunPaths) -> tuple[RunPaths, dict]:
     return copy, read_json(copy.state)
 
 
-def _build(cfg: TrainConfig, num_classes: int):
+def _build(cfg: TrainConfig, classes: list[str]):
     from visionflow.models import build_model
 
-    return build_model(cfg.model, cfg.image_size, num_classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights)
+    return build_model(cfg.model, cfg.image_size, classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights, task=cfg.task)
+
+
+def model_meta(cfg: TrainConfig, classes: list[str]) -> dict:
+    """labels.json: what a saved model needs besides its weights: task, classes, input size and how
+    images reach it."""
+    from visionflow.data.resize import Resize
+
+    return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
+            **Resize(cfg.resize).to_meta()}
 
 
 def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunPaths, dict]:
@@ -285,7 +299,7 @@ def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunP
     cfg = cfg.replace(dropout=spec.default_dropout if cfg.dropout is None else cfg.dropout)
     paths = new_run_dir(cfg.project, cfg.name)
     write_yaml(paths.config, cfg.to_dict())
-    write_json(paths.labels, {"classes": folder.classes, "image_size": list(cfg.image_size), "model": cfg.model})
+    write_json(paths.labels, model_meta(cfg, folder.classes))
     write_json(paths.data_report, folder.report)
     write_csv(paths.manifest, manifest(folder))
     state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False}
@@ -310,15 +324,18 @@ def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) ->
 def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, batch_size: int):
     from visionflow import augment as augment_lib
     from visionflow.data.pipeline import make_dataset
+    from visionflow.data.resize import Resize
+    from visionflow.training.setup import training_targets
 
-    n = len(folder.classes)
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    train_ds = make_dataset(folder.splits["train"], folder.labels("train"), n, cfg.image_size, batch_size,
+    train, val = folder.splits["train"], folder.splits["validation"]
+    train_ds = make_dataset(train, training_targets(cfg, folder, train), cfg.image_size, batch_size,
                             training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
-                            augment=augment_lib.build(cfg.augment, cfg.seed), mixup=cfg.mixup)
-    val_ds = make_dataset(folder.splits["validation"], folder.labels("validation"), n, cfg.image_size,
-                          batch_size, training=False, cache=cfg.cache, cache_path=paths.cache / "validation")
+                            augment=augment_lib.build(cfg.augment, cfg.seed), mixup=cfg.mixup,
+                            resize=Resize(cfg.resize))
+    val_ds = make_dataset(val, training_targets(cfg, folder, val), cfg.image_size, batch_size, training=False,
+                          cache=cfg.cache, cache_path=paths.cache / "validation", resize=Resize(cfg.resize))
     return train_ds, val_ds
 
 
@@ -333,12 +350,15 @@ def _statistics_dataset(cfg: TrainConfig, folder: ImageFolder, batch_size: int):
     import numpy as np
 
     from visionflow.data.pipeline import make_dataset
+    from visionflow.data.resize import Resize
     from visionflow.training.precise_bn import PRECISE_BN_IMAGES
+    from visionflow.training.setup import training_targets
 
-    records, labels = folder.splits["train"], folder.labels("train")
+    records = folder.splits["train"]
     order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
-    return make_dataset([records[i] for i in order], [labels[i] for i in order], len(folder.classes),
-                        cfg.image_size, batch_size, training=False, cache="memory")
+    sample = [records[i] for i in order]
+    return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size, training=False,
+                        cache="memory", resize=Resize(cfg.resize))
 
 
 def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
@@ -368,15 +388,16 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     from visionflow.models.backbones import freeze_batchnorm, set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.precise_bn import PreciseBN, has_batchnorm
-    from visionflow.training.setup import class_weights, compile_model
+    from visionflow import tasks
+    from visionflow.training.setup import compile_model
 
-    n, n_train = len(folder.classes), len(folder.splits["train"])
+    n_train = len(folder.splits["train"])
     workers = cluster.workers if cluster else 1
     batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
     train_ds, val_ds = _datasets(cfg, folder, paths, batch)
     weights = None
     if cfg.class_weight == "auto":
-        weights = class_weights([folder.report["counts"]["train"]["classes"].get(c, 0) for c in folder.classes])
+        weights = tasks.get(cfg.task).class_weights(folder)
     def scope():  # a fresh context each time: a strategy scope cannot be entered twice
         return cluster.strategy.scope() if cluster else contextlib.nullcontext()
 
@@ -385,7 +406,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
             say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
         elif model is None:
-            model = _build(cfg, n)
+            model = _build(cfg, folder.classes)
     pretrained = cfg.weights != "none"
     if pretrained:
         freeze_batchnorm(model)
@@ -424,7 +445,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
                 with scope():
-                    compile_model(model, cfg, n, lr)
+                    compile_model(model, cfg, folder.classes, lr)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)
@@ -464,64 +485,3 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                              f"(now {cfg.learning_rate:g}) or check the data.")
     if state["stopped"]:
         say(f"stopped: {state['stopped']}")
-
-
-def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
-    """Evaluates the best model on validation (and test) data, calibrates it if asked, and writes
-    metrics.json, predictions/<split>.csv, the plots and report.html."""
-    from visionflow import plots
-    from visionflow.evaluation import evaluate_paths, format_table, write_plots
-    from visionflow.predict import load
-    from visionflow.report import run_report
-
-    predictor = load(paths.root, backend="keras")  # Grad-CAM in the report needs it; no export mid-training
-    plots.training_curves(state["history"], paths.plots / "training_curves.png",
-                          best_epoch=state["best"]["epoch"] if state["best"] else None)
-    metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
-                     "epochs_run": state["epoch"], "stopped": state["stopped"],
-                     **({"head": state["head"]} if state.get("head") else {}),
-                     "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
-    for split in ("validation", "test"):
-        recs = folder.splits.get(split)
-        if not recs:
-            continue
-        result = evaluate_paths(predictor, [r.path for r in recs], folder.labels(split), batch_size=64)
-        write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
-        write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
-        metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
-        kept = "last" if cfg.keep == "last" else "best"
-        say(f"\n{split} ({result['images']} images), {kept} epoch {metrics['best_epoch']}:")
-        say(format_table(result, folder.classes))
-        if split == "validation" and cfg.calibrate:
-            metrics["calibration"] = _calibrate(paths, predictor, result, folder.classes, say)
-    write_json(paths.metrics, metrics)
-    run_report(paths.root, predictor)
-    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, plots/, history.csv, tensorboard/)")
-    return metrics
-
-
-def _calibrate(paths: RunPaths, predictor, result: dict, classes: list[str], say: Callable[[str], None]) -> dict:
-    """Fits temperature scaling on the validation predictions and stores it in labels.json."""
-    import numpy as np
-
-    from visionflow import plots
-    from visionflow.calibration import apply_temperature, calibrate, reliability
-
-    rows = result["predictions"]
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[r["label"]] for r in rows])
-    probs = np.array([[r[f"prob:{c}"] for c in classes] for r in rows], dtype=np.float64)
-    found = calibrate(probs, y)
-    labels = read_json(paths.labels)
-    labels["temperature"] = found["temperature"]
-    write_json(paths.labels, labels)
-    predictor.temperature = found["temperature"]
-    t = found["temperature"]
-    plots.reliability({"model": reliability(probs, y), f"temperature {t:.2f}": reliability(apply_temperature(probs, t), y)},
-                      paths.plots / "validation_reliability.png")
-    say(f"calibration: temperature {t:.3f}; ECE {found['ece_before']:.4f} -> {found['ece_after']:.4f}, "
-        f"NLL {found['nll_before']:.4f} -> {found['nll_after']:.4f} (fitted and measured on the validation set)")
-    if found["at_limit"]:
-        say("  note: the temperature reached the end of its search range: the model's confidences carry little "
-            "information (too few epochs or validation images?)")
-    return found

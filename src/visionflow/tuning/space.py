@@ -25,7 +25,8 @@ from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 
 # Settings that describe where a run is, not how it learns: never tuned.
-NOT_TUNABLE = ("data", "project", "name", "seed", "cache", "val_split", "calibrate", "monitor", "time_budget")
+NOT_TUNABLE = ("data", "task", "labels", "project", "name", "seed", "cache", "val_split", "calibrate", "monitor",
+               "time_budget")
 
 DEFAULT_SPACE: dict[str, Any] = {
     "learning_rate": {"low": 3e-4, "high": 3e-3, "log": True},

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from visionflow import tasks
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError, TrainingFailed
 from visionflow.recipe import fixed
@@ -124,6 +125,7 @@ def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str |
     # Trials are short comparable runs: settings neither given nor searched take the tutorial
     # recipe's fixed values (the auto recipe's time budget would make every trial as long as a run).
     cfg = fixed(cfg, "tutorial")
+    cfg = tasks.supported(cfg, "visionflow tune")
     params = parse_space(space, "search space") if isinstance(space, dict) else load_space(space)
     root = _tune_dir(cfg, out, storage, resume)
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
@@ -145,7 +147,7 @@ def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str |
     def objective(trial) -> float:
         import keras
 
-        from visionflow.training.trainer import train
+        from visionflow.workflow import train
 
         values = {p.name: p.suggest(trial) for p in params}
         trial_cfg = cfg.replace(**values, project=str(root / "trials"), name=f"trial{trial.number}")
@@ -182,7 +184,7 @@ def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str |
         say(f"the study already holds {done} finished trials; raise --trials to run more")
     summary = write_results(study, cfg, params, root, optuna, say)
     if retrain and summary.get("best_config"):
-        from visionflow.training.trainer import train
+        from visionflow.workflow import train
 
         say("\nretraining the best settings into a run folder")
         run = train(TrainConfig.from_dict(summary["best_config"]).replace(name=""), say=say)

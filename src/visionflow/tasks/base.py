@@ -1,0 +1,145 @@
+"""What every task provides: the `Task` interface the shared core calls.
+
+The core (scan, decode, tf.data pipeline, training loop, run folder, runtimes, HTTP transport)
+never asks which task it runs; whatever differs between tasks is a method here. A new task is
+one module that subclasses `Task` and registers an instance in `visionflow.tasks.TASKS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class EvaluationData:
+    """The images of an evaluation folder: every scanned record, the usable ones and their targets."""
+
+    records: list  # every Record scanned, skipped ones included
+    usable: list  # the Records that decoded
+    targets: np.ndarray  # the task's targets for `usable` (see Task.targets)
+    source: dict = field(default_factory=dict)  # where the labels came from, for metrics.json
+
+
+class Task:
+    """A kind of model output: its data, head, loss, predictions, metrics, report and export check.
+
+    Subclasses set `name`, `description` and `data_help` and implement the methods below.
+    `predictor` arguments are `visionflow.predict.Predictor` objects (classes, thresholds,
+    temperature, ...).
+    """
+
+    name: str = ""
+    description: str = ""
+    data_help: str = ""  # what the data folder holds, for error messages and --help
+    monitor: str = "val_accuracy"  # the validation metric that picks the best epoch by default
+    parity: str = ""  # what the export parity check compares, in words
+
+    # -- data ---------------------------------------------------------------------------------
+    def check_config(self, cfg):
+        """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
+        return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
+
+    def load_data(self, cfg, split_file: dict | None = None):
+        """The scanned, split `ImageFolder` of `cfg.data`."""
+        raise NotImplementedError
+
+    def targets(self, records: list, classes: list[str]) -> np.ndarray:
+        """The truth of each record in the task's own form (class indices, label matrix, ...)."""
+        raise NotImplementedError
+
+    def encode(self, targets: np.ndarray, classes: list[str]) -> np.ndarray:
+        """`targets` as float32 training targets for the model's output."""
+        raise NotImplementedError
+
+    def evaluation_data(self, data: Path, predictor, labels: str | Path | None = None) -> EvaluationData:
+        """The images and targets of an evaluation folder."""
+        raise NotImplementedError
+
+    # -- model --------------------------------------------------------------------------------
+    def units(self, classes: list[str]) -> int:
+        """Width of the model's output."""
+        raise NotImplementedError
+
+    def head(self, x, classes: list[str], dropout: float, regularizer=None):
+        """The output layers on top of the feature tensor `x`."""
+        raise NotImplementedError
+
+    def compile_parts(self, classes: list[str], label_smoothing: float):
+        """(Keras loss, Keras metric logged as `accuracy` every epoch)."""
+        raise NotImplementedError
+
+    def class_weights(self, folder) -> dict[int, float] | None:
+        """Keras class weights for `--class-weight auto`; ConfigError where the task has none."""
+        from visionflow.errors import ConfigError
+
+        raise ConfigError(f"--class-weight auto is not supported for {self.name} yet.")
+
+    # -- outputs ------------------------------------------------------------------------------
+    def probabilities(self, raw: np.ndarray, predictor) -> np.ndarray:
+        """(n, len(classes)) probabilities from the model's raw outputs."""
+        raise NotImplementedError
+
+    def prediction(self, source: str, probs: np.ndarray, predictor, top_k: int):
+        """The typed prediction of one image from its probabilities."""
+        raise NotImplementedError
+
+    def failure(self, source: str, error: str):
+        """The prediction of an input that could not be read: its source and why."""
+        raise NotImplementedError
+
+    def csv_header(self, classes: list[str]) -> list[str]:
+        """The columns of `visionflow predict --format csv`; each prediction's `csv_row` fills them."""
+        raise NotImplementedError
+
+    def explain_target(self, probs: np.ndarray) -> int:
+        """The output Grad-CAM explains when no class is named: the most probable one."""
+        return int(np.argmax(probs))
+
+    def score(self, logits, index: int, classes: list[str]):
+        """Grad-CAM's target: the logit (pre-activation) that drives output `index`, shape (batch,)."""
+        return logits[:, index]
+
+    # -- evaluation and report ---------------------------------------------------------------
+    def compute_metrics(self, targets: np.ndarray, probs: np.ndarray, predictor) -> dict:
+        raise NotImplementedError
+
+    def format_table(self, m: dict, classes: list[str]) -> str:
+        raise NotImplementedError
+
+    def prediction_rows(self, paths: list[str], targets: np.ndarray, probs: np.ndarray, predictor) -> list[dict]:
+        raise NotImplementedError
+
+    def write_plots(self, result: dict, classes: list[str], folder: Path, name: str, prefix: str = "") -> list[Path]:
+        raise NotImplementedError
+
+    def fit_thresholds(self, paths, predictor, folder, cfg, say: Callable[[str], None]) -> dict | None:
+        """Fitted before the final evaluation (e.g. decision thresholds); stored in labels.json."""
+        return None
+
+    def after_validation(self, paths, predictor, result: dict, cfg, say: Callable[[str], None]) -> dict | None:
+        """Fitted on the validation result (e.g. temperature scaling); stored in labels.json."""
+        return None
+
+    def summary_tiles(self, m: dict) -> list[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def report_sections(self, page, prefix: str, title: str, m: dict, rows: list[dict], classes: list[str],
+                        plots: Path, plot_prefix: str, resolve, explainer, extra: dict | None = None) -> None:
+        raise NotImplementedError
+
+    # -- export -------------------------------------------------------------------------------
+    def output_spec(self, classes: list[str]) -> dict:
+        """What the exported model's output holds (labels.json `output`)."""
+        raise NotImplementedError
+
+    def agreement(self, reference: np.ndarray, got: np.ndarray, predictor) -> float:
+        """Share of decisions an export makes as the Keras model does, from both probabilities."""
+        raise NotImplementedError
+
+    def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:
+        """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
+        return ""

@@ -1,0 +1,105 @@
+"""The training workflow: train -> evaluate -> fit the task's decisions -> report.
+
+Each step is usable alone (`training.trainer.fit`, `evaluation.evaluate_paths`, the task's
+`fit_thresholds` / `after_validation`, `report.run_report`); `train` chains them into the run
+folder a user gets from `visionflow train`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from visionflow.config import TrainConfig
+from visionflow.data.dataset import ImageFolder
+from visionflow.rundir import RunPaths, write_csv, write_json
+
+
+@dataclass
+class RunResult:
+    """What `train` returns: where the run is, and its final figures."""
+
+    run_dir: Path | None  # None on distributed workers other than the chief
+    metrics: dict
+    history: list[dict]
+    stopped: str | None
+
+
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None,
+          folder: ImageFolder | None = None, callbacks: list | None = None, distributed: bool = False,
+          say: Callable[[str], None] = print, **overrides) -> RunResult:
+    """Trains a model on an image folder and writes a complete run directory: the model, its
+    evaluation on the validation (and test) images, the task's fitted decisions and report.html.
+
+    Args:
+        config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
+        resume: a run folder to continue from its last checkpoint (only epochs, patience and
+            time_budget may change).
+        folder: an already scanned and split ImageFolder (cross-validation folds) to train on
+            instead of scanning `config.data`; not with `resume`.
+        callbacks: extra Keras callbacks for `model.fit` (e.g. a tuner's pruning callback); an
+            exception one raises stops the run, keeping what was written so far.
+        distributed: train on tf.distribute.MultiWorkerMirroredStrategy as configured by TF_CONFIG
+            (every worker calls `train` with the same settings; `batch_size` is per worker). Only
+            the chief (worker 0) writes the run folder and returns its figures; the other workers
+            return a RunResult whose run_dir is None.
+        say: where progress lines go; the live step line is drawn only when this is `print` and
+            standard output is a terminal.
+
+    Returns:
+        RunResult with the run folder, validation metrics and per-epoch history.
+
+    Raises:
+        DataError / ConfigError: bad folder or settings (no run folder is created).
+        TrainingFailed: the loss became NaN; model.keras keeps the last good best model.
+        Interrupted: Ctrl-C; the best model and last checkpoint are kept for --resume.
+
+    Example:
+        >>> visionflow.train(data="data/", epochs=15, model="small_cnn")
+    """
+    from visionflow.training.trainer import fit
+
+    fitted = fit(config, resume=resume, folder=folder, callbacks=callbacks, distributed=distributed, say=say,
+                 **overrides)
+    if fitted.paths is None:
+        return RunResult(None, {}, fitted.state["history"], fitted.state["stopped"])
+    metrics = finish_run(fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)
+    return RunResult(fitted.paths.root, metrics, fitted.state["history"], fitted.state["stopped"])
+
+
+def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
+    """Evaluates the kept model on the validation (and test) images with the task's decisions
+    fitted on validation, and writes metrics.json, predictions/<split>.csv, the plots and
+    report.html."""
+    from visionflow import plots, tasks
+    from visionflow.evaluation import evaluate_paths
+    from visionflow.predict import load
+    from visionflow.report import run_report
+
+    task = tasks.get(cfg.task)
+    predictor = load(paths.root, backend="keras")  # Grad-CAM in the report needs it; no export mid-training
+    plots.training_curves(state["history"], paths.plots / "training_curves.png",
+                          best_epoch=state["best"]["epoch"] if state["best"] else None)
+    metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
+                     "epochs_run": state["epoch"], "stopped": state["stopped"],
+                     **({"head": state["head"]} if state.get("head") else {}),
+                     "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
+    metrics.update(task.fit_thresholds(paths, predictor, folder, cfg, say) or {})
+    for split in ("validation", "test"):
+        recs = folder.splits.get(split)
+        if not recs:
+            continue
+        result = evaluate_paths(predictor, [r.path for r in recs], task.targets(recs, folder.classes), batch_size=64)
+        write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
+        task.write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
+        metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
+        kept = "last" if cfg.keep == "last" else "best"
+        say(f"\n{split} ({result['images']} images), {kept} epoch {metrics['best_epoch']}:")
+        say(task.format_table(result, folder.classes))
+        if split == "validation":
+            metrics.update(task.after_validation(paths, predictor, result, cfg, say) or {})
+    write_json(paths.metrics, metrics)
+    run_report(paths.root, predictor)
+    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, plots/, history.csv, tensorboard/)")
+    return metrics

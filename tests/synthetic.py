@@ -46,3 +46,57 @@ def easy_folder(root: Path, classes: int = 2, train: int = 25, validation: int =
                 img.convert("CMYK").save(folder / "odd_cmyk.jpg")
                 (folder / "broken.jpg").write_bytes((folder / f"{name}_000.jpg").read_bytes()[:300])
     return root
+
+
+SHAPES = ("disc", "square", "triangle")
+
+
+def _draw_shape(draw, shape: str, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
+    x0, y0, x1, y1 = box
+    if shape == "disc":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=colour)
+
+
+def shapes_image(present: list[str], rng: np.random.Generator, side: int = 96) -> Image.Image:
+    """A noisy background holding each shape of `present` once, of random colour, size and place
+    (one per quadrant, so they never overlap); a random aspect ratio around `side`."""
+    from PIL import ImageDraw
+
+    h, w = int(side * rng.uniform(0.8, 1.25)), int(side * rng.uniform(0.8, 1.25))
+    background = rng.integers(0, 90, 3).astype(np.float32)
+    pixels = np.clip(background[None, None, :] + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels, "RGB")
+    draw = ImageDraw.Draw(img)
+    cells = rng.permutation(4)[:len(present)]
+    for shape, cell in zip(present, cells):
+        cy, cx = (cell // 2) * h // 2, (cell % 2) * w // 2
+        size = int(rng.integers(min(h, w) // 5, min(h, w) // 3))
+        y0 = cy + int(rng.integers(2, max(3, h // 2 - size - 2)))
+        x0 = cx + int(rng.integers(2, max(3, w // 2 - size - 2)))
+        colour = tuple(int(v) for v in rng.integers(120, 256, 3))
+        _draw_shape(draw, shape, (x0, y0, x0 + size, y0 + size), colour)
+    return img
+
+
+def shapes_folder(root: Path, images: int = 200, seed: int = 0, side: int = 96, split: bool = False,
+                  validation: int = 60) -> Path:
+    """A multi-label set: each image holds any subset of SHAPES (empty included), with labels.csv
+    (header image,labels; labels separated by spaces). `split` writes root/train and
+    root/validation (`validation` images), each with its own labels.csv; else root/labels.csv."""
+    rng = np.random.default_rng(seed)
+    parts = {"train": images, "validation": validation} if split else {"": images}
+    for part, count in parts.items():
+        folder = root / part if part else root
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        rows = ["image,labels"]
+        for i in range(count):
+            present = [s for s in SHAPES if rng.random() < 0.5]
+            name = f"images/img_{i:04d}.png"
+            shapes_image(present, rng, side).save(folder / name)
+            rows.append(f"{name},{' '.join(present)}")
+        (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -83,12 +83,14 @@ class DataFacts:
     images: int
     classes: int
     short_side: int
+    noun: str = "classes"  # what `classes` counts: classes, or labels of multi-label data
 
     @classmethod
     def of(cls, folder) -> "DataFacts":
         train = folder.splits["train"]
         sides = [min(r.width, r.height) for r in train if r.width and r.height]
-        return cls(len(train), len(folder.classes), int(statistics.median(sides)) if sides else 0)
+        return cls(len(train), len(folder.classes), int(statistics.median(sides)) if sides else 0,
+                   folder.report.get("noun", "classes"))
 
 
 RECIPES: Registry = Registry("recipe")
@@ -197,7 +199,7 @@ def resolve(cfg, facts: DataFacts):
     values = RECIPES.get(cfg.recipe)(facts, cfg)
     chosen = cfg.replace(**{name: values[name] for name in unset})
     given = [name for name in MANAGED if name not in unset]
-    line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} classes, median short side "
+    line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} {facts.noun}, median short side "
             f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else ""))
     if cfg.recipe == "auto":
         why = pretrained_choice(cfg)[2]

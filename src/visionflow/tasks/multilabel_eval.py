@@ -55,7 +55,9 @@ def compute_metrics(y: np.ndarray, probs: np.ndarray, classes: list[str], thresh
         "predicted_cardinality": float(pred.sum(axis=1).mean()),
     }
     for average in ("macro", "micro", "samples"):
-        ap, ar, af, _ = skm.precision_recall_fscore_support(y, pred, average=average, zero_division=0)
+        # Per image ("samples"), no label given where none is true is exactly right: 0/0 counts as 1.
+        ap, ar, af, _ = skm.precision_recall_fscore_support(y, pred, average=average,
+                                                            zero_division=1 if average == "samples" else 0)
         out[f"{average}_avg"] = {"precision": float(ap), "recall": float(ar), "f1-score": float(af)}
     return out
 

@@ -25,9 +25,11 @@ TASK_NAMES = tuple(TASKS.names())
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
-         kind: type | None = None):
-    """A setting; `kind` is its type where the default is None (unset: the recipe chooses)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "kind": kind})
+         kind: type | None = None, shown: str | None = None):
+    """A setting; `kind` is its type where the default is None (unset: the recipe chooses);
+    `shown` is how --help names the default where the value alone would not say it."""
+    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "kind": kind,
+                                            "shown": shown})
 
 
 RECIPE = "set by --recipe"
@@ -44,7 +46,7 @@ class TrainConfig:
     labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
-                                         "on the validation images (highest F1).", kind=float)
+                                         "on the validation images (highest F1).", kind=float, shown="fitted")
     resize: str = _opt("stretch", "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
@@ -84,7 +86,7 @@ class TrainConfig:
                                 kind=int)
     monitor: str | None = _opt(None, "Validation metric that picks the best model and drives early stopping; unset: "
                                      "the task's (val_accuracy for classification, val_loss for multilabel).",
-                               choices=("val_accuracy", "val_loss"), kind=str)
+                               choices=("val_accuracy", "val_loss"), kind=str, shown="the task's")
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
@@ -226,8 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip
             parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, action="store_const", const=not default,
                                 help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")
             continue
-        shown = RECIPE if default is None else (
-            "x".join(map(str, default)) if isinstance(default, tuple) else default)
+        shown = f.metadata.get("shown") or (RECIPE if default is None else (
+            "x".join(map(str, default)) if isinstance(default, tuple) else default))
         parser.add_argument(
             flag,
             dest=f.name,

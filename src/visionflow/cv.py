@@ -21,6 +21,7 @@ from visionflow.data.dataset import absolute_data, make_folder
 from visionflow.data.scan import Record
 from visionflow.data.split import record_groups
 from visionflow.errors import ConfigError, DataError
+from visionflow.options import CvOptions
 from visionflow.rundir import new_run_dir, write_csv, write_json
 
 FOLD_METRICS = ("accuracy", "macro_f1", "log_loss", "ece", "roc_auc")
@@ -63,7 +64,8 @@ def _fold_row(k: int, result, train_n: int, val_n: int) -> dict:
     return row
 
 
-def cross_validate(data: str | Path, folds: int = 5, config: TrainConfig | None = None, out: str | Path | None = None,
+def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: TrainConfig | None = None,
+                   out: str | Path | None = None,
                    say: Callable[[str], None] = print, **overrides) -> dict:
     """Trains `folds` models on stratified folds of `data` and writes OUT/cv.json, OUT/report.html.
 

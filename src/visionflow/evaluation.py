@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.errors import DataError
+from visionflow.options import EvaluateOptions
 from visionflow.predict import Predictor, load
 from visionflow.rundir import write_csv, write_json
 
@@ -42,8 +43,8 @@ def evaluate_paths(predictor: Predictor, paths: list[str], targets: np.ndarray, 
 
 
 def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | None = None,
-             batch_size: int = 64, unsafe: bool = False, backend: str = "auto", tta: bool | None = None,
-             labels: str | Path | None = None) -> dict:
+             batch_size: int = EvaluateOptions.batch_size, unsafe: bool = False,
+             backend: str = EvaluateOptions.backend, tta: bool | None = None, labels: str | Path | None = None) -> dict:
     """Evaluates a trained model on labelled images.
 
     Args:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from visionflow import tasks
+from visionflow import options, tasks
 from visionflow.data.decode import IMAGE_EXTENSIONS, DecodeError, ImageSource, decode
 from visionflow.data.resize import STRETCH, Resize
 from visionflow.errors import ConfigError, ModelError
@@ -176,7 +176,7 @@ def _describe(item: ImageSource) -> str:
     return f"<{type(item).__name__}>"
 
 
-BACKENDS = ("auto", "keras", "tflite", "onnx")
+BACKENDS = options.BACKENDS
 
 
 def load(path: str | Path, unsafe: bool = False, backend: str = "auto",

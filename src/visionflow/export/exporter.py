@@ -17,6 +17,7 @@ import numpy as np
 from visionflow.errors import ConfigError, ExportFailed, ModelError
 from visionflow.export.formats import FORMATS
 from visionflow.export.samples import sample_images
+from visionflow.options import ExportOptions
 from visionflow.rundir import FILE_MODE, RunPaths, write_json
 
 DIR_MODE = FILE_MODE | 0o111  # mkdtemp makes owner-only folders; exports get the usual mode
@@ -25,8 +26,6 @@ DIR_MODE = FILE_MODE | 0o111  # mkdtemp makes owner-only folders; exports get th
 # quantized formats must make the task's decisions as it does (a classifier's top-1 class, a
 # multi-label model's label-by-label yes/no) on this share of them.
 FLOAT_TOLERANCE = 1e-4
-INT8_MIN_AGREEMENT = 0.99
-SAMPLES = 200
 CALIBRATION_IMAGES = 128
 
 
@@ -98,8 +97,8 @@ def _replace_dir(new: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export(run: str | Path, formats: str | Sequence[str] = "onnx", out: str | Path | None = None,
-           samples: int = SAMPLES, min_agreement: float = INT8_MIN_AGREEMENT, unsafe: bool = False,
+def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format, out: str | Path | None = None,
+           samples: int = ExportOptions.samples, min_agreement: float = ExportOptions.min_agreement, unsafe: bool = False,
            say: Callable[[str], None] = print) -> list[ExportResult]:
     """Exports a run's model to each format and checks it against the `.keras` model.
 

@@ -16,12 +16,13 @@ from typing import Any, Callable
 from visionflow import tasks
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError, TrainingFailed
+from visionflow.options import TuneOptions
 from visionflow.recipe import fixed
 from visionflow.rundir import new_run_dir, write_csv, write_json, write_yaml
 from visionflow.tuning.space import Param, baseline, load_space, parse_space
 
-SEARCHES = ("bayes", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+SEARCHES = TuneOptions.__dataclass_fields__["search"].metadata["choices"]
+PRUNERS = TuneOptions.__dataclass_fields__["pruner"].metadata["choices"]
 STUDY = "visionflow"
 
 
@@ -77,9 +78,10 @@ def _storage(optuna, url: str):
         return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
 
 
-def tune(data: str | Path, trials: int = 20, search: str = "bayes", space: str | Path | dict | None = None,
-         config: TrainConfig | None = None, out: str | Path | None = None, storage: str | None = None,
-         resume: bool = False, budget_minutes: float = 0.0, pruner: str = "median", retrain: bool = False,
+def tune(data: str | Path, trials: int = TuneOptions.trials, search: str = TuneOptions.search,
+         space: str | Path | dict | None = None, config: TrainConfig | None = None, out: str | Path | None = None,
+         storage: str | None = None, resume: bool = False, budget_minutes: float = TuneOptions.budget_minutes,
+         pruner: str = TuneOptions.pruner, retrain: bool = False,
          enqueue: list[dict] | None = None, say: Callable[[str], None] = print, **overrides) -> dict:
     """Searches training settings for the best validation score and writes a tune folder.
 

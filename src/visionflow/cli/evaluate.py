@@ -1,0 +1,34 @@
+"""`visionflow evaluate RUN DIR`: the task's metrics, report and plots on labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from visionflow.cli.common import add_options, add_run, options
+from visionflow.options import EvaluateOptions
+
+
+def add(sub) -> None:
+    e = sub.add_parser("evaluate", help="Evaluate a trained model on labelled images.")
+    add_run(e)
+    e.add_argument("data", metavar="DIR", help="Classifier: a folder whose subfolders are the model's classes, e.g. "
+                                               "data/validation; multi-label model: a folder with labels.csv.")
+    add_options(e, EvaluateOptions)
+
+
+def run(args: argparse.Namespace) -> int:
+    from visionflow import tasks
+    from visionflow.evaluation import evaluate
+
+    o = options(args, EvaluateOptions)
+    result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
+                      tta=o.tta, labels=o.labels)
+    print(tasks.get(result["task"]).format_table(result, result["classes"]))
+    if result["tta"]:
+        print("with flip test-time augmentation (each image and its mirror, averaged)")
+    for item in result["skipped"] + result["failed"]:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json, predictions.csv and plots beside it")
+    return 0

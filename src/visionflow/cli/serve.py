@@ -1,0 +1,25 @@
+"""`visionflow serve RUN`: the HTTP service and its web page."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub) -> None:
+    from visionflow.config import add_arguments
+    from visionflow.serve.settings import ServeConfig
+
+    s = sub.add_parser("serve", help="Serve a model over HTTP (FastAPI): predictions, web page, metrics.",
+                       description="Serve a run's model (or an exported model) over HTTP: POST /v1/predict, "
+                                   "GET /v1/model, /healthz, /readyz, /metrics, a web page at /, API docs at /docs.")
+    s.add_argument("run", metavar="RUN", help="Run folder, or a folder written by `visionflow export`.")
+    add_arguments(s, ServeConfig, skip=())
+
+
+def run(args: argparse.Namespace) -> int:
+    from visionflow.config import from_mapping, overrides_from_args
+    from visionflow.serve import serve
+    from visionflow.serve.settings import ServeConfig
+
+    cfg = from_mapping(ServeConfig, overrides_from_args(args, ServeConfig), source="serve")
+    return serve(args.run, cfg)

@@ -1,0 +1,96 @@
+"""Options of the commands after training: one frozen dataclass each, the one source of their
+defaults. The command line generates its flags from them (`config.add_arguments`), and the Python
+functions take their defaults from them (`evaluate(..., batch_size=EvaluateOptions.batch_size)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from visionflow.config import _check, _opt
+
+# What runs a run folder's model (see `predict.load`).
+BACKENDS = ("auto", "keras", "tflite", "onnx")
+BACKEND_HELP = ("What runs a run folder's model: auto uses LiteRT (or ONNX Runtime) through the run's own "
+                "parity-checked export, made once and remade when model.keras changes, where the [export] extra "
+                "is installed, else TensorFlow; keras forces TensorFlow.")
+TTA_HELP = ("Flip test-time augmentation: also predict each image mirrored left to right and average the two "
+            "answers (twice the model calls, usually a point or so more accurate on photos; not for text or digits).")
+UNSAFE_HELP = "Allow legacy .h5 files and Lambda layers (trusted files only)."
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """`visionflow evaluate RUN DIR` flags."""
+
+    out: str | None = _opt(None, "Where to write report.html, metrics.json, predictions.csv and the plots.",
+                           metavar="DIR", kind=str, shown="RUN/evaluations/<DIR name>")
+    labels: str | None = _opt(None, "Multi-label models: the labels CSV.", metavar="CSV", kind=str,
+                              shown="DIR/labels.csv")
+    batch_size: int = _opt(64, "Images per model call.")
+    backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
+    tta: bool = _opt(False, TTA_HELP)
+    unsafe: bool = _opt(False, UNSAFE_HELP)
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """`visionflow predict RUN INPUT...` flags."""
+
+    top_k: int = _opt(1, "Classifiers: classes shown per image; a multi-label model shows every label over its "
+                         "threshold.")
+    format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
+    batch_size: int = _opt(32, "Images per model call.")
+    backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
+    tta: bool = _opt(False, TTA_HELP)
+    unsafe: bool = _opt(False, UNSAFE_HELP)
+
+    def __post_init__(self) -> None:
+        _check(self.top_k >= 1, f"--top-k must be at least 1. Received: {self.top_k}")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """`visionflow export RUN` flags."""
+
+    format: str = _opt("onnx", "One or more of the formats above, comma-separated, or all.",
+                       metavar="F[,F...]")
+    out: str | None = _opt(None, "Destination; each format goes to DIR/<format>/.", metavar="DIR", kind=str,
+                           shown="RUN/export")
+    samples: int = _opt(200, "Images for the parity check.")
+    min_agreement: float = _opt(0.99, "Share of the task's decisions (top-1 class, or each label's yes/no) a "
+                                      "quantized format must make as the .keras model does.")
+    unsafe: bool = _opt(False, UNSAFE_HELP)
+
+    def __post_init__(self) -> None:
+        _check(self.samples >= 1, f"samples must be at least 1. Received: {self.samples}")
+        _check(0.0 <= self.min_agreement <= 1.0,
+               f"min_agreement must be between 0 and 1. Received: {self.min_agreement}")
+
+
+@dataclass(frozen=True)
+class CvOptions:
+    """`visionflow cv DIR` flags besides the training settings."""
+
+    folds: int = _opt(5, "Number of folds.")
+    out: str | None = _opt(None, "Output folder.", metavar="DIR", kind=str, shown="the next free <project>/cvN")
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """`visionflow tune DIR` flags besides the training settings (the base config of every trial)."""
+
+    trials: int = _opt(20, "Finished trials the study should hold.")
+    search: str = _opt("bayes", "bayes (TPE), random or grid.", choices=("bayes", "random", "grid"))
+    space: str | None = _opt(None, "YAML search space.", metavar="FILE", kind=str, shown="the built-in space")
+    budget_minutes: float = _opt(0.0, "Stop starting trials after this long (0: no limit).")
+    pruner: str = _opt("median", "Stop bad trials early.", choices=("median", "hyperband", "none"))
+    out: str | None = _opt(None, "Tune folder.", metavar="DIR", kind=str, shown="the next free <project>/tuneN")
+    storage: str | None = _opt(None, "Optuna storage shared by several tune processes, e.g. sqlite:///study.db.",
+                               metavar="URL", kind=str, shown="OUT/study.db")
+    resume: bool = _opt(False, "Continue the study in --out (or --storage).")
+    retrain: bool = _opt(False, "Train the best settings into a normal run folder.")

@@ -15,7 +15,7 @@ import visionflow
 from conftest import shape_image
 from visionflow.errors import ConfigError, ExportFailed, ModelError
 from visionflow.export import exporter, export, parse_formats
-from visionflow.export.runtime import need
+from visionflow.runtime import need
 from visionflow.models import build_model
 from visionflow.rundir import save_model, write_json
 

@@ -51,7 +51,7 @@ def _quiet_tensorflow(command: str) -> None:
     if command in TENSORFLOW_COMMANDS and "tensorflow" not in sys.modules:
         # Some TensorFlow builds print oneDNN and absl notices while loading, whatever
         # TF_CPP_MIN_LOG_LEVEL says: import it with the process's stdout/stderr muted.
-        from visionflow.export.runtime import silenced
+        from visionflow.runtime import silenced
 
         with silenced():
             import tensorflow  # noqa: F401

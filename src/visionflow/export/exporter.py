@@ -124,14 +124,14 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         ExportFailed: at least one format failed its parity check (the others are still written).
         ModelError: the run cannot be loaded, or a format's optional packages are missing.
     """
-    from visionflow.predict import load
+    from visionflow.predictor import open_model
 
     names = parse_formats(formats)
     if samples < 1:
         raise ConfigError(f"samples must be at least 1. Received: {samples}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
-    predictor = load(run, unsafe=unsafe, backend="keras")
+    predictor = open_model(run, unsafe=unsafe)
     if predictor.model is None:
         raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
     run_path = Path(run)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.export import runtime
+from visionflow import runtime
 from visionflow.registry import Registry
 
 
@@ -46,13 +46,6 @@ FORMATS: Registry[ExportFormat] = Registry("export format")
 
 def _write_keras(model, path: Path, calibration) -> None:
     model.save(path)
-
-
-def _open_keras(path: Path, meta: dict) -> runtime.Runtime:
-    import keras
-
-    model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    return runtime.keras_runtime(model, tuple(meta["image_size"]))
 
 
 def _write_savedmodel(model, path: Path, calibration) -> None:
@@ -103,19 +96,19 @@ def _write_tflite_int8(model, path: Path, calibration: np.ndarray) -> None:
 
 
 FORMATS.add("keras", ExportFormat(
-    "keras", "model.keras", _write_keras, _open_keras, False,
+    "keras", "model.keras", _write_keras, runtime.OPENERS["keras"], False,
     "Keras 3 .keras file (loads with visionflow.load or keras.saving.load_model)."))
 FORMATS.add("savedmodel", ExportFormat(
-    "savedmodel", "saved_model", _write_savedmodel, lambda p, m: runtime.savedmodel_runtime(p), False,
+    "savedmodel", "saved_model", _write_savedmodel, runtime.OPENERS["savedmodel"], False,
     "TensorFlow SavedModel with a `serve` signature (TF Serving, TF.js/TFLite converters)."))
 FORMATS.add("onnx", ExportFormat(
-    "onnx", "model.onnx", _write_onnx, lambda p, m: runtime.onnx_runtime(p), False,
+    "onnx", "model.onnx", _write_onnx, runtime.OPENERS["onnx"], False,
     "ONNX (opset chosen by tf2onnx), run with onnxruntime; dynamic batch size."))
 FORMATS.add("tflite", ExportFormat(
-    "tflite", "model.tflite", _write_tflite, lambda p, m: runtime.tflite_runtime(p), False,
+    "tflite", "model.tflite", _write_tflite, runtime.OPENERS["tflite"], False,
     "TensorFlow Lite float32, run with the LiteRT interpreter."))
 FORMATS.add("tflite-int8", ExportFormat(
-    "tflite-int8", "model_int8.tflite", _write_tflite_int8, lambda p, m: runtime.tflite_runtime(p), True,
+    "tflite-int8", "model_int8.tflite", _write_tflite_int8, runtime.OPENERS["tflite-int8"], True,
     "TensorFlow Lite full-integer (int8 weights and activations, uint8 input), calibrated on the run's images."))
 
 

@@ -28,7 +28,7 @@ class Task:
     """A kind of model output: its data, head, loss, predictions, metrics, report and export check.
 
     Subclasses set `name`, `description` and `data_help` and implement the methods below.
-    `predictor` arguments are `visionflow.predict.Predictor` objects (classes, thresholds,
+    `predictor` arguments are `visionflow.predictor.Predictor` objects (classes, thresholds,
     temperature, ...).
     """
 

@@ -27,7 +27,7 @@ STUDY = "visionflow"
 
 
 def _optuna():
-    from visionflow.export.runtime import need
+    from visionflow.runtime import need
 
     optuna = need("optuna", "tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

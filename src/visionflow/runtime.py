@@ -1,4 +1,6 @@
-"""Runtimes that execute an exported model: one call signature for every format.
+"""Runtimes that execute a model or an exported model: one call signature for every format.
+
+Shared by prediction (which runs them) and export (which writes the formats and checks them).
 
 A runtime takes a float32 batch of shape (n, h, w, 3) with RGB pixel values in [0, 255] (the
 model holds its own preprocessing) and returns the model's raw outputs: (n, 1) sigmoid
@@ -138,3 +140,32 @@ def tflite_runtime(path: Path) -> Runtime:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _TFLiteRuntime(path)
+
+
+def _open_keras(path: Path, meta: dict) -> Runtime:
+    import keras
+
+    model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    return keras_runtime(model, tuple(meta["image_size"]))
+
+
+# How each export format's artifact is run back: open(path, meta) -> Runtime.
+OPENERS: dict[str, Callable[[Path, dict], Runtime]] = {
+    "keras": _open_keras,
+    "savedmodel": lambda path, meta: savedmodel_runtime(path),
+    "onnx": lambda path, meta: onnx_runtime(path),
+    "tflite": lambda path, meta: tflite_runtime(path),
+    "tflite-int8": lambda path, meta: tflite_runtime(path),
+}
+
+
+def open_artifact(fmt: str, path: Path, meta: dict) -> Runtime:
+    """A runtime for the exported artifact at `path` of format `fmt`.
+
+    Raises:
+        ModelError: a format this version cannot run.
+    """
+    if fmt not in OPENERS:
+        raise ModelError(f"{path} is in format {fmt!r}, which this version of visionflow cannot run; it runs "
+                         f"{', '.join(OPENERS)}.")
+    return OPENERS[fmt](path, meta)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.errors import ModelError
+from visionflow.tasks.heads import OUTPUT_LAYERS
 
-HEAD_LAYERS = ("probabilities", "probability")
 # Layer types whose geometry `GradCam._alignment` knows: size-preserving, and strided/padded ones.
 CHAIN_NEUTRAL = ("InputLayer", "Rescaling", "Normalization", "BatchNormalization", "ReLU", "Activation",
                  "LeakyReLU", "Dropout", "SpatialDropout2D")
@@ -61,12 +61,12 @@ def _is_feature_map(layer) -> bool:
 
 
 def _head(model):
-    for name in HEAD_LAYERS:
+    for name in OUTPUT_LAYERS:
         try:
             return model.get_layer(name)
         except ValueError:
             continue
-    raise ModelError(f"{model.name} has no visionflow classifier layer ({' or '.join(HEAD_LAYERS)}); "
+    raise ModelError(f"{model.name} has no visionflow classifier layer ({' or '.join(OUTPUT_LAYERS)}); "
                      f"Grad-CAM needs a model built by visionflow.")
 
 

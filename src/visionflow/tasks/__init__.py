@@ -7,11 +7,7 @@ metadata (labels.json) names its task; files written before tasks existed are cl
 
 from __future__ import annotations
 
-from visionflow.registry import Registry
-from visionflow.tasks.base import EvaluationData, Task
-
-TASKS: Registry[Task] = Registry("task")
-DEFAULT = "classification"
+from visionflow.tasks.base import DEFAULT, TASKS, EvaluationData, Task
 
 
 def get(name: str | None) -> Task:

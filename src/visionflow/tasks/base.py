@@ -13,6 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from visionflow.registry import Registry
+
+DEFAULT = "classification"  # the task of models whose metadata names none (written before tasks existed)
+
 
 @dataclass
 class EvaluationData:
@@ -143,3 +147,6 @@ class Task:
     def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
         return ""
+
+
+TASKS: Registry[Task] = Registry("task")

@@ -13,9 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.tasks import TASKS
 from visionflow.tasks import classification_eval as ev
-from visionflow.tasks.base import EvaluationData, Task
+from visionflow.tasks.base import TASKS, EvaluationData, Task
 
 
 @dataclass
@@ -80,8 +79,6 @@ class Classification(Task):
         return EvaluationData(records, good, self.targets(good, predictor.classes))
 
     def class_weights(self, folder):
-        from visionflow.training.setup import class_weights
-
         return class_weights([folder.report["counts"]["train"]["classes"].get(c, 0) for c in folder.classes])
 
     # -- model --------------------------------------------------------------------------------
@@ -90,7 +87,7 @@ class Classification(Task):
 
     def head(self, x, classes, dropout, regularizer=None):
         from visionflow.errors import ConfigError
-        from visionflow.models.registry import dense_head
+        from visionflow.tasks.heads import dense_head
 
         if len(classes) < 2:
             raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={len(classes)}")
@@ -189,6 +186,12 @@ class Classification(Task):
         top2 = np.sort(reference[flips], axis=1)[:, -2:]
         return (f"the {int(flips.sum())} changed answers had a top-2 margin of at most "
                 f"{float((top2[:, 1] - top2[:, 0]).max()):.3f} in the .keras model")
+
+
+def class_weights(counts: list[int]) -> dict[int, float]:
+    """Inverse-frequency weights, scaled so that a balanced dataset gets 1.0 for every class."""
+    total, n = sum(counts), len(counts)
+    return {i: total / (n * c) for i, c in enumerate(counts) if c > 0}
 
 
 def encode_labels(labels, num_classes: int) -> np.ndarray:

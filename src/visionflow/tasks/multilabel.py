@@ -15,9 +15,8 @@ from typing import Callable
 import numpy as np
 
 from visionflow.errors import ConfigError
-from visionflow.tasks import TASKS
 from visionflow.tasks import multilabel_eval as ev
-from visionflow.tasks.base import EvaluationData, Task
+from visionflow.tasks.base import TASKS, EvaluationData, Task
 
 
 @dataclass
@@ -103,7 +102,7 @@ class MultiLabel(Task):
         return len(classes)
 
     def head(self, x, classes, dropout, regularizer=None):
-        from visionflow.models.registry import dense_head
+        from visionflow.tasks.heads import dense_head
 
         if not classes:
             raise ConfigError("A multi-label model needs at least one label.")

@@ -40,12 +40,6 @@ def schedule_factor(name: str, epoch: int, epochs: int, start: int = 0) -> float
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def class_weights(counts: list[int]) -> dict[int, float]:
-    """Inverse-frequency weights, scaled so that a balanced dataset gets 1.0 for every class."""
-    total, n = sum(counts), len(counts)
-    return {i: total / (n * c) for i, c in enumerate(counts) if c > 0}
-
-
 def training_targets(cfg: TrainConfig, folder, records) -> np.ndarray:
     """The float32 targets of `records` (of the ImageFolder `folder`) for the model's output, as the
     run's task encodes them."""

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.tasks import classification_eval as ev
+import visionflow.tasks.classification_eval as ev
 from visionflow.tasks.base import TASKS, EvaluationData, Task
 
 

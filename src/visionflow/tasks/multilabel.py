@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from visionflow.errors import ConfigError
-from visionflow.tasks import multilabel_eval as ev
+import visionflow.tasks.multilabel_eval as ev
 from visionflow.tasks.base import TASKS, EvaluationData, Task
 
 

@@ -1,6 +1,6 @@
 """Multi-label classification from the defaults: generated shapes and flowers5 mosaics.
 
-Usage: python bench/multilabel.py [--cases shapes,mosaics] [--out NAME]
+Usage: python bench/multilabel.py [--cases shapes,mosaics,shapes-scratch] [--out NAME]
 
 - shapes: generated images (tests/synthetic.py `shapes_folder`) each holding any subset of a
   disc, a square and a triangle of random colour, size and place on a noisy background (an
@@ -10,6 +10,8 @@ Usage: python bench/multilabel.py [--cases shapes,mosaics] [--out NAME]
   are the flowers in them (each tile a random class, so 1-4 labels). The photos are split first
   (80/20 by a seeded shuffle), so no photo appears in both the training and the held-out
   mosaics: 1,200 training mosaics (`--val-split 0.2` inside them) and 400 held-out ones.
+- shapes-scratch: shapes as a user without the [weights] extra gets it (VISIONFLOW_AUTO_PRETRAINED=0:
+  the auto recipe from scratch).
 Reports validation (thresholds fitted there) and held-out figures: mAP, macro/micro F1, exact
 match. Writes results/NAME.{md,json} (default: multilabel).
 """
@@ -119,7 +121,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vf-multilabel-") as tmp:
         root = Path(tmp)
         for case in args.cases.split(","):
-            made = shapes_data(root) if case == "shapes" else mosaic_data(root)
+            if case == "shapes-scratch":
+                os.environ["VISIONFLOW_AUTO_PRETRAINED"] = "0"
+            made = shapes_data(root / case) if case.startswith("shapes") else mosaic_data(root)
             if made is None:
                 print(f"{case}: skipped (../shared/datasets/flowers5 not found)")
                 continue

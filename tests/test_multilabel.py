@@ -191,3 +191,28 @@ def test_classifier_only_options_are_refused(tmp_path):
         from visionflow.config import TrainConfig
 
         TrainConfig(threshold=1.5)
+
+
+def test_the_service_answers_with_labels(ml_run, tmp_path):
+    root, data, run, proc = ml_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from fastapi.testclient import TestClient
+
+    from test_serve import _wait_ready
+    from visionflow.serve.app import create_app
+    from visionflow.serve.settings import ServeConfig
+
+    shapes_image(["square", "triangle"], np.random.default_rng(5), 64).save(tmp_path / "two.png")
+    with TestClient(create_app(run, ServeConfig()), raise_server_exceptions=False) as client:
+        _wait_ready(client)
+        info = client.get("/v1/model").json()
+        assert info["task"] == "multilabel" and set(info["thresholds"]) == set(SHAPES)
+        response = client.post("/v1/predict", files={"file": ("two.png", (tmp_path / "two.png").read_bytes(),
+                                                              "image/png")})
+        assert response.status_code == 200, response.text
+        row = response.json()["predictions"][0]
+        assert row["filename"] == "two.png" and sorted(row["labels"]) == ["square", "triangle"]
+        assert set(row["probabilities"]) == set(SHAPES) and "label" not in row
+        heat = client.post("/v1/explain?class=square", files={"file": ("two.png", (tmp_path / "two.png").read_bytes(),
+                                                                      "image/png")})
+        assert heat.status_code == 200 and heat.json()["label"] == "square"

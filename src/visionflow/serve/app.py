@@ -253,7 +253,8 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         service.metrics.queue_depth.set(service.batcher.queued if service.batcher else 0)
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
-    @app.post("/v1/predict", summary="Predict one or more images: classes, or labels for a multi-label model.", openapi_extra=PREDICT_BODY)
+    @app.post("/v1/predict", summary="Predict one or more images: classes, or labels for a multi-label model.",
+              openapi_extra=PREDICT_BODY)
     async def predict(request: Request, top_k: int = 5):
         start = time.perf_counter()
         model = service.ready_or_503()

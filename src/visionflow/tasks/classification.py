@@ -159,7 +159,7 @@ class Classification(Task):
 
     def report_sections(self, page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
                         extra=None):
-        from visionflow.report import sections as sec
+        import visionflow.report.sections as sec
 
         sec.metrics_section(page, f"{prefix}metrics", f"{title}: per-class metrics", m, classes)
         sec.confusion_section(page, f"{prefix}confusion", f"{title}: confusion matrix", plots, plot_prefix, m, classes)

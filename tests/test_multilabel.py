@@ -67,6 +67,20 @@ def test_folder_without_validation_or_with_a_rare_label_says_what_to_do(tmp_path
         load_multilabel(tmp_path, (32, 32), val_split=0.2)
 
 
+def test_train_and_validation_folders_each_with_their_own_csv(tmp_path):
+    shapes_folder(tmp_path, images=30, split=True, validation=12, seed=4)
+    folder = load_multilabel(tmp_path, (32, 32))
+    assert folder.classes == list(SHAPES) and folder.report["noun"] == "labels"
+    assert len(folder.splits["train"]) == 30 and len(folder.splits["validation"]) == 12
+    assert folder.report["counts"]["train"]["classes"]["disc"] == sum("disc" in r.labels for r in folder.splits["train"])
+    assert folder.report["labels_files"]["validation"].endswith("validation/labels.csv")
+    with pytest.raises(DataError, match="already has a validation folder"):
+        load_multilabel(tmp_path, (32, 32), val_split=0.2)
+    (tmp_path / "validation" / "labels.csv").write_text("image,labels\nimages/img_0000.png,hexagon disc\n")
+    with pytest.raises(DataError, match="validation images have label\\(s\\) the training images lack: hexagon"):
+        load_multilabel(tmp_path, (32, 32))
+
+
 def test_iterative_split_puts_rare_labels_on_both_sides():
     rng = np.random.default_rng(0)
     records = []
@@ -216,3 +230,24 @@ def test_the_service_answers_with_labels(ml_run, tmp_path):
         heat = client.post("/v1/explain?class=square", files={"file": ("two.png", (tmp_path / "two.png").read_bytes(),
                                                                       "image/png")})
         assert heat.status_code == 200 and heat.json()["label"] == "square"
+
+
+def test_one_threshold_for_every_label_overrides_the_fitted_ones(ml_run, tmp_path):
+    root, data, run, proc = ml_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import shutil
+
+    import visionflow
+    from visionflow import tasks
+    from visionflow.config import TrainConfig
+    from visionflow.rundir import RunPaths
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export", "evaluations", "tensorboard"))
+    predictor = visionflow.load(copy, backend="keras")
+    said: list[str] = []
+    found = tasks.get("multilabel").fit_thresholds(RunPaths(copy), predictor, None, TrainConfig(threshold=0.3),
+                                                   said.append)
+    assert found == {"thresholds": {c: 0.3 for c in SHAPES}} and "--threshold 0.3 for every label" in said[0]
+    assert json.loads((copy / "labels.json").read_text())["thresholds"] == {c: 0.3 for c in SHAPES}
+    assert visionflow.load(copy, backend="keras").thresholds == {c: 0.3 for c in SHAPES}

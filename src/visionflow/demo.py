@@ -43,7 +43,9 @@ def export_digits(root: Path, val_fraction: float = 0.2, seed: int = 0) -> Path:
 
 def run_demo(out: str | Path = "demo", epochs: int | None = None) -> int:
     """Exports the digits, trains, evaluates and predicts; prints where everything is."""
-    import visionflow
+    from visionflow.evaluation import evaluate
+    from visionflow.predict import load
+    from visionflow.workflow import train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -52,11 +54,11 @@ def run_demo(out: str | Path = "demo", epochs: int | None = None) -> int:
     cfg = TrainConfig(data=str(data), project=str(out / "runs"), **DEMO_CONFIG)
     if epochs:
         cfg = cfg.replace(epochs=epochs)
-    run = visionflow.train(cfg)
-    result = visionflow.evaluate(run.run_dir, data / "validation")
+    run = train(cfg)
+    result = evaluate(run.run_dir, data / "validation")
     print(f"\nevaluate: accuracy {result['accuracy']:.4f} on {result['images']} validation images "
           f"-> {result['out']}/metrics.json")
-    model = visionflow.load(run.run_dir)
+    model = load(run.run_dir)
     samples = sorted((data / "validation").glob("*/*.png"))[::72][:5]
     print("\npredict:")
     for pred in model.predict([str(p) for p in samples], top_k=2):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from visionflow.data.resize import MODES as RESIZE_MODES
+from visionflow.data.resize import DEFAULT_MODE as DEFAULT_RESIZE, MODES as RESIZE_MODES
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 from visionflow.tasks import TASKS
@@ -47,7 +47,7 @@ class TrainConfig:
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
                                          "on the validation images (highest F1).", kind=float, shown="fitted")
-    resize: str = _opt("stretch", "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
+    resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
                                    "(auto: efficientnet_lite0 where its ImageNet weights are installed or installable, "

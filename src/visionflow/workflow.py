@@ -32,20 +32,9 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     """Trains a model on an image folder and writes a complete run directory: the model, its
     evaluation on the validation (and test) images, the task's fitted decisions and report.html.
 
-    Args:
-        config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
-        resume: a run folder to continue from its last checkpoint (only epochs, patience and
-            time_budget may change).
-        folder: an already scanned and split ImageFolder (cross-validation folds) to train on
-            instead of scanning `config.data`; not with `resume`.
-        callbacks: extra Keras callbacks for `model.fit` (e.g. a tuner's pruning callback); an
-            exception one raises stops the run, keeping what was written so far.
-        distributed: train on tf.distribute.MultiWorkerMirroredStrategy as configured by TF_CONFIG
-            (every worker calls `train` with the same settings; `batch_size` is per worker). Only
-            the chief (worker 0) writes the run folder and returns its figures; the other workers
-            return a RunResult whose run_dir is None.
-        say: where progress lines go; the live step line is drawn only when this is `print` and
-            standard output is a terminal.
+    The arguments are those of `visionflow.training.trainer.fit` (config and keyword overrides,
+    resume, folder, callbacks, distributed, say), which trains; this then evaluates, fits the
+    task's decisions (thresholds, temperature) and writes the report.
 
     Returns:
         RunResult with the run folder, validation metrics and per-epoch history.

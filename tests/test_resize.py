@@ -71,6 +71,15 @@ def test_a_padded_model_pads_in_predict_and_keeps_the_mode(tmp_path):
     assert [got[c] for c in predictor.classes] == pytest.approx(padded.tolist(), abs=1e-6)
     assert not np.allclose(padded, stretched, atol=1e-6)
 
+    from visionflow.export import export
+
+    [result] = export(run, "tflite", out=tmp_path / "export", samples=6, say=lambda s: None)
+    assert result.passed
+    exported = visionflow.load(tmp_path / "export" / "tflite")
+    assert exported.resize == Resize("pad")
+    assert [exported.predict(wide).probabilities[c] for c in predictor.classes] == pytest.approx(padded.tolist(),
+                                                                                                abs=1e-4)
+
 
 def test_run_folders_from_before_tasks_load_as_stretching_classifiers(trained, tmp_path):
     import visionflow

@@ -100,3 +100,32 @@ def shapes_folder(root: Path, images: int = 200, seed: int = 0, side: int = 96, 
             rows.append(f"{name},{' '.join(present)}")
         (folder / "labels.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+def smooth_image(rng: np.random.Generator, height: int = 96, width: int = 96) -> Image.Image:
+    """A clean photo-like image: smooth colour gradients plus a few soft-edged discs and bars, the
+    kind of content a denoiser can learn in a few epochs (no noise of its own)."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float32)
+    img = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        a, b = rng.uniform(-1.5, 1.5, 2)
+        img[..., c] = 128 + 60 * np.sin(a * xx / width * np.pi + rng.uniform(0, 6)) * np.cos(b * yy / height * np.pi)
+    for _ in range(int(rng.integers(2, 5))):
+        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(6, 24)
+        inside = 1.0 / (1.0 + np.exp((np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) - r) / 1.5))
+        img = img * (1 - inside[..., None]) + rng.uniform(20, 235, 3)[None, None, :] * inside[..., None]
+    top = int(rng.integers(0, height - 8))
+    img[top:top + int(rng.integers(3, 8))] = rng.uniform(20, 235, 3)
+    return Image.fromarray(np.clip(np.round(img), 0, 255).astype(np.uint8), "RGB")
+
+
+def smooth_folder(root: Path, images: int = 40, seed: int = 0, side: int = 96, subfolders: bool = True) -> Path:
+    """root/ with `images` smooth_image PNGs (in two subfolders when `subfolders`, which restoration
+    ignores), varied sizes around `side`."""
+    rng = np.random.default_rng(seed)
+    for i in range(images):
+        folder = root / (f"set{i % 2}" if subfolders else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        h, w = side + int(rng.integers(0, side // 2)), side + int(rng.integers(0, side // 2))
+        smooth_image(rng, h, w).save(folder / f"img{i:03d}.png")
+    return root

@@ -11,7 +11,7 @@ import visionflow
 from visionflow.cli import main
 from visionflow.errors import ModelError
 from visionflow.gradcam import GradCam, find_layer
-from visionflow.models import MODELS, build_model
+from visionflow.models import MODELS, build_model, names_for
 from visionflow.predict import Predictor
 
 SIZE = 64
@@ -76,7 +76,7 @@ def test_class_logits_match_the_model(square_run):
     assert 1 / (1 + np.exp(-logit[0, 0])) == pytest.approx(expected, abs=1e-5)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", names_for("classification"))
 def test_every_registered_model_gets_a_heatmap(name):
     size = max(48, MODELS.get(name).min_size)
     model = build_model(name, (size, size), 3)

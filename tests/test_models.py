@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from visionflow.config import TrainConfig
-from visionflow.models import MODELS, build_model
+from visionflow.models import MODELS, build_model, names_for
 from visionflow.models.backbones import set_backbone_trainable
 from visionflow.rundir import save_model
 from visionflow.training.setup import compile_model
@@ -16,7 +16,7 @@ SIZE = (32, 32)
 
 
 # Backbones share the classifier head with the CNNs, so one class count each keeps the suite fast.
-CASES = [(name, n) for name in MODELS.names() for n in ((2, 3) if not MODELS.get(name).backbone else (3,))]
+CASES = [(name, n) for name in names_for("classification") for n in ((2, 3) if not MODELS.get(name).backbone else (3,))]
 
 
 @pytest.mark.parametrize("name,num_classes", CASES)
@@ -102,7 +102,7 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", names_for("classification"))
 def test_minimum_image_size_builds_and_below_is_a_clear_error(name):
     from visionflow.errors import ConfigError
 

@@ -41,12 +41,22 @@ class TrainConfig:
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
     task: str = _opt("classification", "What the model learns: classification (one class per image, from class "
-                                       "folders) or multilabel (any labels per image, from DIR/labels.csv).",
+                                       "folders), multilabel (any labels per image, from DIR/labels.csv), or "
+                                       "restoration from any folder of clean images: denoise, superres, inpaint.",
                      choices=TASK_NAMES)
     labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
                                          "on the validation images (highest F1).", kind=float, shown="fitted")
+    noise: str = _opt("gaussian:25", "Denoise: the noise made on the fly from clean images, a chain of KIND:LEVEL or "
+                                     "KIND:LOW-HIGH (a range trains a blind model); KIND: gaussian (sigma), poisson "
+                                     "(photons at white), saltpepper (fraction), jpeg (quality); e.g. gaussian:5-50,jpeg:30-90.",
+                       metavar="SPEC")
+    scale: int = _opt(2, "Super-resolution: the upscaling factor.", choices=(2, 3, 4))
+    patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
+                                   "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int)
+    loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1); unset: l1.",
+                            choices=("l1", "l2", "ssim"), kind=str)
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
@@ -85,8 +95,8 @@ class TrainConfig:
     patience: int | None = _opt(None, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.",
                                 kind=int)
     monitor: str | None = _opt(None, "Validation metric that picks the best model and drives early stopping; unset: "
-                                     "the task's (val_accuracy for classification, val_loss for multilabel).",
-                               choices=("val_accuracy", "val_loss"), kind=str, shown="the task's")
+                                     "the task's (val_accuracy for classification, val_loss for multilabel, val_psnr for restoration).",
+                               choices=("val_accuracy", "val_loss", "val_psnr"), kind=str, shown="the task's")
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
@@ -113,6 +123,7 @@ class TrainConfig:
                f"learning_rate must be positive. Received: learning_rate={self.learning_rate}")
         _check(self.threshold is None or 0 < self.threshold < 1,
                f"threshold must be between 0 and 1. Received: threshold={self.threshold}")
+        _check(unset("patch") or self.patch >= 8, f"patch must be at least 8. Received: patch={self.patch}")
         _check(0 <= self.val_split < 1, f"val_split must be in [0, 1). Received: val_split={self.val_split}")
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,

@@ -42,6 +42,8 @@ class PredictOptions:
 
     top_k: int = _opt(1, "Classifiers: classes shown per image; a multi-label model shows every label over its "
                          "threshold.")
+    out: str | None = _opt(None, "Restoration models (required for them): the folder the restored images are written "
+                                 "to, as PNG named after each input.", metavar="DIR", kind=str)
     format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
     batch_size: int = _opt(32, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)

@@ -20,11 +20,12 @@ def save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def training_curves(history: list[dict], path: Path, best_epoch: int | None = None) -> None:
-    """Loss and accuracy per epoch, training against validation; `best_epoch` gets a dashed line."""
+def training_curves(history: list[dict], path: Path, best_epoch: int | None = None, metric: str = "accuracy",
+                    title: str = "Accuracy") -> None:
+    """Loss and `metric` per epoch, training against validation; `best_epoch` gets a dashed line."""
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+    for ax, key, title in ((axes[0], "loss", "Loss"), (axes[1], metric, title)):
         if any(key in row for row in history):
             ax.plot(epochs, [row.get(key, np.nan) for row in history], "o-", label="training")
         if any(f"val_{key}" in row for row in history):

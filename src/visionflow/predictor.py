@@ -217,7 +217,13 @@ def model_files(path: Path) -> tuple[Path, dict]:
 
 def settings(meta: dict) -> dict:
     """The Predictor keywords a labels.json gives beyond classes and size. Files written before tasks
-    and resize modes existed are classifiers that stretch."""
+    and resize modes existed are classifiers that stretch. A restoration model is refused with
+    what to run instead."""
+    task = tasks.of(meta)
+    if task.outputs != "labels":
+        raise ModelError(f"This is a {task.name} model, which restores images instead of labelling them: "
+                         f"`visionflow predict RUN IMAGES --out DIR` writes the restored images, "
+                         f"`visionflow evaluate RUN DIR` measures it (from Python: visionflow.restoration.Restorer).")
     try:
         resize = Resize.from_meta(meta)
     except (ConfigError, TypeError, ValueError) as exc:

@@ -58,9 +58,17 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
 
 
 def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
-    """Evaluates the kept model on the validation (and test) images with the task's decisions
-    fitted on validation, and writes metrics.json, predictions/<split>.csv, the plots and
-    report.html."""
+    """Evaluates the kept model as its task does (`Task.finish_run`) and returns metrics.json."""
+    from visionflow import tasks
+
+    return tasks.get(cfg.task).finish_run(paths, folder, state, cfg, say)
+
+
+def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig,
+                    say: Callable[[str], None]) -> dict:
+    """Label tasks: evaluates the kept model on the validation (and test) images with the task's
+    decisions fitted on validation, and writes metrics.json, predictions/<split>.csv, the plots
+    and report.html."""
     from visionflow import plots, tasks
     from visionflow.evaluation import evaluate_paths
     from visionflow.predict import load

@@ -12,6 +12,21 @@ def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
     parser.add_argument("run", metavar="RUN", help=help)
 
 
+def restoration_run(run: str) -> bool:
+    """Whether RUN (a run folder or model file) holds a restoration model; False where it cannot
+    be told (the command's own loading then says what is wrong)."""
+    from pathlib import Path
+
+    from visionflow import tasks
+    from visionflow.errors import VisionflowError
+    from visionflow.predictor import model_files
+
+    try:
+        return tasks.of(model_files(Path(run))[1]).outputs == "image"
+    except (VisionflowError, OSError):
+        return False
+
+
 def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """One flag per field of the options dataclass `cls` (see `config.add_arguments`)."""
     from visionflow.config import add_arguments

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from visionflow.cli.common import add_options, add_run, options
+from visionflow.cli.common import add_options, add_run, options, restoration_run
 from visionflow.options import EvaluateOptions
 
 
@@ -14,7 +14,8 @@ def add(sub) -> None:
     e = sub.add_parser("evaluate", help="Evaluate a trained model on labelled images.")
     add_run(e)
     e.add_argument("data", metavar="DIR", help="Classifier: a folder whose subfolders are the model's classes, e.g. "
-                                               "data/validation; multi-label model: a folder with labels.csv.")
+                                               "data/validation; multi-label model: a folder with labels.csv; "
+                                               "restoration model: any folder of clean images.")
     add_options(e, EvaluateOptions)
 
 
@@ -23,6 +24,15 @@ def run(args: argparse.Namespace) -> int:
     from visionflow.evaluation import evaluate
 
     o = options(args, EvaluateOptions)
+    if restoration_run(args.run):
+        from visionflow.restoration.evaluate import evaluate_folder, format_table
+
+        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe)
+        print(format_table(result))
+        for item in result["skipped"]:
+            print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+        print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
+        return 0
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
                       tta=o.tta, labels=o.labels)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))

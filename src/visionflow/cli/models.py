@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<20} {'params':>11}  {'input':<10} {'pretrained':<10} description")
+    print(f"{'name':<20} {'task':<26} {'params':>11}  {'input':<10} {'pretrained':<10} description")
     for r in rows:
-        print(f"{r['name']:<20} {r['params']:>11,}  {r['input']:<10} {r['pretrained']:<10} {r['description']}")
+        print(f"{r['name']:<20} {r['task']:<26} {r['params']:>11,}  {r['input']:<10} {r['pretrained']:<10} "
+              f"{r['description']}")
     return 0

@@ -7,13 +7,14 @@ import csv
 import json
 import sys
 
-from visionflow.cli.common import add_options, add_run, options
+from visionflow.cli.common import add_options, add_run, options, restoration_run
 from visionflow.errors import VisionflowError
 from visionflow.options import PredictOptions
 
 
 def add(sub) -> None:
-    p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs.")
+    p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs; restoration "
+                                       "models write the restored images to --out DIR.")
     add_run(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="Image files, folders (searched recursively), quoted globs, or @FILE: a list of paths, one per line.")
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from visionflow.predict import iter_inputs, load
 
     o = options(args, PredictOptions)
+    if restoration_run(args.run):
+        return _restore(args, o)
+    if o.out:
+        raise VisionflowError("--out is for restoration models, which write images; a classifier's predictions go to "
+                              "standard output (--format json or csv to save them).")
     predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
     paths = iter_inputs(args.inputs)
     first = next(paths, None)
@@ -63,6 +69,44 @@ def run(args: argparse.Namespace) -> int:
         progress.done(seen)
     if failed:
         print(f"{failed} of {seen} image(s) could not be predicted.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
+    import itertools
+
+    from visionflow.predict import iter_inputs
+    from visionflow.restoration.predict import restore_files
+    from visionflow.restoration.restorer import Restorer
+
+    if not o.out:
+        raise VisionflowError(f"{args.run} holds a restoration model: give --out DIR, the folder for the restored images.")
+    restorer = Restorer.load(args.run, unsafe=o.unsafe)
+    paths = iter_inputs(args.inputs)
+    first = next(paths, None)
+    if first is None:
+        raise VisionflowError("No input images found.")
+    failed = seen = 0
+    for done in restore_files(restorer, itertools.chain([first], paths), o.out):
+        failed += not done.ok
+        if o.format == "json":
+            text = json.dumps(done.to_dict(), indent=2)
+            sys.stdout.write(("[\n" if seen == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+        elif o.format == "csv":
+            if seen == 0:
+                csv.writer(sys.stdout).writerow(["source", "output", "width", "height", "seconds", "error"])
+            row = done.to_dict()
+            csv.writer(sys.stdout).writerow([row[k] if row[k] is not None else "" for k in
+                                             ("source", "output", "width", "height", "seconds", "error")])
+        elif done.ok:
+            print(f"{done.source}\t-> {done.output} ({done.width}x{done.height}, {done.seconds:.2f}s)")
+        else:
+            print(f"{done.source}\tERROR: {done.error}")
+        seen += 1
+    if o.format == "json":
+        sys.stdout.write("\n]\n")
+    if failed:
+        print(f"{failed} of {seen} image(s) could not be restored.", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -181,6 +181,25 @@ def decode(source: ImageSource, size: tuple[int, int] | None = None, max_pixels:
     return np.asarray(img, dtype=np.uint8)
 
 
+def alpha(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """The transparency of an image file as a (height, width) uint8 array, upright as `decode`
+    returns the pixels, or None when the image has none (or every pixel is opaque)."""
+    img = _open(source, max_pixels)
+    if img.mode not in ("RGBA", "LA", "PA", "La", "RGBa") and "transparency" not in img.info:
+        return None
+    try:
+        img.seek(0)
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:
+            pass
+        a = np.asarray(img.convert("RGBA"))[..., 3]
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DecodeError(f"truncated or corrupt image data ({exc})") from None
+    return a if a.min() < 255 else None
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype != np.uint8:
         raise TypeError(f"Expected a uint8 image array. Received dtype={array.dtype}")

@@ -11,6 +11,7 @@ from visionflow.errors import ConfigError
 from visionflow.registry import Registry
 
 BN_MOMENTUM = 0.9  # Keras' 0.99 lags far behind on small datasets (validation stuck at chance).
+LABEL_TASKS = ("classification", "multilabel")  # models that give features for a head
 
 
 @dataclass(frozen=True)
@@ -24,17 +25,20 @@ class ModelSpec:
     min_size: int  # smallest image side the network's downsampling allows
     backbone: bool = False  # a network that accepts --weights (pretrained weights)
     native_size: int = 0  # the resolution its pretrained weights were trained at (0: none known)
+    tasks: tuple[str, ...] = LABEL_TASKS  # the tasks it serves
+    multiple: int = 1  # image-to-image models: input sides must be a multiple of this (padded otherwise)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False,
-             native_size: int = 0):
+             native_size: int = 0, tasks: tuple[str, ...] = LABEL_TASKS, multiple: int = 1):
     """Decorator registering a builder under `name`; duplicate names raise ValueError."""
 
     def decorator(fn):
-        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone, native_size))
+        MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone, native_size, tasks,
+                                   multiple))
         return fn
 
     return decorator
@@ -51,15 +55,24 @@ def make_regularizer(l1: float, l2: float):
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
+def names_for(task: str) -> list[str]:
+    """The registered models that serve `task`."""
+    return [name for name in MODELS.names() if task in MODELS.get(name).tasks]
+
+
 def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "none",
-                head_epochs: int = 0) -> ModelSpec:
+                head_epochs: int = 0, task: str = "classification") -> ModelSpec:
     """The spec of model `name`, after checking that it can be built with these settings.
 
     Raises:
-        ConfigError: unknown name (naming the closest), an image size below the model's minimum,
-            or --weights / --head-epochs on a model that trains from scratch.
+        ConfigError: unknown name (naming the closest), a model of another task, an image size
+            below the model's minimum, or --weights / --head-epochs on a model that trains from
+            scratch.
     """
     spec = MODELS.get(name)
+    if task not in spec.tasks:
+        raise ConfigError(f"{name} is a model for {' and '.join(spec.tasks)}, not for --task {task}; models for "
+                          f"{task}: {', '.join(names_for(task))}.")
     if not spec.backbone and weights != "none":
         raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
                           f"Received: weights={weights}")
@@ -99,7 +112,7 @@ def build_model(name: str, image_size: tuple[int, int], classes: int | list[str]
 
     names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
     head = tasks.get(task)
-    spec = check_model(name, image_size, weights)
+    spec = check_model(name, image_size, weights, task=task)
     net = build_features(name, image_size, l1, l2, weights)
     rate = spec.default_dropout if dropout is None else dropout
     outputs = head.head(net.outputs[0], names, rate, make_regularizer(l1, l2))
@@ -125,9 +138,12 @@ def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) 
     for name in MODELS:
         spec = MODELS.get(name)
         size = (max(image_size[0], spec.min_size), max(image_size[1], spec.min_size))
-        model = build_model(name, size, num_classes)
-        rows.append({"name": name, "params": int(model.count_params()), "input": f"{size[0]}x{size[1]}x3",
-                     "min_size": spec.min_size,
+        if LABEL_TASKS[0] in spec.tasks:
+            model, shape = build_model(name, size, num_classes), f"{size[0]}x{size[1]}x3"
+        else:  # image-to-image: any size; counted as built for its task's defaults
+            model, shape = spec.build(), "any"
+        rows.append({"name": name, "task": "/".join(spec.tasks), "params": int(model.count_params()),
+                     "input": shape, "min_size": spec.min_size,
                      "pretrained": _pretrained(spec), "description": spec.description})
         keras.backend.clear_session()
     return rows

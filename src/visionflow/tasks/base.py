@@ -41,6 +41,18 @@ class Task:
     data_help: str = ""  # what the data folder holds, for error messages and --help
     monitor: str = "val_accuracy"  # the validation metric that picks the best epoch by default
     parity: str = ""  # what the export parity check compares, in words
+    outputs: str = "labels"  # what a model of the task gives: "labels" (classes, scores) or "image"
+    # Commands a model of this task supports beyond train/evaluate/predict.
+    verbs: tuple[str, ...] = ("explain", "export", "serve", "report", "cv", "tune", "calibrate")
+
+    def require(self, verb: str) -> None:
+        """ConfigError in one sentence when `verb` does not support this task yet."""
+        if verb not in self.verbs:
+            from visionflow.errors import ConfigError
+
+            raise ConfigError(f"visionflow {verb} does not support {self.name} models yet; "
+                              f"{self.name} models support: train, evaluate, predict"
+                              + "".join(f", {v}" for v in self.verbs) + ".")
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -62,6 +74,42 @@ class Task:
     def evaluation_data(self, data: Path, predictor, labels: str | Path | None = None) -> EvaluationData:
         """The images and targets of an evaluation folder."""
         raise NotImplementedError
+
+    # -- training (the shared loop in visionflow.training.trainer calls these) ----------------
+    def build(self, cfg, classes: list[str]):
+        """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""
+        from visionflow.models import build_model
+
+        return build_model(cfg.model, cfg.image_size, classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights,
+                           task=cfg.task)
+
+    def datasets(self, cfg, folder, paths, batch_size: int):
+        """(training, validation) tf.data datasets of (input, target) batches."""
+        from visionflow.training.data import labelled_datasets
+
+        return labelled_datasets(cfg, folder, paths, batch_size)
+
+    def epoch_size(self, cfg, folder) -> int:
+        """Training examples per epoch."""
+        return len(folder.splits["train"])
+
+    def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
+        from visionflow.training.setup import compile_model
+
+        compile_model(model, cfg, classes, learning_rate)
+
+    def meta(self, cfg, classes: list[str]) -> dict:
+        """labels.json: what a saved model needs besides its weights."""
+        from visionflow.data.resize import Resize
+
+        return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
+                **Resize(cfg.resize).to_meta()}
+
+    def finish_run(self, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
+        """After training: evaluation of the kept model, metrics.json, plots and report.html."""
+        from visionflow.workflow import evaluate_labels
+
+        return evaluate_labels(paths, folder, state, cfg, say)
 
     # -- model --------------------------------------------------------------------------------
     def units(self, classes: list[str]) -> int:

@@ -53,10 +53,13 @@ def _seed_everything(seed: int) -> None:
 def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
     counts = folder.report["counts"]
     noun = folder.report.get("noun", "classes")
-    say(f"data: {len(folder.classes)} {noun}: {', '.join(folder.classes)}")
+    if folder.classes:
+        say(f"data: {len(folder.classes)} {noun}: {', '.join(folder.classes)}")
+    else:
+        say(f"data: {folder.report['root']} (every image, class folders ignored)")
     for split, c in counts.items():
-        per_class = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()))
-        say(f"  {split:<10} {c['images']:6d} images ({per_class})")
+        per_class = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()) if k)
+        say(f"  {split:<10} {c['images']:6d} images" + (f" ({per_class})" if per_class else ""))
     split = folder.report["split"]
     if split.get("kind") == "classes":
         say(f"  split: {split['val_split']:.0%} held out for validation ({split['strategy']}), seed {split['seed']}; "
@@ -186,7 +189,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
                 paths, state = _worker_copy(paths)
     _seed_everything(cfg.seed)
     if cfg.model is not None:  # fail before scanning a big folder
-        check_model(cfg.model, cfg.image_size, cfg.weights or "none", cfg.head_epochs or 0)
+        check_model(cfg.model, cfg.image_size, cfg.weights or "none", cfg.head_epochs or 0, task=cfg.task)
     if cfg.augment is not None:
         augment_lib.PRESETS.get(cfg.augment)
     if folder is None:
@@ -211,7 +214,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     if chosen:
         for line in chosen.splitlines():
             say(line)
-        check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs)
+        check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs, task=cfg.task)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")
         cfg = cfg.replace(head_epochs=0)
@@ -220,7 +223,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     if paths is None:
         # Built before the run folder exists, so a failed weights download leaves nothing behind
         # (a distributed run builds it inside the strategy's scope instead).
-        model = None if cluster else _build(cfg, folder.classes)
+        model = None if cluster else task.build(cfg, folder.classes)
         if cluster and not cluster.chief:
             import tempfile
 
@@ -276,19 +279,11 @@ def _worker_copy(paths: RunPaths) -> tuple[RunPaths, dict]:
     return copy, read_json(copy.state)
 
 
-def _build(cfg: TrainConfig, classes: list[str]):
-    from visionflow.models import build_model
-
-    return build_model(cfg.model, cfg.image_size, classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights, task=cfg.task)
-
-
 def model_meta(cfg: TrainConfig, classes: list[str]) -> dict:
-    """labels.json: what a saved model needs besides its weights: task, classes, input size and how
-    images reach it."""
-    from visionflow.data.resize import Resize
+    """labels.json of a run: the task's model metadata."""
+    from visionflow import tasks
 
-    return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
-            **Resize(cfg.resize).to_meta()}
+    return tasks.get(cfg.task).meta(cfg, classes)
 
 
 def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunPaths, dict]:
@@ -319,24 +314,6 @@ def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) ->
     if problems["leakage"]:
         say("  warning: validation/test images have copies in training, so their accuracy is overstated; "
             "see doctor.json or `visionflow doctor DATA`")
-
-
-def _datasets(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, batch_size: int):
-    from visionflow import augment as augment_lib
-    from visionflow.data.pipeline import make_dataset
-    from visionflow.data.resize import Resize
-    from visionflow.training.setup import training_targets
-
-    if cfg.cache == "disk" and paths.cache.exists():
-        shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    train, val = folder.splits["train"], folder.splits["validation"]
-    train_ds = make_dataset(train, training_targets(cfg, folder, train), cfg.image_size, batch_size,
-                            training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
-                            augment=augment_lib.build(cfg.augment, cfg.seed), mixup=cfg.mixup,
-                            resize=Resize(cfg.resize))
-    val_ds = make_dataset(val, training_targets(cfg, folder, val), cfg.image_size, batch_size, training=False,
-                          cache=cfg.cache, cache_path=paths.cache / "validation", resize=Resize(cfg.resize))
-    return train_ds, val_ds
 
 
 def _statistics_dataset(cfg: TrainConfig, folder: ImageFolder, batch_size: int):
@@ -389,15 +366,17 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.precise_bn import PreciseBN, has_batchnorm
     from visionflow import tasks
-    from visionflow.training.setup import compile_model
 
-    n_train = len(folder.splits["train"])
+    task = tasks.get(cfg.task)
+    n_train = task.epoch_size(cfg, folder)
     workers = cluster.workers if cluster else 1
     batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
-    train_ds, val_ds = _datasets(cfg, folder, paths, batch)
+    if cfg.cache == "disk" and paths.cache.exists():
+        shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
+    train_ds, val_ds = task.datasets(cfg, folder, paths, batch)
     weights = None
     if cfg.class_weight == "auto":
-        weights = tasks.get(cfg.task).class_weights(folder)
+        weights = task.class_weights(folder)
     def scope():  # a fresh context each time: a strategy scope cannot be entered twice
         return cluster.strategy.scope() if cluster else contextlib.nullcontext()
 
@@ -406,7 +385,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             model = keras.saving.load_model(paths.checkpoints / state["checkpoint"], safe_mode=True)
             say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
         elif model is None:
-            model = _build(cfg, folder.classes)
+            model = task.build(cfg, folder.classes)
     pretrained = cfg.weights != "none"
     if pretrained:
         freeze_batchnorm(model)
@@ -445,7 +424,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
                 with scope():
-                    compile_model(model, cfg, folder.classes, lr)
+                    task.compile(model, cfg, folder.classes, lr)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)

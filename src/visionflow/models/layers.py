@@ -1,0 +1,104 @@
+"""Small Keras layers the image-to-image models need and Keras does not ship.
+
+Each is registered as serializable, so `model.keras` files holding them load with
+`safe_mode=True` (no Lambda layers, no pickled code).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PACKAGE = "visionflow"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelShuffle(keras.layers.Layer):
+    """(h, w, c*r*r) -> (h*r, w*r, c): sub-pixel upsampling (Shi et al. 2016, "ESPCN")."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(x, self.factor)
+
+    def compute_output_shape(self, shape):
+        r = self.factor
+        h, w = (None if d is None else d * r for d in shape[1:3])
+        return (shape[0], h, w, shape[3] // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelUnshuffle(keras.layers.Layer):
+    """(h, w, c) -> (h/r, w/r, c*r*r): the inverse of PixelShuffle (FFDNet's sub-images)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.nn.space_to_depth(x, self.factor)
+
+    def compute_output_shape(self, shape):
+        r = self.factor
+        h, w = (None if d is None else d // r for d in shape[1:3])
+        return (shape[0], h, w, shape[3] * r * r)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KeepKnown(keras.layers.Layer):
+    """Inpainting's output: the network's pixels inside the hole, the input's everywhere else.
+
+    Inputs: the 4-channel model input (RGB with the hole filled, then the mask in 0-255, 255 in
+    the hole) and the network's RGB guess.
+    """
+
+    def call(self, inputs):
+        given, guess = inputs
+        mask = given[..., 3:4] / 255.0
+        return given[..., :3] * (1.0 - mask) + guess * mask
+
+    def compute_output_shape(self, shapes):
+        return (*shapes[1][:3], 3)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClipPixels(keras.layers.Layer):
+    """Clamps outputs to the pixel range [0, 255]."""
+
+    def call(self, x):
+        return ops.clip(x, 0.0, 255.0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Upscale(keras.layers.Layer):
+    """Bilinear upscaling by an integer factor for inputs of any height and width (Keras'
+    UpSampling2D needs them known when the graph is built)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        size = tf.shape(x)[1:3] * self.factor
+        return tf.image.resize(x, size, method="bilinear")
+
+    def compute_output_shape(self, shape):
+        h, w = (None if d is None else d * self.factor for d in shape[1:3])
+        return (shape[0], h, w, shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

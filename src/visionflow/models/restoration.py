@@ -1,0 +1,87 @@
+"""Image-to-image networks for restoration: any input size in, a restored image out.
+
+All take RGB pixels in [0, 255] (denoising and super-resolution: 3 channels; inpainting: 4, the
+image with its hole filled grey and the mask, 255 in the hole) and return RGB pixels in
+[0, 255]. None uses batch normalization: the models train on small patches and run on whole
+images, where patch statistics would not hold, and a BN-free network exports to ONNX and TFLite
+with dynamic height and width unchanged. Sides must be a multiple of the spec's `multiple`;
+`visionflow.restoration.Restorer` pads (by reflection) and crops back.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from visionflow.models.layers import ClipPixels, KeepKnown, PixelShuffle, PixelUnshuffle, Upscale
+from visionflow.models.registry import register
+
+
+def _convs(x, width: int, depth: int, name: str):
+    for i in range(depth):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}{i + 1}")(x)
+    return x
+
+
+@register("ffdnet_s", "Denoiser: FFDNet-style residual CNN on 2x2 sub-images, 12 conv layers, 64 wide",
+          default_dropout=0.0, min_size=2, tasks=("denoise",), multiple=2)
+def ffdnet_s(channels: int = 3, width: int = 64, depth: int = 10, **_) -> keras.Model:
+    """Predicts the noise and subtracts it (DnCNN's residual learning, Zhang et al. 2017), working
+    on the four 2x2-subsampled sub-images stacked as channels (FFDNet, Zhang et al. 2018): the
+    same receptive field as a DnCNN twice as deep at a quarter of the arithmetic, which is what a
+    CPU budget needs. No noise-level input map: a model trained on a range of levels is blind."""
+    image = keras.Input((None, None, channels), name="image")
+    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
+    x = PixelUnshuffle(2, name="unshuffle")(x)
+    x = layers.Conv2D(width, 3, padding="same", activation="relu", name="stem")(x)
+    x = _convs(x, width, depth, "body")
+    x = layers.Conv2D(channels * 4, 3, padding="same", name="noise")(x)
+    noise = layers.Rescaling(255.0, name="to_pixels")(PixelShuffle(2, name="shuffle")(x))
+    out = ClipPixels(name="clip")(layers.Subtract(name="denoised")([image, noise]))
+    return keras.Model(image, out, name="ffdnet_s")
+
+
+@register("espcn_s", "Super-resolution: ESPCN-style sub-pixel CNN at low resolution over a bilinear upscale",
+          default_dropout=0.0, min_size=1, tasks=("superres",))
+def espcn_s(scale: int = 2, channels: int = 3, width: int = 64, depth: int = 6, **_) -> keras.Model:
+    """Every convolution runs on the low-resolution input and one sub-pixel layer upsamples at the
+    end (ESPCN, Shi et al. 2016), so the cost per output pixel falls with the square of the
+    scale; deeper than ESPCN's three layers (6 at 64 wide) with a long skip over a bilinear
+    upscale, so the network only learns the missing detail (as VDSR's global residual)."""
+    image = keras.Input((None, None, channels), name="image")
+    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
+    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="stem")(x)
+    x = _convs(x, width, depth, "body")
+    x = layers.Conv2D(channels * scale * scale, 3, padding="same", name="detail")(x)
+    detail = layers.Rescaling(255.0, name="to_pixels")(PixelShuffle(scale, name="shuffle")(x))
+    base = Upscale(scale, name="upscale")(image)
+    out = ClipPixels(name="clip")(layers.Add(name="restored")([base, detail]))
+    return keras.Model(image, out, name=f"espcn_s_x{scale}")
+
+
+@register("unet_inpaint", "Inpainting: small U-Net (3 levels, 32-128 wide) that fills masked holes",
+          default_dropout=0.0, min_size=8, tasks=("inpaint",), multiple=8)
+def unet_inpaint(width: int = 32, **_) -> keras.Model:
+    """A U-Net (Ronneberger et al. 2015) with three stride-2 levels: holes a few dozen pixels wide
+    need a receptive field larger than they are, which plain stacked convolutions reach only
+    with many more layers. Skip connections carry the known pixels at full resolution; the
+    output keeps every known pixel (KeepKnown) and the loss is taken inside the holes."""
+    given = keras.Input((None, None, 4), name="image")
+    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(given)
+    skips = []
+    for level in range(3):
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"enc{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"enc{level}b")(x)
+        skips.append(x)
+        x = layers.Conv2D(width * 2 ** (level + 1), 3, strides=2, padding="same", activation="relu",
+                          name=f"down{level}")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=2, name="middle_a")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4, name="middle_b")(x)
+    for level in reversed(range(3)):
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}")(x)  # nearest works at any size
+        x = layers.Concatenate(name=f"join{level}")([x, skips[level]])
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"dec{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"dec{level}b")(x)
+    guess = layers.Rescaling(255.0, offset=127.5, name="to_pixels")(layers.Conv2D(3, 1, name="fill")(x))
+    out = ClipPixels(name="clip")(KeepKnown(name="keep_known")([given, guess]))
+    return keras.Model(given, out, name="unet_inpaint")

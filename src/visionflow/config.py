@@ -54,9 +54,9 @@ class TrainConfig:
                        metavar="SPEC")
     scale: int = _opt(2, "Super-resolution: the upscaling factor.", choices=(2, 3, 4))
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
-                                   "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int)
-    loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1); unset: l1.",
-                            choices=("l1", "l2", "ssim"), kind=str)
+                                   "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
+    loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",
+                            choices=("l1", "l2", "ssim"), kind=str, shown="l1")
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
@@ -246,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip
             dest=f.name,
             default=argparse.SUPPRESS,
             type=str,
-            choices=f.metadata.get("choices"),
+            choices=[str(c) for c in f.metadata["choices"]] if f.metadata.get("choices") else None,
             metavar=f.metadata.get("metavar") or (None if f.metadata.get("choices") else f.name.upper()),
             help=f"{f.metadata['help']} (default: {shown})",
         )

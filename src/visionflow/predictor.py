@@ -190,8 +190,9 @@ def open_model(path: str | Path, unsafe: bool = False) -> Predictor:
     if exported is not None:
         return load_export(*exported)
     model_path, meta = model_files(path)
+    kwargs = settings(meta)  # refuses models that are not label models before loading anything
     return Predictor(load_keras(model_path, unsafe), meta["classes"], tuple(meta["image_size"]),
-                     source=str(model_path), **settings(meta))
+                     source=str(model_path), **kwargs)
 
 
 def model_files(path: Path) -> tuple[Path, dict]:
@@ -222,8 +223,10 @@ def settings(meta: dict) -> dict:
     task = tasks.of(meta)
     if task.outputs != "labels":
         raise ModelError(f"This is a {task.name} model, which restores images instead of labelling them: "
-                         f"`visionflow predict RUN IMAGES --out DIR` writes the restored images, "
-                         f"`visionflow evaluate RUN DIR` measures it (from Python: visionflow.restoration.Restorer).")
+                         f"`visionflow predict RUN IMAGES --out DIR` writes the restored images and "
+                         f"`visionflow evaluate RUN DIR` measures it (from Python: "
+                         f"visionflow.restoration.restorer.Restorer); export, serve and explain do not take "
+                         f"restoration models yet.")
     try:
         resize = Resize.from_meta(meta)
     except (ConfigError, TypeError, ValueError) as exc:

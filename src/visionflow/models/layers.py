@@ -7,6 +7,7 @@ Each is registered as serializable, so `model.keras` files holding them load wit
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 PACKAGE = "visionflow"
@@ -102,3 +103,33 @@ class Upscale(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GaussianBlur(keras.layers.Layer):
+    """A fixed (untrained) Gaussian blur per channel with standard deviation `sigma` pixels: a
+    classical first estimate that a restoration network then corrects."""
+
+    def __init__(self, sigma: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma = float(sigma)
+        radius = max(1, int(round(2.5 * self.sigma)))
+        t = np.arange(-radius, radius + 1, dtype=np.float32)
+        g = np.exp(-0.5 * (t / self.sigma) ** 2)
+        g /= g.sum()
+        self._kernel = np.outer(g, g).astype(np.float32)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        channels = x.shape[-1]
+        kernel = tf.constant(np.repeat(self._kernel[:, :, None, None], channels, axis=2))
+        r = self._kernel.shape[0] // 2
+        padded = tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="SYMMETRIC")
+        return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma}

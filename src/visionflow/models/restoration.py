@@ -13,31 +13,47 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from visionflow.models.layers import ClipPixels, KeepKnown, PixelShuffle, PixelUnshuffle, Upscale
+from visionflow.models.layers import ClipPixels, GaussianBlur, KeepKnown, PixelShuffle, PixelUnshuffle, Upscale
 from visionflow.models.registry import register
+
+# He initialisation keeps the signal's scale through a stack of ReLU convolutions; with Keras'
+# default (Glorot) the activations of a 12-layer stack shrink ~2x per layer and training stalls.
+HE = "he_normal"
 
 
 def _convs(x, width: int, depth: int, name: str):
     for i in range(depth):
-        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}{i + 1}")(x)
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"{name}{i + 1}")(x)
     return x
 
 
 @register("ffdnet_s", "Denoiser: FFDNet-style residual CNN on 2x2 sub-images, 12 conv layers, 64 wide",
           default_dropout=0.0, min_size=2, tasks=("denoise",), multiple=2)
-def ffdnet_s(channels: int = 3, width: int = 64, depth: int = 10, **_) -> keras.Model:
+def ffdnet_s(channels: int = 3, width: int = 64, depth: int = 10, start: float = 1.0, **_) -> keras.Model:
     """Predicts the noise and subtracts it (DnCNN's residual learning, Zhang et al. 2017), working
     on the four 2x2-subsampled sub-images stacked as channels (FFDNet, Zhang et al. 2018): the
     same receptive field as a DnCNN twice as deep at a quarter of the arithmetic, which is what a
-    CPU budget needs. No noise-level input map: a model trained on a range of levels is blind."""
+    CPU budget needs. No noise-level input map: a model trained on a range of levels is blind.
+    DnCNN's batch normalization is left out (see the module docstring); in its place the last
+    layer also sees the input pixels, so that "pixel minus its neighbours' consensus" is one
+    layer away from the start instead of twelve, which is what made a BN-free stack learn
+    slowly (measured: test loss flat for the first epochs without it). And the correction is
+    applied to a Gaussian blur of the input (`start`, sigma in pixels; 0: the input itself), a
+    classical first estimate: from the input, 1.5 minutes of training on flowers5 photos at
+    sigma 25 reached 21.6-23.0 dB (29.4 at a learning rate that diverges once the blur is
+    added); from the blur, 32.6 dB, past the tuned blur's 31.4."""
     image = keras.Input((None, None, channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
-    x = PixelUnshuffle(2, name="unshuffle")(x)
-    x = layers.Conv2D(width, 3, padding="same", activation="relu", name="stem")(x)
+    subs = PixelUnshuffle(2, name="unshuffle")(x)
+    x = layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer=HE, name="stem")(subs)
     x = _convs(x, width, depth, "body")
-    x = layers.Conv2D(channels * 4, 3, padding="same", name="noise")(x)
+    x = layers.Concatenate(name="with_input")([x, subs])  # the last layer sees the pixels too (see above)
+    # Zero-initialised: the untrained model returns its input unchanged and learns from there.
+    x = layers.Conv2D(channels * 4, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
     noise = layers.Rescaling(255.0, name="to_pixels")(PixelShuffle(2, name="shuffle")(x))
-    out = ClipPixels(name="clip")(layers.Subtract(name="denoised")([image, noise]))
+    base = GaussianBlur(start, name="smooth")(image) if start else image
+    out = ClipPixels(name="clip")(layers.Subtract(name="denoised")([base, noise]))
     return keras.Model(image, out, name="ffdnet_s")
 
 
@@ -50,9 +66,9 @@ def espcn_s(scale: int = 2, channels: int = 3, width: int = 64, depth: int = 6, 
     upscale, so the network only learns the missing detail (as VDSR's global residual)."""
     image = keras.Input((None, None, channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
-    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="stem")(x)
+    x = layers.Conv2D(width, 5, padding="same", activation="relu", kernel_initializer=HE, name="stem")(x)
     x = _convs(x, width, depth, "body")
-    x = layers.Conv2D(channels * scale * scale, 3, padding="same", name="detail")(x)
+    x = layers.Conv2D(channels * scale * scale, 3, padding="same", kernel_initializer="zeros", name="detail")(x)
     detail = layers.Rescaling(255.0, name="to_pixels")(PixelShuffle(scale, name="shuffle")(x))
     base = Upscale(scale, name="upscale")(image)
     out = ClipPixels(name="clip")(layers.Add(name="restored")([base, detail]))
@@ -70,18 +86,24 @@ def unet_inpaint(width: int = 32, **_) -> keras.Model:
     x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(given)
     skips = []
     for level in range(3):
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"enc{level}a")(x)
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"enc{level}b")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"enc{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"enc{level}b")(x)
         skips.append(x)
         x = layers.Conv2D(width * 2 ** (level + 1), 3, strides=2, padding="same", activation="relu",
-                          name=f"down{level}")(x)
-    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=2, name="middle_a")(x)
-    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4, name="middle_b")(x)
+                          kernel_initializer=HE, name=f"down{level}")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=2,
+                      kernel_initializer=HE, name="middle_a")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4,
+                      kernel_initializer=HE, name="middle_b")(x)
     for level in reversed(range(3)):
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}")(x)  # nearest works at any size
         x = layers.Concatenate(name=f"join{level}")([x, skips[level]])
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"dec{level}a")(x)
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", name=f"dec{level}b")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"dec{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"dec{level}b")(x)
     guess = layers.Rescaling(255.0, offset=127.5, name="to_pixels")(layers.Conv2D(3, 1, name="fill")(x))
     out = ClipPixels(name="clip")(KeepKnown(name="keep_known")([given, guess]))
     return keras.Model(given, out, name="unet_inpaint")

@@ -42,17 +42,6 @@ class Task:
     monitor: str = "val_accuracy"  # the validation metric that picks the best epoch by default
     parity: str = ""  # what the export parity check compares, in words
     outputs: str = "labels"  # what a model of the task gives: "labels" (classes, scores) or "image"
-    # Commands a model of this task supports beyond train/evaluate/predict.
-    verbs: tuple[str, ...] = ("explain", "export", "serve", "report", "cv", "tune", "calibrate")
-
-    def require(self, verb: str) -> None:
-        """ConfigError in one sentence when `verb` does not support this task yet."""
-        if verb not in self.verbs:
-            from visionflow.errors import ConfigError
-
-            raise ConfigError(f"visionflow {verb} does not support {self.name} models yet; "
-                              f"{self.name} models support: train, evaluate, predict"
-                              + "".join(f", {v}" for v in self.verbs) + ".")
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):

@@ -23,10 +23,10 @@ class Restoration(Task):
     monitor = "val_psnr"
     parity = "PSNR against the .keras model's output"
     outputs = "image"
-    verbs: tuple[str, ...] = ()
     data_help = "any folder of clean images (searched recursively; class folders are ignored), or DIR/train + DIR/validation"
     model = ""  # the default network
     patch = 64  # the default training crop side
+    learning_rate = 1e-3  # the default; measured per task (bench/README.md "Image restoration")
     input_channels = 3
 
     # -- settings -----------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class Restoration(Task):
             raise ConfigError(f"--patch must be a multiple of {step} for {model}"
                               f"{' at this scale' if self.name == 'superres' else ''}. Received: patch={patch}")
         filled = {"model": model, "weights": "none", "head_epochs": 0,
-                  "epochs": 1000, "time_budget": 10.0, "optimizer": "adam", "learning_rate": 1e-3,
+                  "epochs": 1000, "time_budget": 10.0, "optimizer": "adam", "learning_rate": self.learning_rate,
                   "weight_decay": 1e-4, "lr_schedule": "cosine", "augment": "none", "mixup": 0.0, "dropout": 0.0,
                   "label_smoothing": 0.0, "patience": 0, "keep": "last", "monitor": "val_psnr", "loss": "l1"}
         return cfg.replace(**{k: v for k, v in filled.items() if getattr(cfg, k) is None}, patch=patch,
@@ -149,6 +149,7 @@ class Denoise(Restoration):
     description = "Remove noise: Gaussian, Poisson, salt-and-pepper, JPEG (PSNR/SSIM against classical filters)."
     model = "ffdnet_s"
     patch = 64
+    learning_rate = 2e-3
 
     def check_config(self, cfg):
         from visionflow.restoration.degrade import parse_noise

@@ -1,0 +1,235 @@
+"""Image restoration (denoise, superres, inpaint): degradations, models, whole-image inference,
+and train -> evaluate -> predict through the real CLI on generated smooth images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthetic import smooth_folder, smooth_image
+from visionflow.errors import ConfigError, DataError, ModelError
+from visionflow.restoration.degrade import add_noise, downscale, parse_noise, random_masks, with_hole
+
+
+def vf(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+# -- degradations ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, message", [
+    ("gauss:25", "KIND:LEVEL"), ("gaussian", "KIND:LEVEL"), ("gaussian:x", "not a number"),
+    ("jpeg:0-200", "1-100"), ("gaussian:30-10", "LOW <= HIGH")])
+def test_bad_noise_specs_are_one_sentence(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_noise(spec)
+
+
+def test_noise_is_seeded_clipped_and_at_the_asked_level():
+    import tensorflow as tf
+
+    clean = np.full((4, 64, 64, 3), 128.0, np.float32)
+    noisy = add_noise(clean, parse_noise("gaussian:25"), tf.constant([3, 4])).numpy()
+    again = add_noise(clean, parse_noise("gaussian:25"), tf.constant([3, 4])).numpy()
+    other = add_noise(clean, parse_noise("gaussian:25"), tf.constant([3, 5])).numpy()
+    assert np.array_equal(noisy, again) and not np.array_equal(noisy, other)
+    assert noisy.min() >= 0 and noisy.max() <= 255 and np.array_equal(noisy, np.round(noisy))
+    assert np.std(noisy - clean) == pytest.approx(25, rel=0.05)
+    blind = add_noise(clean, parse_noise("gaussian:5-50"), tf.constant([1, 1])).numpy()
+    levels = np.std(blind - clean, axis=(1, 2, 3))
+    assert levels.max() - levels.min() > 3  # a level drawn per image
+    jpeg = add_noise(clean + np.random.default_rng(0).normal(0, 20, clean.shape).astype(np.float32),
+                     parse_noise("jpeg:10"), tf.constant([1, 1])).numpy()
+    assert jpeg.shape == clean.shape
+
+
+def test_downscale_and_holes():
+    small = downscale(np.zeros((2, 30, 24, 3), np.float32), 3).numpy()
+    assert small.shape == (2, 10, 8, 3)
+    masks = random_masks(6, 64, 48, np.random.default_rng(0))
+    assert masks.shape == (6, 64, 48) and set(np.unique(masks)) <= {0.0, 1.0}
+    assert all(0.03 < m.mean() < 0.5 for m in masks)
+    given = with_hole(np.full((1, 64, 48, 3), 200.0, np.float32), masks[:1]).numpy()[0]
+    hole = masks[0] > 0
+    assert np.all(given[hole, :3] == 127.5) and np.all(given[~hole, :3] == 200) and np.all(given[hole, 3] == 255)
+
+
+# -- models and whole-image inference --------------------------------------------------------------
+
+@pytest.mark.parametrize("name, kwargs, channels, scale", [
+    ("ffdnet_s", {}, 3, 1), ("espcn_s", {"scale": 3}, 3, 3), ("unet_inpaint", {}, 4, 1)])
+def test_image_models_take_any_size_and_load_safely(tmp_path, name, kwargs, channels, scale):
+    import keras
+
+    from visionflow.models import MODELS
+    from visionflow.rundir import save_model
+
+    spec = MODELS.get(name)
+    model = spec.build(**kwargs)
+    side = 8 * spec.multiple
+    x = np.random.default_rng(0).uniform(0, 255, (1, side, side + spec.multiple, channels)).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    assert y.shape == (1, side * scale, (side + spec.multiple) * scale, 3)
+    assert y.min() >= 0 and y.max() <= 255
+    save_model(model, tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert np.allclose(again.predict(x, verbose=0), y, atol=1e-3)
+
+
+def test_tiles_give_the_whole_image_result_and_odd_sizes_are_padded():
+    from visionflow.models import MODELS
+    from visionflow.restoration.restorer import Restorer
+
+    model = MODELS.get("ffdnet_s").build()
+    meta = {"task": "denoise", "multiple": 2, "input_channels": 3, "noise": "gaussian:25"}
+    image = np.asarray(smooth_image(np.random.default_rng(1), 201, 257))
+    whole = Restorer(model, meta).restore(image)
+    tiled = Restorer(model, meta, max_tile_pixels=96 * 96).restore(image)
+    assert whole.shape == image.shape == tiled.shape  # odd sides padded for the 2x2 sub-images, then cropped
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
+
+
+# -- training, evaluation and prediction through the CLI ------------------------------------------
+
+@pytest.fixture(scope="module")
+def denoiser(tmp_path_factory):
+    root = tmp_path_factory.mktemp("denoise")
+    data = smooth_folder(root / "photos", images=24, side=64)
+    (data / "notes.txt").write_text("not an image")
+    Image.new("RGB", (20, 20)).save(data / "tiny.png")  # smaller than the patch: skipped with the reason
+    out = vf("train", data, "--task", "denoise", "--noise", "gaussian:25", "--patch", 32, "--epochs", 4,
+             "--batch-size", 16, "--project", root / "runs", "--name", "dn", cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return root, root / "runs" / "dn", out.stdout
+
+
+def test_a_few_epochs_beat_the_noisy_input_and_the_run_says_so(denoiser):
+    root, run, stdout = denoiser
+    assert "tiny.png: smaller than the 32-pixel training patch" in stdout
+    assert "notes.txt: not an image file extension" in stdout
+    meta = json.loads((run / "labels.json").read_text())
+    assert meta["task"] == "denoise" and meta["noise"] == "gaussian:25" and meta["model"] == "ffdnet_s"
+    metrics = json.loads((run / "metrics.json").read_text())
+    val = metrics["validation"]
+    model, noisy = val["methods"][val["model"]], val["methods"]["noisy input"]
+    assert model["psnr"] > noisy["psnr"] + 3.0  # measurably better than doing nothing
+    assert {"gaussian blur", "median filter", "non-local means (OpenCV)", "total variation (scikit-image)"} <= set(val["methods"])
+    assert val["best_baseline"] != "noisy input" and val["methods"]["non-local means (OpenCV)"]["setting"] in (4, 7, 10, 14, 19, 25)
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 5 and "val_psnr" in history[0]
+    page = (run / "report.html").read_text()
+    assert "Model and baselines" in page and "Best and worst cases" in page and "non-local means" in page
+    rows = (run / "predictions" / "validation.csv").read_text().splitlines()
+    assert len(rows) == val["images"] + 1
+
+
+def test_predict_writes_same_size_pngs_keeps_alpha_and_never_touches_sources(denoiser, tmp_path):
+    root, run, _ = denoiser
+    src = tmp_path / "in"
+    src.mkdir()
+    smooth_image(np.random.default_rng(5), 75, 121).save(src / "plain.jpg", quality=95)
+    rgba = np.dstack([np.asarray(smooth_image(np.random.default_rng(6), 50, 60)), np.full((50, 60), 255, np.uint8)])
+    rgba[:10, :10, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(src / "clear.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    out = vf("predict", run, src, "--out", tmp_path / "restored", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 1  # one input could not be read
+    rows = {os.path.basename(r["source"]): r for r in json.loads(out.stdout)}
+    assert rows["broken.png"]["error"] and rows["broken.png"]["output"] is None
+    plain = Image.open(tmp_path / "restored" / "plain.png")
+    assert plain.size == (121, 75) and plain.mode == "RGB"
+    clear = np.asarray(Image.open(tmp_path / "restored" / "clear.png"))
+    assert clear.shape == (50, 60, 4) and np.array_equal(clear[..., 3], rgba[..., 3])
+    assert sorted(p.name for p in (tmp_path / "restored").iterdir()) == ["clear.png", "plain.png"]
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+
+def test_evaluate_a_new_folder_from_another_directory(denoiser, tmp_path):
+    root, run, _ = denoiser
+    new = smooth_folder(tmp_path / "new", images=3, side=64, seed=9, subfolders=False)
+    out = vf("evaluate", run, new, "--out", tmp_path / "ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "non-local means (OpenCV)" in out.stdout and "3 images" in out.stdout
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["evaluation"]
+    assert metrics["images"] == 3 and metrics["metric"] == "psnr"
+    assert metrics["gain_db"] == pytest.approx(
+        metrics["methods"][metrics["model"]]["psnr"] - metrics["methods"][metrics["best_baseline"]]["psnr"], abs=1e-3)
+    assert (tmp_path / "ev" / "report.html").exists()
+
+
+def test_restoration_runs_are_refused_where_classifiers_are_expected(denoiser, tmp_path):
+    import visionflow
+
+    root, run, _ = denoiser
+    with pytest.raises(ModelError, match="restores images"):
+        visionflow.load(run)
+    out = vf("predict", run, tmp_path, cwd=tmp_path)
+    assert out.returncode != 0 and "--out DIR" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_superres_output_is_scale_times_the_input(tmp_path):
+    data = smooth_folder(tmp_path / "photos", images=10, side=64)
+    out = vf("train", data, "--task", "superres", "--scale", 2, "--patch", 32, "--epochs", 1, "--batch-size", 16,
+             "--project", tmp_path / "runs", "--name", "sr", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "runs" / "sr"
+    val = json.loads((run / "metrics.json").read_text())["validation"]
+    assert {"nearest", "bilinear", "bicubic"} <= set(val["methods"])
+    smooth_image(np.random.default_rng(3), 41, 67).save(tmp_path / "small.png")
+    out = vf("predict", run, tmp_path / "small.png", "--out", tmp_path / "big", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert Image.open(tmp_path / "big" / "small.png").size == (134, 82)
+
+
+def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path):
+    data = smooth_folder(tmp_path / "photos", images=10, side=64)
+    out = vf("train", data, "--task", "inpaint", "--patch", 48, "--epochs", 1, "--batch-size", 16,
+             "--project", tmp_path / "runs", "--name", "ip", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "runs" / "ip"
+    val = json.loads((run / "metrics.json").read_text())["validation"]
+    assert val["metric"] == "hole_psnr" and {"Telea (OpenCV)", "Navier-Stokes (OpenCV)"} <= set(val["methods"])
+    pixels = np.asarray(smooth_image(np.random.default_rng(4), 70, 90))
+    rgba = np.dstack([pixels, np.full((70, 90), 255, np.uint8)])
+    rgba[30:40, 20:50, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "holey.png")
+    Image.fromarray(pixels).save(tmp_path / "whole.png")
+    out = vf("predict", run, tmp_path / "holey.png", tmp_path / "whole.png", "--out", tmp_path / "filled", cwd=tmp_path)
+    assert out.returncode == 1 and "no holes to fill" in out.stdout
+    filled = np.asarray(Image.open(tmp_path / "filled" / "holey.png"))
+    assert filled.shape == (70, 90, 3)
+    known = rgba[..., 3] == 255
+    assert np.abs(filled[known].astype(int) - pixels[known]).max() <= 1  # known pixels kept
+    assert not (tmp_path / "filled" / "whole.png").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--task", "denoise", "--weights", "imagenet"], "train from scratch"),
+    (["--task", "denoise", "--model", "small_cnn"], "not for --task denoise"),
+    (["--task", "denoise", "--patch", "33"], "multiple of 2"),
+    (["--task", "superres", "--scale", "3", "--patch", "64"], "multiple of 3"),
+    (["--task", "denoise", "--noise", "pink:3"], "KIND:LEVEL"),
+    (["--task", "inpaint", "--calibrate"], "for classifiers"),
+])
+def test_bad_restoration_settings_are_one_sentence(tmp_path, flags, message):
+    data = smooth_folder(tmp_path / "photos", images=4, side=64)
+    out = vf("train", data, *flags, "--project", tmp_path / "runs", cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_too_few_usable_images_says_what_is_needed(tmp_path):
+    from visionflow.restoration.data import load_images
+
+    Image.new("RGB", (20, 20)).save(tmp_path / "a.png")
+    with pytest.raises(DataError, match="at least 2"):
+        load_images(tmp_path, patch=32)

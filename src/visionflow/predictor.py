@@ -220,8 +220,9 @@ def settings(meta: dict) -> dict:
     """The Predictor keywords a labels.json gives beyond classes and size. Files written before tasks
     and resize modes existed are classifiers that stretch. A restoration model is refused with
     what to run instead."""
-    task = tasks.of(meta)
-    if task.outputs != "labels":
+    name = str(meta.get("task") or tasks.DEFAULT)
+    task = tasks.get(name) if name in tasks.TASKS else None  # an unknown task: Predictor says so
+    if task is not None and task.outputs != "labels":
         raise ModelError(f"This is a {task.name} model, which restores images instead of labelling them: "
                          f"`visionflow predict RUN IMAGES --out DIR` writes the restored images and "
                          f"`visionflow evaluate RUN DIR` measures it (from Python: "

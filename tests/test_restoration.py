@@ -176,6 +176,28 @@ def test_restoration_runs_are_refused_where_classifiers_are_expected(denoiser, t
     assert out.returncode != 0 and "--out DIR" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_exports_take_any_size_match_by_psnr_and_predict_like_the_run(denoiser, tmp_path):
+    from visionflow.restoration.restorer import Restorer
+
+    root, run, _ = denoiser
+    out = vf("export", run, "--format", "onnx,tflite", "--out", tmp_path / "ex", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("lowest PSNR") == 2 and "FAILED" not in out.stdout
+    image = np.asarray(smooth_image(np.random.default_rng(8), 53, 88))  # sides the training never saw, one odd
+    reference = Restorer.load(run).restore(image)
+    for fmt in ("onnx", "tflite"):
+        meta = json.loads((tmp_path / "ex" / fmt / "labels.json").read_text())
+        assert meta["task"] == "denoise" and meta["input"]["shape"] == [None, None, None, 3]
+        assert meta["parity"]["passed"] and meta["parity"]["agreement"] >= 50.0  # lowest PSNR, dB
+        exported = Restorer.load(tmp_path / "ex" / fmt)
+        assert exported.backend == fmt and exported.model is None
+        got = exported.restore(image)
+        assert got.shape == reference.shape == image.shape and np.abs(got.astype(int) - reference).max() <= 1
+    out = vf("export", run, "--format", "tflite-int8", "--out", tmp_path / "ex", cwd=tmp_path)
+    assert out.returncode == 2 and "for classifiers" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "ex" / "tflite-int8").exists()
+
+
 def test_superres_output_is_scale_times_the_input(tmp_path):
     data = smooth_folder(tmp_path / "photos", images=10, side=64)
     out = vf("train", data, "--task", "superres", "--scale", 2, "--patch", 32, "--epochs", 1, "--batch-size", 16,
@@ -188,6 +210,11 @@ def test_superres_output_is_scale_times_the_input(tmp_path):
     out = vf("predict", run, tmp_path / "small.png", "--out", tmp_path / "big", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert Image.open(tmp_path / "big" / "small.png").size == (134, 82)
+    out = vf("export", run, "--format", "tflite", cwd=tmp_path)  # the sub-pixel layer at any size
+    assert out.returncode == 0 and "lowest PSNR" in out.stdout, out.stderr[-2000:]
+    out = vf("predict", run / "export" / "tflite", tmp_path / "small.png", "--out", tmp_path / "big2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert Image.open(tmp_path / "big2" / "small.png").size == (134, 82)
 
 
 def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path):
@@ -210,6 +237,9 @@ def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path):
     known = rgba[..., 3] == 255
     assert np.abs(filled[known].astype(int) - pixels[known]).max() <= 1  # known pixels kept
     assert not (tmp_path / "filled" / "whole.png").exists()
+    out = vf("export", run, "--format", "all", cwd=tmp_path)  # the U-Net at any size; no 8-bit format
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["keras", "onnx", "savedmodel", "tflite"]
 
 
 @pytest.mark.parametrize("flags, message", [

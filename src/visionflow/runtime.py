@@ -56,13 +56,14 @@ def silenced():
             os.close(fd)
 
 
-def keras_runtime(model, image_size: tuple[int, int]) -> Runtime:
-    """A traced call with a fixed input signature: no retracing, ~5-10x faster than model.predict."""
+def keras_runtime(model, image_size: tuple[int, int] | None, channels: int = 3) -> Runtime:
+    """A traced call with a fixed input signature: no retracing, ~5-10x faster than model.predict.
+    `image_size` None: any height and width (image-to-image models)."""
     import tensorflow as tf
 
-    h, w = image_size
+    h, w = image_size or (None, None)
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                     input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32)])
+                     input_signature=[tf.TensorSpec((None, h, w, channels), tf.float32)])
     return lambda batch: np.asarray(fn(batch))
 
 
@@ -85,6 +86,7 @@ def savedmodel_runtime(path: Path) -> Runtime:
 
 def onnx_runtime(path: Path, threads: int = 0) -> Runtime:
     ort = need("onnxruntime")
+    ort.set_default_logger_severity(3)  # no warnings a user cannot act on (e.g. deprecated resize attributes)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.log_severity_level = 3
@@ -100,28 +102,32 @@ def onnx_runtime(path: Path, threads: int = 0) -> Runtime:
 
 
 class _TFLiteRuntime:
-    """The LiteRT interpreter, resized to each batch size; one call at a time (it is not thread-safe)."""
+    """The LiteRT interpreter, resized to each input shape (batch size; height and width for models
+    exported with dynamic sides); one call at a time (it is not thread-safe)."""
 
     def __init__(self, path: Path):
         interpreter_mod = need("ai_edge_litert.interpreter")
         try:
             with silenced():
                 self.interpreter = interpreter_mod.Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
+                details = self.interpreter.get_input_details()[0]
+                if (details["shape_signature"][1:3] < 0).any():  # dynamic sides: prepare at a size every net takes
+                    self.interpreter.resize_tensor_input(details["index"], [1, 64, 64, int(details["shape"][3])])
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"Could not load {path}: {str(exc).splitlines()[0]}") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        self.batch = None
+        self.shape = None
         self.lock = threading.Lock()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
         with self.lock:
-            if self.batch != len(batch):
+            if self.shape != batch.shape:
                 self.interpreter.resize_tensor_input(self.input["index"], list(batch.shape))
                 self.interpreter.allocate_tensors()
-                self.batch = len(batch)
+                self.shape = batch.shape
             dtype = self.input["dtype"]
             if dtype != np.float32:  # integer input: quantize with the model's own scale/zero point
                 scale, zero = self.input["quantization"]
@@ -145,8 +151,11 @@ def tflite_runtime(path: Path) -> Runtime:
 def _open_keras(path: Path, meta: dict) -> Runtime:
     import keras
 
+    import visionflow.models.layers  # noqa: F401  (registers the layers image-to-image models use)
+
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    return keras_runtime(model, tuple(meta["image_size"]))
+    size = meta.get("image_size")
+    return keras_runtime(model, tuple(size) if size else None, int(meta.get("input_channels", 3)))
 
 
 # How each export format's artifact is run back: open(path, meta) -> Runtime.

@@ -13,18 +13,11 @@ def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
 
 
 def restoration_run(run: str) -> bool:
-    """Whether RUN (a run folder or model file) holds a restoration model; False where it cannot
-    be told (the command's own loading then says what is wrong)."""
-    from pathlib import Path
+    """Whether RUN (a run folder, model file or export folder) holds a restoration model; False
+    where it cannot be told (the command's own loading then says what is wrong)."""
+    from visionflow.restoration.restorer import holds_restoration
 
-    from visionflow import tasks
-    from visionflow.errors import VisionflowError
-    from visionflow.predictor import model_files
-
-    try:
-        return tasks.of(model_files(Path(run))[1]).outputs == "image"
-    except (VisionflowError, OSError):
-        return False
+    return holds_restoration(run)
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:

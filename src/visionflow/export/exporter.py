@@ -36,7 +36,7 @@ class ExportResult:
     format: str
     path: str
     max_abs_diff: float
-    agreement: float  # share of the task's decisions made as the .keras model makes them
+    agreement: float  # share of the task's decisions made as the .keras model makes them (restoration: PSNR dB)
     samples: int
     sample_source: str
     passed: bool
@@ -49,8 +49,9 @@ class ExportResult:
 
     def line(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
-        return (f"{self.format:<12} {verdict:<6} max |Δprob| {self.max_abs_diff:.2e}  {self.parity} "
-                f"{self.agreement:.1%} on {self.samples} images  (needs {self.criterion})  "
+        compared = (f"max |Δpixel| {self.max_abs_diff:.2e}  lowest PSNR {self.agreement:.1f} dB" if self.parity == "PSNR"
+                    else f"max |Δprob| {self.max_abs_diff:.2e}  {self.parity} {self.agreement:.1%}")
+        return (f"{self.format:<12} {verdict:<6} {compared} on {self.samples} images  (needs {self.criterion})  "
                 f"{self.size_bytes / 1e6:.2f} MB  {self.seconds:.1f}s  -> {self.path}"
                 + (f"\n{'':<12} {self.note}" if self.note else ""))
 
@@ -104,7 +105,9 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
 
     Each format goes to `OUT/<format>/` with the model and a `labels.json` (classes, input and
     output spec, hashes, parity). It is written to a temporary folder first and moved into place
-    only when its parity check passes, so a failed export never replaces a good one.
+    only when its parity check passes, so a failed export never replaces a good one. Restoration
+    models export the float formats with dynamic height and width, checked by PSNR against the
+    .keras model (`visionflow.restoration.export`).
 
     Args:
         run: the run folder (or a `.keras` file with `labels.json` beside it).
@@ -125,12 +128,19 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         ModelError: the run cannot be loaded, or a format's optional packages are missing.
     """
     from visionflow.predictor import open_model
+    from visionflow.restoration.restorer import holds_restoration
 
     names = parse_formats(formats)
     if samples < 1:
         raise ConfigError(f"samples must be at least 1. Received: {samples}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
+    if holds_restoration(run):
+        from visionflow.restoration.export import export_restoration
+
+        if formats == "all" or list(formats) == ["all"]:
+            names = [n for n in names if not FORMATS.get(n).quantized]
+        return export_restoration(run, names, out, samples, unsafe, say)
     predictor = open_model(run, unsafe=unsafe)
     if predictor.model is None:
         raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")

@@ -84,25 +84,27 @@ class ClipPixels(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Upscale(keras.layers.Layer):
-    """Bilinear upscaling by an integer factor for inputs of any height and width (Keras'
-    UpSampling2D needs them known when the graph is built)."""
+    """Bilinear (or nearest) upscaling by an integer factor for inputs of any height and width.
+    Keras' UpSampling2D loses the channel count when the sides are unknown, which the TFLite
+    converter cannot take for the convolution that follows."""
 
-    def __init__(self, factor: int, **kwargs):
+    def __init__(self, factor: int, method: str = "bilinear", **kwargs):
         super().__init__(**kwargs)
         self.factor = int(factor)
+        self.method = str(method)
 
     def call(self, x):
         import tensorflow as tf
 
         size = tf.shape(x)[1:3] * self.factor
-        return tf.image.resize(x, size, method="bilinear")
+        return tf.image.resize(x, size, method=self.method)
 
     def compute_output_shape(self, shape):
         h, w = (None if d is None else d * self.factor for d in shape[1:3])
         return (shape[0], h, w, shape[3])
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        return {**super().get_config(), "factor": self.factor, "method": self.method}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -98,7 +98,7 @@ def unet_inpaint(width: int = 32, **_) -> keras.Model:
     x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4,
                       kernel_initializer=HE, name="middle_b")(x)
     for level in reversed(range(3)):
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}")(x)  # nearest works at any size
+        x = Upscale(2, "nearest", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"join{level}")([x, skips[level]])
         x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
                           name=f"dec{level}a")(x)

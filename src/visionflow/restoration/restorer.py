@@ -4,6 +4,7 @@ tiled with overlap past a pixel limit, never resized."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -16,41 +17,47 @@ OVERLAP = 48  # input pixels of context each tile borrows from its neighbours (m
 class Restorer:
     """A restoration model with its metadata: `restore(image)` -> the restored uint8 image."""
 
-    def __init__(self, model, meta: dict, source: str = "", max_tile_pixels: int = MAX_TILE_PIXELS):
-        import tensorflow as tf
-
+    def __init__(self, model, meta: dict, source: str = "", max_tile_pixels: int = MAX_TILE_PIXELS,
+                 runtime: Callable[[np.ndarray], np.ndarray] | None = None, backend: str = "keras"):
         from visionflow import tasks
 
-        self.model, self.meta, self.source = model, meta, source
+        self.model, self.meta, self.source, self.backend = model, meta, source, backend
         self.task = tasks.of(meta)
         self.scale = int(meta.get("scale", 1)) if self.task.name == "superres" else 1
         self.multiple = int(meta.get("multiple", 1))
         self.channels = int(meta.get("input_channels", 3))
         self.max_tile_pixels = max_tile_pixels
-        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                                 input_signature=[tf.TensorSpec([None, None, None, self.channels], tf.float32)])
+        if runtime is None:
+            import tensorflow as tf
+
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                             input_signature=[tf.TensorSpec([None, None, None, self.channels], tf.float32)])
+            runtime = lambda batch: fn(batch).numpy()  # noqa: E731
+        self.runtime = runtime
 
     @classmethod
     def load(cls, run: str | Path, unsafe: bool = False) -> "Restorer":
-        """The model of a run folder (or a .keras file with labels.json beside it)."""
+        """The model of a run folder (or a .keras file with labels.json beside it), or an export
+        folder written by `visionflow export` (run in its format's runtime)."""
         import visionflow.models.layers  # noqa: F401  (registers the custom layers)
         import visionflow.restoration.losses  # noqa: F401
-        from visionflow.predictor import load_keras, model_files
+        from visionflow.predictor import exported_format, load_keras, model_files
+        from visionflow.runtime import open_artifact
 
-        from visionflow import tasks
-
+        exported = exported_format(Path(run))
+        if exported is not None:
+            artifact, meta = exported
+            _check_task(run, meta)
+            if not artifact.exists():
+                raise ModelError(f"No exported model at {artifact}.")
+            return cls(None, meta, str(artifact), runtime=open_artifact(str(meta["format"]), artifact, meta),
+                       backend=str(meta["format"]))
         model_path, meta = model_files(Path(run))
-
-        if tasks.of(meta).outputs != "image":
-            raise ModelError(f"{run} holds a {tasks.of(meta).name} model, not a restoration model.")
+        _check_task(run, meta)
         return cls(load_keras(model_path, unsafe), meta, str(model_path))
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        """The model on one padded float32 image (h, w, c) -> (h*s, w*s, 3)."""
-        return self._call(x[None].astype(np.float32)).numpy()[0]
-
-    def restore(self, given: np.ndarray) -> np.ndarray:
-        """`given` (h, w, channels) uint8 -> the restored (h*scale, w*scale, 3) uint8 image."""
+    def padded(self, given: np.ndarray) -> np.ndarray:
+        """`given` (h, w, channels) as float32, padded (by reflection) to the network's multiple."""
         if given.ndim != 3 or given.shape[2] != self.channels:
             raise ModelError(f"This {self.task.name} model takes images with {self.channels} channels; "
                              f"received shape {tuple(given.shape)}.")
@@ -58,7 +65,16 @@ class Restorer:
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
         mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-        x = np.pad(given.astype(np.float32), ((0, ph), (0, pw), (0, 0)), mode=mode)
+        return np.pad(given.astype(np.float32), ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """The model on one padded float32 image (h, w, c) -> (h*s, w*s, 3)."""
+        return np.asarray(self.runtime(x[None].astype(np.float32)))[0]
+
+    def restore(self, given: np.ndarray) -> np.ndarray:
+        """`given` (h, w, channels) uint8 -> the restored (h*scale, w*scale, 3) uint8 image."""
+        h, w = given.shape[:2]
+        x = self.padded(given)
         out = self._tiled(x) if x.shape[0] * x.shape[1] > self.max_tile_pixels else self._run(x)
         s = self.scale
         return np.clip(np.round(out[:h * s, :w * s]), 0, 255).astype(np.uint8)
@@ -84,3 +100,26 @@ class Restorer:
                 out[top * s:bottom * s, left * s:right * s] = done[(top - y0) * s:(bottom - y0) * s,
                                                                    (left - x0) * s:(right - x0) * s]
         return out
+
+
+def _check_task(run, meta: dict) -> None:
+    from visionflow import tasks
+
+    if tasks.of(meta).outputs != "image":
+        raise ModelError(f"{run} holds a {tasks.of(meta).name} model, not a restoration model.")
+
+
+def holds_restoration(path: str | Path) -> bool:
+    """Whether `path` (a run folder, a model file, or an export folder) holds a restoration model,
+    judged from its labels.json; False where that cannot be read (the caller's loading says why)."""
+    from visionflow import tasks
+    from visionflow.rundir import read_json
+
+    path = Path(path)
+    labels = (path if path.is_dir() else path.parent) / "labels.json"
+    try:
+        meta = read_json(labels)
+        return isinstance(meta, dict) and str(meta.get("task")) in tasks.TASKS \
+            and tasks.get(str(meta["task"])).outputs == "image"
+    except (OSError, ValueError):
+        return False

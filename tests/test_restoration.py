@@ -198,6 +198,71 @@ def test_exports_take_any_size_match_by_psnr_and_predict_like_the_run(denoiser, 
     assert not (tmp_path / "ex" / "tflite-int8").exists()
 
 
+def _served(run, **limits):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from visionflow.serve.app import create_app
+    from visionflow.serve.settings import ServeConfig
+
+    client = TestClient(create_app(run, ServeConfig(**limits)), raise_server_exceptions=False)
+    client.__enter__()
+    end = time.monotonic() + 120
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < end, "the service never became ready"
+        time.sleep(0.05)
+    return client
+
+
+def _png_bytes(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_serve_returns_the_restored_png_with_timings_and_keeps_every_limit(denoiser):
+    import base64
+    import io
+
+    from visionflow.restoration.restorer import Restorer
+
+    root, run, _ = denoiser
+    image = np.asarray(smooth_image(np.random.default_rng(11), 45, 70))
+    expected = Restorer.load(run).restore(image)
+    client = _served(run, max_pixels=4000, max_output_pixels=3500, max_body_mb=0.5)
+    try:
+        info = client.get("/v1/model").json()
+        assert info["task"] == "denoise" and info["outputs"] == "image" and info["noise"] == "gaussian:25"
+        r = client.post("/v1/restore", files={"file": ("noisy.png", _png_bytes(image), "image/png")})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
+        got = np.asarray(Image.open(io.BytesIO(r.content)))
+        assert got.shape == image.shape and np.abs(got.astype(int) - expected).max() <= 1
+        assert float(r.headers["X-Model-Ms"]) > 0 and float(r.headers["X-Elapsed-Ms"]) >= float(r.headers["X-Model-Ms"])
+        j = client.post("/v1/restore?format=json", json={"image": base64.b64encode(_png_bytes(image)).decode()}).json()
+        assert (j["width"], j["height"], j["input"]) == (70, 45, {"width": 70, "height": 45}) and j["model_ms"] > 0
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(j["image"].split(",")[1])))), got)
+        big = np.zeros((50, 75, 3), np.uint8)  # 3,750 pixels: within the input cap, over the output cap
+        r = client.post("/v1/restore", files={"file": ("big.png", _png_bytes(big), "image/png")})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "output_too_large" and "3,500" in r.text
+        huge = np.zeros((80, 80, 3), np.uint8)
+        r = client.post("/v1/restore", files={"file": ("huge.png", _png_bytes(huge), "image/png")})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "image_too_large"
+        r = client.post("/v1/restore", files={"file": ("bad.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")})
+        assert r.status_code in (400, 415) and "error" in r.json()  # as classification answers it
+        two = [("a", ("a.png", _png_bytes(image), "image/png")), ("b", ("b.png", _png_bytes(image), "image/png"))]
+        assert client.post("/v1/restore", files=two).json()["error"]["code"] == "one_image"
+        assert client.post("/v1/restore?format=gif", files={"file": ("x.png", _png_bytes(image))}).status_code == 400
+        r = client.post("/v1/predict", files={"file": ("x.png", _png_bytes(image), "image/png")})
+        assert r.status_code == 409 and "/v1/restore" in r.json()["error"]["message"]
+        assert client.post("/v1/restore", files={"file": ("noisy.png", _png_bytes(image))}).status_code == 200  # still serving
+        assert "/v1/restore" in client.get("/").text
+    finally:
+        client.__exit__(None, None, None)
+
+
 def test_superres_output_is_scale_times_the_input(tmp_path):
     data = smooth_folder(tmp_path / "photos", images=10, side=64)
     out = vf("train", data, "--task", "superres", "--scale", 2, "--patch", 32, "--epochs", 1, "--batch-size", 16,
@@ -215,6 +280,20 @@ def test_superres_output_is_scale_times_the_input(tmp_path):
     out = vf("predict", run / "export" / "tflite", tmp_path / "small.png", "--out", tmp_path / "big2", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert Image.open(tmp_path / "big2" / "small.png").size == (134, 82)
+    client = _served(run / "export" / "tflite", max_output_pixels=10_000)  # an export serves too
+    try:
+        small = (tmp_path / "small.png").read_bytes()
+        r = client.post("/v1/restore", files={"file": ("small.png", small, "image/png")})
+        assert r.status_code == 413 and "134x82 = 10,988 pixels" in r.json()["error"]["message"]
+        assert client.get("/v1/model").json()["scale"] == 2
+    finally:
+        client.__exit__(None, None, None)
+    client = _served(run / "export" / "tflite", max_output_pixels=20_000)
+    try:
+        r = client.post("/v1/restore", files={"file": ("small.png", small, "image/png")})
+        assert r.status_code == 200 and Image.open(__import__("io").BytesIO(r.content)).size == (134, 82)
+    finally:
+        client.__exit__(None, None, None)
 
 
 def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path):

@@ -84,3 +84,45 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from synthetic import smooth_folder, smooth_image
+
+    data = smooth_folder(tmp_path / "photos", images=6, side=48)
+    train = subprocess.run([sys.executable, "-m", "visionflow", "train", str(data), "--task", "denoise", "--patch", "32",
+                            "--epochs", "1", "--batch-size", "16", "--project", str(tmp_path / "runs"), "--name", "dn"],
+                           capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    image = tmp_path / "noisy.png"
+    smooth_image(__import__("numpy").random.default_rng(2), 60, 90).save(image)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(tmp_path / "runs" / "dn"), "--port",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(url, proc)
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: "denoising (gaussian:25)" in d.find_element(By.ID, "model").text)
+        browser.find_element(By.ID, "file").send_keys(str(image))
+        wait.until(lambda d: d.find_element(By.ID, "compare").is_displayed()
+                   or "error" in (d.find_element(By.ID, "status").get_attribute("class") or ""))
+        assert browser.find_element(By.ID, "compare").is_displayed(), browser.find_element(By.ID, "status").text
+        assert browser.find_element(By.ID, "after").get_attribute("src").startswith("data:image/png")
+        assert "90×60 → 90×60" in browser.find_element(By.ID, "status").text
+        before = browser.find_element(By.ID, "before")
+        assert "inset(0px 50%" in before.value_of_css_property("clip-path")
+        slider = browser.find_element(By.ID, "slider")
+        browser.execute_script("arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'))", slider)
+        assert "inset(0px 80%" in before.value_of_css_property("clip-path")
+        shown = browser.find_element(By.ID, "after").size
+        assert shown["width"] > 200 and abs(shown["height"] / shown["width"] - 60 / 90) < 0.02  # drawn at its aspect
+        assert Image.open(image).size == (90, 60)  # the source is only read
+    finally:
+        proc.terminate()
+        proc.wait(30)

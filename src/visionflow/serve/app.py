@@ -29,6 +29,7 @@ from visionflow.serve.errors import ServeError, decode_error
 from visionflow.serve.limits import BodyLimit
 from visionflow.serve.metrics import Metrics, MetricsMiddleware
 from visionflow.serve.model import ServedModel, load_served, warm_up
+from visionflow.serve.restore import RestoreQueue, ServedRestorer, load_restorer, restore_bytes
 from visionflow.serve.settings import ServeConfig
 
 log = logging.getLogger("visionflow.serve")
@@ -55,17 +56,26 @@ class Service:
         self.on_fatal = on_fatal
         self.metrics = Metrics()
         self.model: ServedModel | None = None
+        self.restorer: ServedRestorer | None = None  # a restoration model is served instead of a classifier
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
+        self.restoring = ThreadPoolExecutor(1, thread_name_prefix="restore")  # whole images, one at a time
+        self.restore_queue = RestoreQueue(cfg.max_queue)
         self._cam = None
         self.load_error: str | None = None
 
     def load(self) -> None:
         """Loads and warms the model (in a thread, while /healthz already answers)."""
         from visionflow.errors import VisionflowError
+        from visionflow.restoration.restorer import holds_restoration
 
         try:
+            if holds_restoration(self.run):
+                self.restorer = load_restorer(self.run, say=log.info)
+                log.info("model ready: %s (%s, %s)", self.restorer.name, self.restorer.restorer.task.name,
+                         self.restorer.artifact)
+                return
             model = load_served(self.run, self.cfg.backend, say=log.info)
             warm_up(model.predictor, (1, self.cfg.max_batch))
         except VisionflowError as exc:
@@ -76,9 +86,19 @@ class Service:
         log.info("model ready: %s (%s backend, %s)", model.name, model.backend, model.artifact)
 
     def ready_or_503(self) -> ServedModel:
+        if self.restorer is not None:
+            raise ServeError(409, "restoration_model", f"This server runs a {self.restorer.restorer.task.name} model, "
+                                                       f"which restores images: POST one image to /v1/restore.")
         if self.model is None or self.batcher is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
         return self.model
+
+    def restorer_or_503(self) -> ServedRestorer:
+        if self.restorer is not None:
+            return self.restorer
+        if self.model is not None:
+            raise ServeError(409, "not_restoration", "This server runs a classifier: POST images to /v1/predict.")
+        raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
 
     def explain(self, pixels: np.ndarray, class_name: str | None) -> dict:
         """Grad-CAM for one decoded image (runs in the explain thread)."""
@@ -195,9 +215,11 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
             await service.batcher.stop()
         service.decoders.shutdown(wait=False)
         service.explainer.shutdown(wait=False)
+        service.restoring.shutdown(wait=False)
 
     app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
-                  description="Image classification with a visionflow model. POST images to /v1/predict.")
+                  description="A visionflow model: POST images to /v1/predict (classifiers) or one image to "
+                              "/v1/restore (restoration models).")
     app.state.service = service
 
     @app.exception_handler(ServeError)
@@ -238,14 +260,15 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def readyz():
         if service.load_error:
             raise ServeError(503, "load_failed", service.load_error)
-        service.ready_or_503()
+        if service.restorer is None:
+            service.ready_or_503()
         return {"status": "ready"}
 
     @app.get("/v1/model", summary="The served model: name, labels, input size, backend, version, hash.")
     async def model_info():
-        info = service.ready_or_503().info()
+        info = (service.restorer or service.ready_or_503()).info()
         info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
-                                                       "max_body_mb", "max_files", "max_pixels")}
+                                                       "max_body_mb", "max_files", "max_pixels", "max_output_pixels")}
         return info
 
     @app.get("/metrics", summary="Prometheus metrics.")
@@ -314,6 +337,37 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
             raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s.") from None
         result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
         return result
+
+    @app.post("/v1/restore", summary="Restore one image (restoration models): the restored PNG, or JSON with it.",
+              openapi_extra=PREDICT_BODY, response_class=Response,
+              responses={200: {"content": {"image/png": {}, "application/json": {}},
+                               "description": "The restored image as PNG (headers X-Elapsed-Ms, X-Model-Ms), "
+                                              "or with format=json: sizes, timings and the PNG as a data URL."}})
+    async def restore(request: Request, format: str = Query("png", pattern="^(png|json)$")):
+        start = time.perf_counter()
+        served = service.restorer_or_503()
+        items = await _read_images(request, cfg)
+        if len(items) != 1:
+            raise ServeError(400, "one_image", f"Send exactly one image to /v1/restore. Received: {len(items)}")
+        name, data = items[0]
+        service.restore_queue.admit()
+        loop = asyncio.get_running_loop()
+        try:
+            png, facts = await asyncio.wait_for(loop.run_in_executor(
+                service.restoring, restore_bytes, served, name, data, cfg.max_pixels, cfg.max_output_pixels),
+                max(0.0, start + cfg.timeout - time.perf_counter()))
+        except asyncio.TimeoutError:
+            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s; send a smaller image "
+                                             f"or serve with a longer --timeout.") from None
+        finally:
+            service.restore_queue.done()
+        elapsed = round((time.perf_counter() - start) * 1000, 2)
+        if format == "json":
+            return JSONResponse({"model": served.name, "task": served.restorer.task.name, **facts, "elapsed_ms": elapsed,
+                                 "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")})
+        return Response(png, media_type="image/png", headers={
+            "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),
+            "X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])})
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)

@@ -27,13 +27,15 @@ class ServeConfig:
     max_body_mb: float = _opt(16.0, "Largest request body in MB (413 above it).")
     max_files: int = _opt(16, "Most images in one request (400 above it).")
     max_pixels: int = _opt(40_000_000, "Largest image in pixels, checked from the header before decoding (413 above it).")
+    max_output_pixels: int = _opt(16_000_000, "Largest restored image in pixels (super-resolution enlarges "
+                                              "scale^2 times; 413 above it, before the model runs).")
     access_log: bool = _opt(False, "Log one line per request.")
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(unknown_message("backend", self.backend, list(BACKENDS)))
         _check(0 < self.port < 65536, f"port must be between 1 and 65535. Received: port={self.port}")
-        for name in ("max_batch", "max_queue", "max_files", "max_pixels"):
+        for name in ("max_batch", "max_queue", "max_files", "max_pixels", "max_output_pixels"):
             _check(getattr(self, name) >= 1, f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
         for name in ("timeout", "max_body_mb"):
             _check(getattr(self, name) > 0, f"{name} must be positive. Received: {name}={getattr(self, name)}")

@@ -1,0 +1,103 @@
+"""Serving a restoration model: one image in, the restored PNG out (or JSON with it and timings).
+
+Requests are restored one at a time in their own thread (a whole image already uses every core),
+with at most `max_queue` waiting; inputs are capped by `max_pixels` before decoding and outputs
+by `max_output_pixels` (super-resolution enlarges scale^2 times) before the model runs.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visionflow.data.decode import DecodeError
+from visionflow.errors import DataError
+from visionflow.serve.errors import ServeError, decode_error
+
+
+@dataclass
+class ServedRestorer:
+    """The restorer and what `GET /v1/model` says about it."""
+
+    restorer: object  # visionflow.restoration.restorer.Restorer
+    name: str
+    artifact: str
+    sha256: str
+
+    def info(self) -> dict:
+        from visionflow.version import __version__
+
+        r = self.restorer
+        return {"name": self.name, "task": r.task.name, "outputs": "image", "labels": [], "scale": r.scale,
+                "input_channels": r.channels, "backend": r.backend, "artifact": self.artifact,
+                "sha256": self.sha256, "explain": False, "version": __version__,
+                **{k: r.meta[k] for k in ("noise", "model") if k in r.meta}}
+
+
+def load_restorer(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:
+    """Loads and warms up the restoration model of a run or export folder."""
+    from visionflow.export.exporter import sha256
+    from visionflow.restoration.restorer import Restorer
+
+    restorer = Restorer.load(run)
+    side = 8 * restorer.multiple
+    restorer.restore(np.zeros((side, side, restorer.channels), np.uint8))  # traces the model once
+    artifact = Path(restorer.source)
+    say(f"restoration model {restorer.task.name} ({restorer.backend})")
+    return ServedRestorer(restorer, str(restorer.meta.get("model") or Path(run).name), str(artifact), sha256(artifact))
+
+
+class RestoreQueue:
+    """Admission for restorations: at most `limit` requests waiting or running."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count = limit, 0
+        self.lock = threading.Lock()
+
+    def admit(self) -> None:
+        with self.lock:
+            if self.count >= self.limit:
+                raise ServeError(503, "overloaded", f"{self.count} images are waiting to be restored; retry shortly.",
+                                 headers={"Retry-After": "1"})
+            self.count += 1
+
+    def done(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+def restore_bytes(served: ServedRestorer, name: str, data: bytes, max_pixels: int, max_output_pixels: int) -> tuple[bytes, dict]:
+    """(PNG bytes, facts) for one uploaded image; every input problem is a 4xx ServeError."""
+    from PIL import Image
+
+    from visionflow.data.decode import alpha, decode
+    from visionflow.restoration.predict import finish, prepare
+
+    r = served.restorer
+    try:
+        rgb = decode(data, max_pixels=max_pixels)
+        transparency = alpha(data, max_pixels=max_pixels)
+    except DecodeError as exc:
+        raise decode_error(name, exc) from None
+    h, w = rgb.shape[:2]
+    out_pixels = h * w * r.scale ** 2
+    if out_pixels > max_output_pixels:
+        raise ServeError(413, "output_too_large", f"{name}: the restored image would be {w * r.scale}x{h * r.scale} = "
+                                                  f"{out_pixels:,} pixels; this server's limit is {max_output_pixels:,}.")
+    try:
+        given = prepare(r, rgb, transparency)
+    except DataError as exc:
+        raise ServeError(400, "no_holes", f"{name}: {exc}") from None
+    start = time.perf_counter()
+    pixels = finish(r, r.restore(given), transparency)
+    model_ms = (time.perf_counter() - start) * 1000
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue(), {"filename": name, "width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
+                            "input": {"width": int(w), "height": int(h)}, "model_ms": round(model_ms, 2)}

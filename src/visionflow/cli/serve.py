@@ -10,7 +10,8 @@ def add(sub) -> None:
     from visionflow.serve.settings import ServeConfig
 
     s = sub.add_parser("serve", help="Serve a model over HTTP (FastAPI): predictions, web page, metrics.",
-                       description="Serve a run's model (or an exported model) over HTTP: POST /v1/predict, "
+                       description="Serve a run's model (or an exported model) over HTTP: POST /v1/predict "
+                                   "(classifiers) or POST /v1/restore (restoration models: the restored PNG), "
                                    "GET /v1/model, /healthz, /readyz, /metrics, a web page at /, API docs at /docs.")
     s.add_argument("run", metavar="RUN", help="Run folder, or a folder written by `visionflow export`.")
     add_arguments(s, ServeConfig, skip=())

@@ -67,11 +67,15 @@ class Service:
 
     def load(self) -> None:
         """Loads and warms the model (in a thread, while /healthz already answers)."""
-        from visionflow.errors import VisionflowError
+        from visionflow.errors import ModelError, VisionflowError
+        from visionflow.predictor import exported_format
         from visionflow.restoration.restorer import holds_restoration
 
         try:
             if holds_restoration(self.run):
+                if self.cfg.backend != "keras" and exported_format(Path(self.run)) is None:
+                    raise ModelError(f"--backend {self.cfg.backend} for a restoration model: export it first "
+                                     f"(visionflow export {self.run} --format onnx) and serve {self.run}/export/onnx.")
                 self.restorer = load_restorer(self.run, say=log.info)
                 log.info("model ready: %s (%s, %s)", self.restorer.name, self.restorer.restorer.task.name,
                          self.restorer.artifact)

@@ -4,6 +4,7 @@ and train -> evaluate -> predict through the real CLI on generated smooth images
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -342,3 +343,74 @@ def test_too_few_usable_images_says_what_is_needed(tmp_path):
     Image.new("RGB", (20, 20)).save(tmp_path / "a.png")
     with pytest.raises(DataError, match="at least 2"):
         load_images(tmp_path, patch=32)
+
+
+def _pairs(root, scale: int = 1, sigma: float = 20.0):
+    """Clean smooth images and their degraded partners: noisy (scale 1) or box-downscaled, as PNGs
+    under another folder with the same stems."""
+    clean = smooth_folder(root / "clean", images=10, side=64, subfolders=False)
+    degraded = root / "degraded"
+    degraded.mkdir()
+    rng = np.random.default_rng(0)
+    for p in sorted(clean.iterdir()):
+        image = Image.open(p).convert("RGB")
+        if scale == 1:
+            noisy = np.asarray(image).astype(float) + rng.normal(0, sigma, (image.height, image.width, 3))
+            Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(degraded / f"{p.stem}.png")
+        else:
+            even = image.crop((0, 0, image.width // scale * scale, image.height // scale * scale))
+            even.resize((image.width // scale, image.height // scale), Image.Resampling.BOX).save(degraded / f"{p.stem}.png")
+    return clean, degraded
+
+
+def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path):
+    clean, noisy = _pairs(tmp_path)
+    Image.new("RGB", (64, 64)).save(clean / "lonely.png")  # no partner
+    Image.new("RGB", (64, 64)).save(clean / "odd.png")
+    Image.new("RGB", (60, 64)).save(noisy / "odd.png")  # another size
+    out = vf("train", clean, "--task", "denoise", "--pairs", noisy, "--patch", 32, "--epochs", 3, "--batch-size", 16,
+             "--project", tmp_path / "runs", "--name", "dn", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "lonely.png: no degraded image with its name" in out.stdout
+    assert "odd.png: its degraded partner odd.png is 60x64; a 64x64 clean image needs 64x64" in out.stdout
+    run = tmp_path / "runs" / "dn"
+    meta = json.loads((run / "labels.json").read_text())
+    assert meta["pairs"] == str(noisy.resolve())
+    val = json.loads((run / "metrics.json").read_text())["validation"]
+    assert "real noisy/clean pairs" in json.loads((run / "metrics.json").read_text())["degradation"]
+    # The noisy input is the real file: its PSNR is that of the noise written above (sigma 20: ~22 dB).
+    assert 21.0 < val["methods"]["noisy input"]["psnr"] < 23.5
+    out = vf("evaluate", run, clean, "--pairs", noisy, "--out", tmp_path / "ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "ev" / "metrics.json").read_text())["evaluation"]
+    assert result["images"] == 10 and {s["path"].rsplit("/", 1)[-1] for s in result["skipped"]} == {"lonely.png", "odd.png"}
+    assert 21.0 < result["methods"]["noisy input"]["psnr"] < 23.5
+
+
+@pytest.mark.parametrize("task, message", [("inpaint", "for denoise and superres"),
+                                           ("classification", "is for restoration")])
+def test_pairs_are_refused_where_they_mean_nothing(tmp_path, task, message):
+    clean, low = _pairs(tmp_path, scale=2)
+    out = vf("train", clean, "--task", task, "--pairs", low, "--project", tmp_path / "runs", cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_superres_pairs_are_cropped_aligned_and_checked_for_size(tmp_path):
+    from visionflow.restoration.pairs import PairSampler, load_pair, pair_records
+    from visionflow.data.scan import Record
+
+    clean, low = _pairs(tmp_path, scale=2)
+    Image.new("RGB", (65, 64)).save(clean / "wide.png")
+    Image.new("RGB", (32, 32)).save(low / "wide.png")  # 65 // 2 = 32: a one-pixel longer clean side is cropped
+    given, big = load_pair(str(clean / "wide.png"), str(low / "wide.png"), 2)
+    assert given.shape == (32, 32, 3) and big.shape == (64, 64, 3)
+    Image.new("RGB", (20, 32)).save(low / "img000.png")
+    recs = [Record(str(p), "", "train", width=Image.open(p).width, height=Image.open(p).height) for p in sorted(clean.iterdir())]
+    kept, mapping, skipped = pair_records(recs, clean, low, 2, 32)
+    assert [Path(r.path).name for r in skipped] == ["img000.png"] and "is 20x32" in skipped[0].reason and "(1/2 of it)" in skipped[0].reason
+    sampler = PairSampler([(r.path, mapping[r.path]) for r in kept], 32, 2, 6, seed=1)
+    for a, b in sampler():
+        assert a.shape == (16, 16, 3) and b.shape == (32, 32, 3)
+        # box downscaling of the clean crop gives the degraded crop: the two are the same place
+        down = b.reshape(16, 2, 16, 2, 3).astype(float).mean(axis=(1, 3))
+        assert np.abs(down - a).max() <= 1.0  # rounding only; one pixel off gives ~10

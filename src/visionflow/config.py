@@ -53,6 +53,9 @@ class TrainConfig:
                                      "(photons at white), saltpepper (fraction), jpeg (quality); e.g. gaussian:5-50,jpeg:30-90.",
                        metavar="SPEC")
     scale: int = _opt(2, "Super-resolution: the upscaling factor.", choices=(2, 3, 4))
+    pairs: str = _opt("", "Denoise/superres: a folder of real degraded images, each named as its clean image in DIR "
+                          "(same relative path or file stem, any extension); trains on these pairs instead of "
+                          "degrading on the fly.", metavar="DIR")
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
                                    "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
     loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",

@@ -27,6 +27,8 @@ class EvaluateOptions:
                            metavar="DIR", kind=str, shown="RUN/evaluations/<DIR name>")
     labels: str | None = _opt(None, "Multi-label models: the labels CSV.", metavar="CSV", kind=str,
                               shown="DIR/labels.csv")
+    pairs: str | None = _opt(None, "Denoise/superres models: a folder of real degraded images named as DIR's clean "
+                                   "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str)
     batch_size: int = _opt(64, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)

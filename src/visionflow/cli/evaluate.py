@@ -21,18 +21,21 @@ def add(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from visionflow import tasks
+    from visionflow.errors import VisionflowError
     from visionflow.evaluation import evaluate
 
     o = options(args, EvaluateOptions)
     if restoration_run(args.run):
         from visionflow.restoration.evaluate import evaluate_folder, format_table
 
-        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe)
+        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, pairs=o.pairs)
         print(format_table(result))
         for item in result["skipped"]:
             print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
         print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
         return 0
+    if o.pairs:
+        raise VisionflowError("--pairs is for restoration models (denoise, superres); this run holds a classifier.")
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
                       tta=o.tta, labels=o.labels)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))

@@ -26,9 +26,10 @@ VALIDATION_PATCHES = 256
 
 
 def load_images(root: str | Path, patch: int, val_split: float = 0.0, seed: int = 42,
-                split_file: dict | None = None) -> ImageFolder:
+                split_file: dict | None = None, pairs: str | Path | None = None, scale: int = 1) -> ImageFolder:
     """The usable clean images of `root` split into train/validation(/test), as an ImageFolder
-    without classes."""
+    without classes. With `pairs` (a folder of degraded images, `visionflow.restoration.pairs`),
+    only clean images with a usable partner are kept, and `folder.pairs` maps each to it."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"Data folder {root} does not exist." if not root.exists() else
@@ -50,6 +51,12 @@ def load_images(root: str | Path, patch: int, val_split: float = 0.0, seed: int 
         for rec in scanned.get(split, []):
             if rec.ok and min(rec.width, rec.height) < patch:
                 rec.status, rec.reason = "skipped", f"smaller than the {patch}-pixel training patch"
+    mapping: dict[str, str] = {}
+    if pairs:
+        from visionflow.restoration.pairs import pair_records
+
+        for split, recs in scanned.items():
+            mapping.update(pair_records([r for r in recs if r.ok], root, pairs, scale, patch)[1])
     usable = {s: [r for r in recs if r.ok] for s, recs in scanned.items()}
     skipped = [r for recs in scanned.values() for r in recs if not r.ok]
     split_info: dict = {"kind": "split" if "validation" in layout else "images"}
@@ -70,13 +77,15 @@ def load_images(root: str | Path, patch: int, val_split: float = 0.0, seed: int 
         split_info.update(val_split=fraction, seed=seed, strategy="random, near-duplicates grouped",
                           duplicates_grouped=grouped)
     if len(usable["train"]) < MIN_TRAIN_IMAGES:
+        what = f" with a degraded partner in {pairs}" if pairs else ""
         raise DataError(f"{layout['train']} has {len(usable['train'])} usable training image(s) of at least "
-                        f"{patch}x{patch} pixels; restoration needs at least {MIN_TRAIN_IMAGES} (any photos: class "
-                        f"folders are ignored){' — see the skipped files above' if skipped else ''}.")
+                        f"{patch}x{patch} pixels{what}; restoration needs at least {MIN_TRAIN_IMAGES} (any photos: "
+                        f"class folders are ignored){' — see the skipped files above' if skipped else ''}.")
     if not usable.get("validation"):
         raise DataError(f"No usable validation images in {root}: add DIR/validation/ or more images for --val-split.")
     folder = make_folder(root, {s: str(p) for s, p in layout.items()}, [], usable, skipped, split_info)
     folder.report["noun"] = "images"
+    folder.pairs = mapping
     folder.report["validation_files"] = (
         [r.path for r in usable["validation"]] if split_info["kind"] == "images" else None)
     return folder

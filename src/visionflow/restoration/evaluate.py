@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from visionflow.data.decode import DecodeError, decode
+from visionflow.errors import DataError
 
 TUNING_IMAGES = 8  # images each baseline's settings are tried on
 MAX_IMAGES = 200  # images evaluated after training (all of them with `visionflow evaluate`)
@@ -68,8 +69,9 @@ def _tune(baselines: dict, items: list, meta: dict) -> dict[str, object]:
 
 
 def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: int | None = None,
-                    say: Callable[[str], None] | None = None) -> dict:
-    """Scores of `restorer` and of its task's baselines on the images `paths` (clean originals).
+                    say: Callable[[str], None] | None = None, pairs: dict[str, str] | None = None) -> dict:
+    """Scores of `restorer` and of its task's baselines on the images `paths` (clean originals),
+    degraded as the task does, or with `pairs` ({clean path: degraded path}) the real degraded files.
 
     Returns {"images", "methods": {name: {"psnr", "ssim"[, "hole_psnr"], "setting"}}, "model":
     name of the model's entry, "best_baseline", "gain_db", "rows": per image, "skipped",
@@ -78,6 +80,22 @@ def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: in
     task, meta = restorer.task, restorer.meta
     items, skipped = [], []
     for i, path in enumerate(paths[:limit] if limit else paths):
+        if pairs is not None:
+            from visionflow.restoration.pairs import load_pair
+
+            if str(path) not in pairs:
+                skipped.append({"path": str(path), "reason": "no degraded image with its name"})
+                continue
+            try:
+                given, clean = load_pair(str(path), pairs[str(path)], restorer.scale)
+            except DecodeError as exc:
+                skipped.append({"path": str(path), "reason": exc.reason})
+                continue
+            except DataError as exc:
+                skipped.append({"path": str(path), "reason": str(exc).split(": ", 1)[-1]})
+                continue
+            items.append((str(path), given, clean, None, i))
+            continue
         try:
             clean = decode(path)
         except DecodeError as exc:
@@ -89,8 +107,6 @@ def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: in
         given, clean, mask = task.degrade_image(clean, meta, (seed, i))
         items.append((str(path), given, clean, mask, i))
     if not items:
-        from visionflow.errors import DataError
-
         raise DataError("No usable images to evaluate" + (f" ({len(skipped)} skipped)." if skipped else "."))
     baselines = task.baselines(items[0][1], meta)
     settings = _tune(baselines, items, meta)
@@ -161,7 +177,8 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
         recs = folder.splits.get(split)
         if not recs:
             continue
-        result = results[split] = evaluate_images(restorer, [r.path for r in recs], limit=MAX_IMAGES, say=say)
+        result = results[split] = evaluate_images(restorer, [r.path for r in recs], limit=MAX_IMAGES, say=say,
+                                                  pairs=getattr(folder, "pairs", None) or None)
         write_rows(paths.root / "predictions" / f"{split}.csv", result)
         metrics[split] = {k: v for k, v in result.items() if k != "rows"}
         say(f"\n{split} ({result['images']} whole images, {task.describe(cfg)}), last epoch {state['epoch']}:")
@@ -175,13 +192,13 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
 
 
 def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = None, unsafe: bool = False,
-                    say: Callable[[str], None] | None = None) -> dict:
-    """`visionflow evaluate RUN DIR` for restoration models: every image under DIR (searched
-    recursively) degraded as the model's task does, restored, and scored beside the baselines;
+                    say: Callable[[str], None] | None = None, pairs: str | Path | None = None) -> dict:
+    """`visionflow evaluate RUN DIR [--pairs DEGRADED]` for restoration models: every image under
+    DIR (searched recursively) degraded as the model's task does (or its partner in `pairs`, see
+    `visionflow.restoration.pairs`), restored, and scored beside the baselines;
     writes metrics.json, predictions.csv and report.html to `out` (default
     RUN/evaluations/<DIR name>) and returns the result with "out" added."""
     from visionflow.data.decode import IMAGE_EXTENSIONS
-    from visionflow.errors import DataError
     from visionflow.predict import iter_inputs
     from visionflow.restoration.report import write_report
     from visionflow.restoration.restorer import Restorer
@@ -194,14 +211,22 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     if not paths:
         raise DataError(f"No images in {data} (searched recursively).")
     restorer = Restorer.load(run, unsafe=unsafe)
-    result = evaluate_images(restorer, paths, say=say)
+    mapping = None
+    if pairs:
+        from visionflow.restoration.pairs import index, partner
+
+        if restorer.task.name == "inpaint":
+            raise DataError("--pairs is for denoise and superres models; inpainting is measured on holes it makes.")
+        by_path, by_stem = index(pairs)
+        mapping = {p: q for p in paths if (q := partner(p, data, by_path, by_stem)) is not None}
+    result = evaluate_images(restorer, paths, say=say, pairs=mapping)
     run_path = Path(run)
     root = run_path if run_path.is_dir() else run_path.parent
     folder = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
     folder.mkdir(parents=True, exist_ok=True)
     write_rows(folder / "predictions.csv", result)
     metrics = {"task": result["task"], "data": str(data), "model": restorer.source,
-               "degradation": _degradation(restorer.meta), "evaluation": {k: v for k, v in result.items() if k != "rows"}}
+               "degradation": f"real pairs ({pairs})" if pairs else _degradation(restorer.meta), "evaluation": {k: v for k, v in result.items() if k != "rows"}}
     write_json(folder / "metrics.json", metrics)
     (folder / "plots").mkdir(exist_ok=True)
     write_report(folder, restorer, metrics, {"evaluation": result}, title=f"{result['task']} · {data.name}")

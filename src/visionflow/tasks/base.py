@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from visionflow.errors import ConfigError
 from visionflow.registry import Registry
 
 DEFAULT = "classification"  # the task of models whose metadata names none (written before tasks existed)
@@ -46,6 +47,8 @@ class Task:
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
         """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
+        if self.outputs != "image" and cfg.pairs:
+            raise ConfigError(f"--pairs is for restoration (--task denoise or superres); a {self.name} model does not take it.")
         return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
 
     def load_data(self, cfg, split_file: dict | None = None):

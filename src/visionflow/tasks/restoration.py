@@ -9,6 +9,7 @@ whole images at their own size (`visionflow.restoration.restorer`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -42,6 +43,14 @@ class Restoration(Task):
                             ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
             if given:
                 raise ConfigError(f"{flag} is for classifiers; a {self.name} model does not take it.")
+        if cfg.pairs and self.name == "inpaint":
+            raise ConfigError("--pairs is for denoise and superres; inpainting learns from holes made on the fly.")
+        if cfg.pairs:
+            import os
+
+            if not Path(cfg.pairs).is_dir():
+                raise ConfigError(f"--pairs folder {cfg.pairs} does not exist or is not a folder.")
+            cfg = cfg.replace(pairs=os.path.abspath(cfg.pairs))  # a run resumed from elsewhere still finds it
         if cfg.weights not in (None, "none"):
             raise ConfigError(f"{self.name} models train from scratch; drop --weights {cfg.weights}.")
         if cfg.monitor not in (None, "val_psnr", "val_loss"):
@@ -71,7 +80,8 @@ class Restoration(Task):
     def load_data(self, cfg, split_file=None):
         from visionflow.restoration.data import load_images
 
-        return load_images(cfg.data, self.patch_side(cfg), cfg.val_split, cfg.seed, split_file=split_file)
+        return load_images(cfg.data, self.patch_side(cfg), cfg.val_split, cfg.seed, split_file=split_file,
+                           pairs=cfg.pairs or None, scale=cfg.scale if self.name == "superres" else 1)
 
     def degrade(self, clean, seed, cfg, context=None):
         """(model input, target) of a float32 batch of clean pixels; `seed` a [2] int tensor."""
@@ -92,8 +102,10 @@ class Restoration(Task):
         from visionflow.restoration.data import PatchSampler, validation_patches
 
         patch = self.patch_side(cfg)
-        context = self.context(cfg)
         per_epoch = self.epoch_size(cfg, folder)
+        if cfg.pairs:
+            return self._pair_datasets(cfg, folder, patch, per_epoch, batch_size)
+        context = self.context(cfg)
         sampler = PatchSampler(folder.splits["train"], patch, per_epoch, cfg.seed)
         train = tf.data.Dataset.from_generator(sampler, output_signature=tf.TensorSpec((patch, patch, 3), tf.uint8))
         train = train.apply(tf.data.experimental.assert_cardinality(per_epoch))
@@ -104,6 +116,24 @@ class Restoration(Task):
         crops = validation_patches(folder.splits["validation"], patch, cfg.seed)
         given, target = self.degrade(tf.constant(crops, tf.float32), tf.constant([cfg.seed + 1, 0]), cfg, context)
         val = tf.data.Dataset.from_tensor_slices((given, target)).batch(batch_size).cache()
+        return train, val
+
+    def _pair_datasets(self, cfg, folder, patch: int, per_epoch: int, batch_size: int):
+        """Training and validation batches from real degraded/clean pairs (`--pairs`)."""
+        import tensorflow as tf
+
+        from visionflow.restoration.pairs import PairSampler, validation_pairs
+
+        scale = cfg.scale if self.name == "superres" else 1
+        pairs = {split: [(r.path, folder.pairs[r.path]) for r in folder.splits[split]] for split in ("train", "validation")}
+        sampler = PairSampler(pairs["train"], patch, scale, per_epoch, cfg.seed)
+        low = patch // scale
+        train = tf.data.Dataset.from_generator(sampler, output_signature=(
+            tf.TensorSpec((low, low, 3), tf.uint8), tf.TensorSpec((patch, patch, 3), tf.uint8)))
+        train = (train.apply(tf.data.experimental.assert_cardinality(per_epoch)).batch(batch_size)
+                 .map(lambda a, b: (tf.cast(a, tf.float32), tf.cast(b, tf.float32))).prefetch(tf.data.AUTOTUNE))
+        given, clean = validation_pairs(pairs["validation"], patch, scale, cfg.seed)
+        val = tf.data.Dataset.from_tensor_slices((given.astype(np.float32), clean.astype(np.float32))).batch(batch_size).cache()
         return train, val
 
     # -- model --------------------------------------------------------------------------------
@@ -123,7 +153,8 @@ class Restoration(Task):
 
         return {"task": self.name, "model": cfg.model, "classes": [], "image_size": None,
                 "input_channels": self.input_channels,
-                "multiple": MODELS.get(cfg.model).multiple, "patch": self.patch_side(cfg), **self.settings(cfg)}
+                "multiple": MODELS.get(cfg.model).multiple, "patch": self.patch_side(cfg), **self.settings(cfg),
+                **({"pairs": cfg.pairs} if cfg.pairs else {})}
 
     def settings(self, cfg) -> dict:
         """The degradation settings a model keeps in labels.json (evaluation degrades the same way)."""
@@ -158,7 +189,7 @@ class Denoise(Restoration):
         return super().check_config(cfg)
 
     def describe(self, cfg) -> str:
-        return f"noise {cfg.noise}"
+        return f"real noisy/clean pairs ({cfg.pairs})" if cfg.pairs else f"noise {cfg.noise}"
 
     def settings(self, cfg):
         return {"noise": cfg.noise}
@@ -194,7 +225,7 @@ class SuperRes(Restoration):
         return multiple * cfg.scale
 
     def describe(self, cfg) -> str:
-        return f"{cfg.scale}x bicubic downscaling"
+        return f"{cfg.scale}x real low/high-resolution pairs ({cfg.pairs})" if cfg.pairs else f"{cfg.scale}x bicubic downscaling"
 
     def settings(self, cfg):
         return {"scale": cfg.scale}

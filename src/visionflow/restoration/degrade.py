@@ -122,20 +122,27 @@ def downscale(batch, scale: int):
     return tf.round(tf.clip_by_value(small, 0.0, 255.0))
 
 
-def random_masks(n: int, height: int, width: int, rng: np.random.Generator, coverage: tuple[float, float] = (0.05, 0.25)) -> np.ndarray:
+def random_masks(n: int, height: int, width: int, rng: np.random.Generator, coverage: tuple[float, float] = (0.05, 0.25),
+                 unit: int | None = None) -> np.ndarray:
     """(n, height, width) float32 masks, 1 in the holes: boxes and free-form strokes (brush lines of
-    random width along a random walk, as in Yu et al. 2019) covering about `coverage` of the image."""
+    random width along a random walk, as in Yu et al. 2019) covering about `coverage` of the image.
+
+    Hole sizes are fractions of `unit` pixels (boxes 10-40% of it a side, brushes 3-10% wide); unit
+    None: the image's shorter side. Training draws them on patches (unit = the patch), and
+    evaluation on whole images passes the same unit, so that the holes a model is measured on are
+    the sizes it learnt to fill, however large the image (more of them on a larger image)."""
     from PIL import Image, ImageDraw
 
     masks = np.zeros((n, height, width), np.float32)
-    short = min(height, width)
+    short = unit or min(height, width)
+    shapes = max(12, int(12 * height * width / short ** 2))
     for i in range(n):
         target = rng.uniform(*coverage)
         img = Image.new("L", (width, height), 0)
         draw = ImageDraw.Draw(img)
-        for _ in range(12):
+        for _ in range(shapes):
             if rng.random() < 0.4:
-                bw, bh = (int(rng.uniform(0.1, 0.4) * d) + 1 for d in (width, height))
+                bw, bh = (min(d, int(rng.uniform(0.1, 0.4) * (unit or d)) + 1) for d in (width, height))
                 x0, y0 = int(rng.integers(0, width - bw + 1)), int(rng.integers(0, height - bh + 1))
                 draw.rectangle([x0, y0, x0 + bw - 1, y0 + bh - 1], fill=255)
             else:

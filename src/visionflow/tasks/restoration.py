@@ -264,7 +264,7 @@ class Inpaint(Restoration):
     MASK_BANK = 512
 
     def describe(self, cfg) -> str:
-        return "random holes: boxes and free-form strokes, 5-25% of the image"
+        return f"random holes: boxes and free-form strokes up to {int(0.4 * self.patch_side(cfg))} pixels, 5-25% of the image"
 
     def context(self, cfg):
         from visionflow.restoration.degrade import random_masks
@@ -284,7 +284,8 @@ class Inpaint(Restoration):
     def degrade_image(self, clean, meta, seed):
         from visionflow.restoration.degrade import random_masks, with_hole
 
-        mask = random_masks(1, clean.shape[0], clean.shape[1], np.random.default_rng(list(seed)))
+        mask = random_masks(1, clean.shape[0], clean.shape[1], np.random.default_rng(list(seed)),
+                            unit=meta.get("patch"))  # holes of the sizes the model trained on
         given = with_hole(clean[None].astype(np.float32), mask).numpy()[0]
         return np.round(given).astype(np.uint8), clean, mask[0] > 0.5
 

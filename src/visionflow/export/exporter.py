@@ -171,38 +171,22 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         if fmt.quantized and calibration is None:
             calibration, _ = sample_images(paths.manifest, "train", predictor.image_size, CALIBRATION_IMAGES, seed=1,
                                            resize=predictor.resize)
-        start = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-"))
-        os.chmod(tmp, DIR_MODE)
-        try:
-            artifact = tmp / fmt.artifact
-            fmt.write(predictor.model, artifact, calibration)
-            meta = {**meta_base, "format": name, "artifact": fmt.artifact}
-            if fmt.quantized:
-                meta["input"] = {**meta["input"], "dtype": "uint8"}
-            got = probabilities(_run_batched(fmt.open(artifact, meta), images))
+        meta = dict(meta_base)
+        if fmt.quantized:
+            meta["input"] = {**meta["input"], "dtype": "uint8"}
+
+        def check(runtime, fmt=fmt) -> dict:
+            got = probabilities(_run_batched(runtime, images))
             diff = float(np.abs(got - reference).max())
             agree = task.agreement(reference, got, predictor)
             passed = agree >= min_agreement if fmt.quantized else diff <= FLOAT_TOLERANCE
-            criterion = (f"{task.parity} >= {min_agreement:.1%}" if fmt.quantized
-                         else f"max |Δprob| <= {FLOAT_TOLERANCE:g}")
-            final = out_dir / name
-            size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
-                else artifact.stat().st_size
-            result = ExportResult(name, str(final / fmt.artifact), diff, agree, len(images), where, passed,
-                                  criterion, size, round(time.perf_counter() - start, 2), parity=task.parity)
-            if passed:
-                meta.update(sha256=sha256(artifact), parity=asdict(result),
-                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            versions=_versions())
-                write_json(tmp / "labels.json", meta)
-                _replace_dir(tmp, final)
-            else:
-                result.path = "(not written)"
-                if fmt.quantized:
-                    result.note = task.disagreement_note(reference, got, predictor)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            return {"max_abs_diff": diff, "agreement": agree, "samples": len(images), "sample_source": where,
+                    "passed": passed, "parity": task.parity,
+                    "criterion": (f"{task.parity} >= {min_agreement:.1%}" if fmt.quantized
+                                  else f"max |Δprob| <= {FLOAT_TOLERANCE:g}"),
+                    "note": task.disagreement_note(reference, got, predictor) if fmt.quantized and not passed else ""}
+
+        result = write_checked(fmt, predictor.model, out_dir, meta, check, calibration)
         say(result.line())
         results.append(result)
     failed = [r.format for r in results if not r.passed]
@@ -212,6 +196,36 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported model does not compute "
                            f"what the .keras model does, so it was not written.{hint}")
     return results
+
+
+def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None) -> ExportResult:
+    """Writes `model` in format `fmt` to a temporary folder beside `out_dir/<format>`, runs
+    `check(runtime)` (-> the parity fields of ExportResult) on it, and moves it into place with its
+    labels.json (`meta` plus format, hashes and parity) only when the check passed."""
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{fmt.name}.partial-"))
+    os.chmod(tmp, DIR_MODE)
+    try:
+        artifact = tmp / fmt.artifact
+        fmt.write(model, artifact, calibration)
+        meta = {**meta, "format": fmt.name, "artifact": fmt.artifact}
+        parity = check(fmt.open(artifact, meta))
+        final = out_dir / fmt.name
+        size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
+            else artifact.stat().st_size
+        result = ExportResult(fmt.name, str(final / fmt.artifact), size_bytes=size,
+                              seconds=round(time.perf_counter() - start, 2), **parity)
+        if result.passed:
+            result.note = ""
+            meta.update(sha256=sha256(artifact), parity=asdict(result),
+                        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions())
+            write_json(tmp / "labels.json", meta)
+            _replace_dir(tmp, final)
+        else:
+            result.path = "(not written)"
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _versions() -> dict:

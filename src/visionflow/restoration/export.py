@@ -7,19 +7,13 @@ Quantized formats are refused: an 8-bit restoration network loses the fine detai
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import tempfile
-import time
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from visionflow.errors import ConfigError, ExportFailed, ModelError
-from visionflow.rundir import RunPaths, locate, write_json
+from visionflow.rundir import RunPaths, locate
 
 MIN_PSNR = 50.0  # dB between an export's output and the .keras model's, on every sample image
 MAX_SIDE = 320  # sample images are cropped to at most this side (parity, not speed, is measured)
@@ -66,7 +60,7 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
                        say: Callable[[str], None]) -> list:
     """Writes each format of a restoration run (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's output and the .keras model's over the sample images."""
-    from visionflow.export.exporter import DIR_MODE, ExportResult, _replace_dir, _versions, sha256
+    from visionflow.export.exporter import sha256, write_checked
     from visionflow.export.formats import FORMATS
     from visionflow.restoration.restorer import Restorer
 
@@ -95,38 +89,19 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
         "output": {"shape": [None, None, None, 3], "scale": scale, "range": [0, 255], "dtype": "float32"},
         "source": {"path": str(source), "sha256": sha256(source)},
     }
+    def check(runtime) -> dict:
+        got = [np.asarray(runtime(x)) for x in padded]
+        if any(g.shape != r.shape for g, r in zip(got, reference)):
+            raise ExportFailed(f"The export returned images of another size than the .keras model "
+                               f"({got[0].shape[1:3]} vs {reference[0].shape[1:3]}).")
+        worst = min(psnr_between(r, g) for r, g in zip(reference, got))
+        return {"max_abs_diff": max(float(np.abs(r - g).max()) for r, g in zip(reference, got)), "agreement": worst,
+                "samples": len(padded), "sample_source": where, "passed": worst >= MIN_PSNR,
+                "criterion": f"PSNR >= {MIN_PSNR:g} dB", "parity": "PSNR"}
+
     results = []
     for name in names:
-        fmt = FORMATS.get(name)
-        start = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-"))
-        os.chmod(tmp, DIR_MODE)
-        try:
-            artifact = tmp / fmt.artifact
-            fmt.write(restorer.model, artifact, None)
-            meta = {**meta_base, "format": name, "artifact": fmt.artifact}
-            runtime = fmt.open(artifact, meta)
-            got = [np.asarray(runtime(x)) for x in padded]
-            if any(g.shape != r.shape for g, r in zip(got, reference)):
-                raise ExportFailed(f"The {name} export returned images of another size than the .keras model "
-                                   f"({got[0].shape[1:3]} vs {reference[0].shape[1:3]}).")
-            worst = min(psnr_between(r, g) for r, g in zip(reference, got))
-            diff = max(float(np.abs(r - g).max()) for r, g in zip(reference, got))
-            final = out_dir / name
-            size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
-                else artifact.stat().st_size
-            result = ExportResult(name, str(final / fmt.artifact), diff, worst, len(padded), where,
-                                  worst >= MIN_PSNR, f"PSNR >= {MIN_PSNR:g} dB", size,
-                                  round(time.perf_counter() - start, 2), parity="PSNR")
-            if result.passed:
-                meta.update(sha256=sha256(artifact), parity=asdict(result),
-                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions())
-                write_json(tmp / "labels.json", meta)
-                _replace_dir(tmp, final)
-            else:
-                result.path = "(not written)"
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        result = write_checked(FORMATS.get(name), restorer.model, out_dir, meta_base, check)
         say(result.line())
         results.append(result)
     failed = [r.format for r in results if not r.passed]

@@ -135,3 +135,42 @@ class GaussianBlur(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PushPullFill(keras.layers.Layer):
+    """Fills holes from their surroundings by push-pull interpolation (Gortler et al. 1996): the
+    known pixels are averaged down an image pyramid (each level the mean of the known pixels under
+    it), then the coarse means fill the unknown pixels on the way back up. A smooth first guess at
+    any hole size, in `levels` halvings, with no trained weights; an inpainting network corrects it.
+
+    Inputs: the 4-channel inpainting input (RGB, then the mask in 0-255, 255 in the hole).
+    Output: RGB with the holes filled and the known pixels unchanged.
+    """
+
+    def __init__(self, levels: int = 8, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = int(levels)
+
+    def call(self, given):
+        import tensorflow as tf
+
+        known = 1.0 - given[..., 3:4] / 255.0
+        total, weight = given[..., :3] * known, known
+        pyramid = []
+        for _ in range(self.levels):
+            pyramid.append((total, weight))
+            total = tf.nn.avg_pool2d(total, 2, 2, "SAME")
+            weight = tf.nn.avg_pool2d(weight, 2, 2, "SAME")
+        estimate = total / tf.maximum(weight, 1e-6)
+        for total, weight in reversed(pyramid):
+            up = tf.image.resize(estimate, tf.shape(total)[1:3], method="bilinear")
+            share = tf.minimum(weight * 2.0, 1.0)  # how much this level knows here: mostly-known cells keep their own mean
+            estimate = share * total / tf.maximum(weight, 1e-6) + (1.0 - share) * up
+        return given[..., :3] * known + estimate * (1.0 - known)
+
+    def compute_output_shape(self, shape):
+        return (*shape[:3], 3)
+
+    def get_config(self):
+        return {**super().get_config(), "levels": self.levels}

@@ -13,7 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from visionflow.models.layers import ClipPixels, GaussianBlur, KeepKnown, PixelShuffle, PixelUnshuffle, Upscale
+from visionflow.models.layers import (ClipPixels, GaussianBlur, KeepKnown, PixelShuffle, PixelUnshuffle,
+                                     PushPullFill, Upscale)
 from visionflow.models.registry import register
 
 # He initialisation keeps the signal's scale through a stack of ReLU convolutions; with Keras'
@@ -75,15 +76,22 @@ def espcn_s(scale: int = 2, channels: int = 3, width: int = 64, depth: int = 6, 
     return keras.Model(image, out, name=f"espcn_s_x{scale}")
 
 
-@register("unet_inpaint", "Inpainting: small U-Net (3 levels, 32-128 wide) that fills masked holes",
+@register("unet_inpaint", "Inpainting: small U-Net (3 levels, 32-128 wide) that corrects a push-pull fill of the holes",
           default_dropout=0.0, min_size=8, tasks=("inpaint",), multiple=8)
 def unet_inpaint(width: int = 32, **_) -> keras.Model:
     """A U-Net (Ronneberger et al. 2015) with three stride-2 levels: holes a few dozen pixels wide
     need a receptive field larger than they are, which plain stacked convolutions reach only
     with many more layers. Skip connections carry the known pixels at full resolution; the
-    output keeps every known pixel (KeepKnown) and the loss is taken inside the holes."""
+    output keeps every known pixel (KeepKnown) and the loss is taken inside the holes.
+
+    The holes are first filled by push-pull interpolation (PushPullFill, no weights) and the
+    network learns the correction (zero-initialised, so it starts from that fill), as the
+    denoiser starts from a blur. Measured on 30 hymenoptera photos, holes in PSNR: the fill alone
+    20.87 dB, OpenCV's Telea 21.56; the U-Net from a grey fill, after 8 epochs, 19.58."""
     given = keras.Input((None, None, 4), name="image")
-    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(given)
+    fill = PushPullFill(name="prefill")(given)
+    x = layers.Concatenate(name="with_fill")([fill, given])
+    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(x)
     skips = []
     for level in range(3):
         x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
@@ -104,6 +112,7 @@ def unet_inpaint(width: int = 32, **_) -> keras.Model:
                           name=f"dec{level}a")(x)
         x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
                           name=f"dec{level}b")(x)
-    guess = layers.Rescaling(255.0, offset=127.5, name="to_pixels")(layers.Conv2D(3, 1, name="fill")(x))
+    correction = layers.Conv2D(3, 1, kernel_initializer="zeros", name="fill")(x)
+    guess = layers.Add(name="refined")([fill, layers.Rescaling(255.0, name="to_pixels")(correction)])
     out = ClipPixels(name="clip")(KeepKnown(name="keep_known")([given, guess]))
     return keras.Model(given, out, name="unet_inpaint")

@@ -3,8 +3,9 @@
 Usage: python bench/restoration.py [--cases denoise,superres,inpaint] [--data hymenoptera] [--out NAME]
 
 Each case runs `visionflow train ../shared/datasets/DATA --task TASK` with nothing else (the
-task's defaults, including the 10-minute training budget): hymenoptera trains on train/ (245
-photos, class folders ignored) and is measured on val/ (153 photos the model never trained on;
+task's defaults, including the training budget: 10 minutes, inpainting 15): hymenoptera trains
+on train/ (245 photos, class folders ignored) and is measured on val/ (153 photos the model never
+trained on;
 the run does not pick an epoch on them: the last epoch is kept). The run's own evaluation
 restores every validation photo whole and scores it with scikit-image's PSNR/SSIM beside each
 baseline at its best setting (tried on the first 8 photos). Targets: denoising (gaussian:25)

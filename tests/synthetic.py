@@ -129,3 +129,54 @@ def smooth_folder(root: Path, images: int = 40, seed: int = 0, side: int = 96, s
         h, w = side + int(rng.integers(0, side // 2)), side + int(rng.integers(0, side // 2))
         smooth_image(rng, h, w).save(folder / f"img{i:03d}.png")
     return root
+
+
+def write_video(path: Path, frames, fps: float = 10, codec: str = "libx264", pix_fmt: str = "yuv420p",
+                rotation: int = 0, times: list[float] | None = None) -> Path:
+    """Encodes `frames` (uint8 (h, w, 3) arrays, even sides) with PyAV; `times` (seconds) gives each
+    frame its own timestamp (a variable frame rate), `rotation` sets the display rotation."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        first = frames[0]
+        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], pix_fmt
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            if times is not None:
+                frame.pts, frame.time_base = int(round(times[i] * 1000)), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def colour_frames(colours: list[tuple[int, int, int]], size: tuple[int, int] = (48, 64)) -> list[np.ndarray]:
+    """One flat frame per colour, (h, w, 3) uint8."""
+    return [np.full((*size, 3), c, np.uint8) for c in colours]
+
+
+def colour_model_run(folder: Path, classes=("red", "green", "blue"), image_size: int = 16) -> Path:
+    """A run folder whose model answers by mean colour (channel i -> class i): exact and
+    deterministic, for checking what a pipeline does with its answers."""
+    import json
+
+    import keras
+
+    inputs = keras.Input((image_size, image_size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    dense = keras.layers.Dense(len(classes), activation="softmax")
+    model = keras.Model(inputs, dense(x))
+    dense.set_weights([np.eye(3, len(classes), dtype=np.float32) * 20, np.full(len(classes), -10, np.float32)])
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    (folder / "labels.json").write_text(json.dumps({"task": "classification", "classes": list(classes),
+                                                    "image_size": [image_size, image_size]}))
+    return folder

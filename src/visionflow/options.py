@@ -47,14 +47,40 @@ class PredictOptions:
     out: str | None = _opt(None, "Restoration models (required for them): the folder the restored images are written "
                                  "to, as PNG named after each input.", metavar="DIR", kind=str)
     format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
-    batch_size: int = _opt(32, "Images per model call.")
+    batch_size: int = _opt(32, "Images (or video frames) per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)
     unsafe: bool = _opt(False, UNSAFE_HELP)
+    fps: float | None = _opt(None, "Videos: frames per second to label, by the frames' own times.", kind=float,
+                             shown="every frame")
+    every: int | None = _opt(None, "Videos: label every Nth frame instead.", metavar="N", kind=int)
+    segments: bool = _opt(False, "Videos: print merged segments (start, end, label, mean confidence) instead of "
+                                 "one row per frame.")
+    smooth: float = _opt(1.0, "Videos, --segments: seconds over which frame probabilities are averaged (0: none).",
+                         metavar="SECONDS")
+    min_segment: float = _opt(1.0, "Videos, --segments: shortest segment in seconds; shorter ones are merged into "
+                                   "a neighbour.", metavar="SECONDS")
+    annotate: str | None = _opt(None, "Videos: write a copy with the answer drawn on every frame: a .mp4/.mkv/.mov/.avi "
+                                      "file for one video, or a folder for several (no sound).", metavar="OUT", kind=str)
+    cam: bool = _opt(False, "Videos, --annotate: also blend each sampled frame's Grad-CAM heat map over the copy "
+                            "(runs the Keras model; slower).")
 
     def __post_init__(self) -> None:
         _check(self.top_k >= 1, f"--top-k must be at least 1. Received: {self.top_k}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.fps is None or self.fps > 0, f"--fps must be positive. Received: {self.fps}")
+        _check(self.every is None or self.every >= 1, f"--every must be at least 1. Received: {self.every}")
+        _check(self.fps is None or self.every is None, "Give --fps or --every, not both.")
+        _check(self.smooth >= 0, f"--smooth must not be negative. Received: {self.smooth}")
+        _check(self.min_segment >= 0, f"--min-segment must not be negative. Received: {self.min_segment}")
+        _check(not self.cam or self.annotate, "--cam draws heat maps on the --annotate copy: give --annotate OUT too.")
+
+    def video_flags(self) -> list[str]:
+        """The video-only flags that were changed from their defaults, as --names."""
+        defaults = PredictOptions()
+        return [f"--{name.replace('_', '-')}" for name in ("fps", "every", "segments", "smooth", "min_segment",
+                                                            "annotate", "cam")
+                if getattr(self, name) != getattr(defaults, name)]
 
 
 @dataclass(frozen=True)

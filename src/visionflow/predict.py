@@ -15,6 +15,7 @@ from visionflow.data.decode import IMAGE_EXTENSIONS
 from visionflow.errors import ConfigError, ModelError
 from visionflow.predictor import Predictor, exported_format, load_export, model_files, open_model, settings
 from visionflow.tasks.classification import Prediction  # noqa: F401  (visionflow.predict.Prediction)
+from visionflow.video.reader import VIDEO_EXTENSIONS
 
 BACKENDS = options.BACKENDS
 
@@ -105,17 +106,19 @@ def expand_inputs(args: Sequence[str]) -> list[str]:
     return list(iter_inputs(args))
 
 
-def iter_inputs(args: Sequence[str]) -> Iterator[str]:
+def iter_inputs(args: Sequence[str], videos: bool = False) -> Iterator[str]:
     """`expand_inputs` as a generator: folders are walked one directory at a time (each sorted),
     so listing a folder of millions of images never holds all the names at once. `@FILE` reads
     paths from FILE, one per line (blank lines and lines starting with # are skipped), also lazily:
-    the way to hand each machine its shard of a large job."""
+    the way to hand each machine its shard of a large job. With `videos`, folder walks also yield
+    video files (`visionflow.video.VIDEO_EXTENSIONS`)."""
+    endings = IMAGE_EXTENSIONS + (VIDEO_EXTENSIONS if videos else ())
     for arg in args:
         p = Path(arg)
         if arg.startswith("@") and len(arg) > 1:
             yield from _read_list(arg[1:])
         elif p.is_dir():
-            yield from _walk_images(str(p))
+            yield from _walk_images(str(p), endings)
         elif p.exists():
             yield arg
         elif glob.has_magic(arg):
@@ -137,14 +140,15 @@ def _read_list(path: str) -> Iterator[str]:
                 yield line
 
 
-def _walk_images(folder: str) -> Iterator[str]:
-    """Image files under `folder` in sorted path order, skipping hidden files and folders."""
+def _walk_images(folder: str, endings: tuple[str, ...] = IMAGE_EXTENSIONS) -> Iterator[str]:
+    """Image files (files with `endings`) under `folder` in sorted path order, skipping hidden
+    files and folders."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            yield from _walk_images(entry.path)
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            yield from _walk_images(entry.path, endings)
+        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in endings:
             yield entry.path

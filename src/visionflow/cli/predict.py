@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 
@@ -25,10 +26,10 @@ def add(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Streams: inputs are listed lazily and each row is written as soon as it is predicted, so
-    memory stays flat however many images there are (the JSON array is written piece by piece)."""
-    import itertools
-
+    memory stays flat however many images there are (the JSON array is written piece by piece).
+    Videos (named, or found in folders) are labelled after the images, frame by frame."""
     from visionflow.predict import iter_inputs, load
+    from visionflow.video.reader import is_video
 
     o = options(args, PredictOptions)
     if restoration_run(args.run):
@@ -36,62 +37,114 @@ def run(args: argparse.Namespace) -> int:
     if o.out:
         raise VisionflowError("--out is for restoration models, which write images; a classifier's predictions go to "
                               "standard output (--format json or csv to save them).")
-    predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
-    paths = iter_inputs(args.inputs)
+    if o.video_flags() and not any(is_video(a) or _may_hold_many(a) for a in args.inputs):
+        raise _no_video(o)
+    videos: list[str] = []
+
+    def images():  # the image inputs, lazily; videos are set aside for afterwards
+        for path in iter_inputs(args.inputs, videos=True):
+            if is_video(path):
+                videos.append(path)
+            else:
+                yield path
+
+    paths = images()
     first = next(paths, None)
-    if first is None:
-        raise VisionflowError("No input images found.")
+    if first is None and not videos:
+        raise VisionflowError("No input images or videos found.")
+    predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
     show_progress = args.progress or (args.progress is None and sys.stderr.isatty())
-    total = sum(1 for _ in iter_inputs(args.inputs)) if show_progress else None
-    progress = Progress(total) if show_progress else None
+    out = JsonArray() if o.format == "json" else None
     failed = seen = 0
-    writer = None
-    for pred in predictor.iter_predict(itertools.chain([first], paths), top_k=o.top_k, batch_size=o.batch_size):
-        failed += not pred.ok
-        if o.format == "json":
-            text = json.dumps(pred.to_dict(), indent=2)
-            sys.stdout.write(("[\n" if seen == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
-        elif o.format == "csv":
-            if writer is None:
-                writer = csv.writer(sys.stdout)
-                writer.writerow(predictor.task.csv_header(predictor.classes))
-            writer.writerow(pred.csv_row(predictor.classes))
-        elif pred.ok:
-            print(f"{pred.source}\t{pred.text()}")
-        else:
-            print(f"{pred.source}\tERROR: {pred.error}")
-        seen += 1
+    if first is not None:
+        total = sum(1 for p in iter_inputs(args.inputs, videos=True) if not is_video(p)) if show_progress else None
+        progress = Progress(total) if show_progress else None
+        writer = None
+        for pred in predictor.iter_predict(itertools.chain([first], paths), top_k=o.top_k, batch_size=o.batch_size):
+            failed += not pred.ok
+            if out is not None:
+                out.write(pred.to_dict())
+            elif o.format == "csv":
+                if writer is None:
+                    writer = csv.writer(sys.stdout)
+                    writer.writerow(predictor.task.csv_header(predictor.classes))
+                writer.writerow(pred.csv_row(predictor.classes))
+            elif pred.ok:
+                print(f"{pred.source}\t{pred.text()}")
+            else:
+                print(f"{pred.source}\tERROR: {pred.error}")
+            seen += 1
+            if progress:
+                progress.update(seen)
         if progress:
-            progress.update(seen)
-    if o.format == "json":
-        sys.stdout.write("\n]\n")
-    if progress:
-        progress.done(seen)
-    if failed:
-        print(f"{failed} of {seen} image(s) could not be predicted.", file=sys.stderr)
+            progress.done(seen)
+        if failed:
+            print(f"{failed} of {seen} image(s) could not be predicted.", file=sys.stderr)
+    if not videos and o.video_flags():
+        raise _no_video(o)
+    if videos:
+        from visionflow.cli.video import predict_videos
+
+        if o.format == "csv" and seen:
+            raise VisionflowError("CSV output holds either images or videos (their columns differ): predict the "
+                                  "videos in a command of their own.")
+        failed += predict_videos(predictor, videos, o, out, show_progress)
+    if out is not None:
+        out.close()
     return 1 if failed else 0
 
 
-def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
-    import itertools
+def _may_hold_many(arg: str) -> bool:
+    """A folder, glob or @list: what it holds is known only when it is read."""
+    import glob
+    from pathlib import Path
 
+    return Path(arg).is_dir() or arg.startswith("@") or glob.has_magic(arg)
+
+
+def _no_video(o: PredictOptions) -> VisionflowError:
+    return VisionflowError(f"{', '.join(o.video_flags())} apply to videos, and no video was given (video files end "
+                           f"in .mp4, .mov, .mkv, .avi, .webm, ...).")
+
+
+class JsonArray:
+    """A JSON array written to standard output one element at a time."""
+
+    def __init__(self):
+        self.count = 0
+
+    def write(self, item: dict) -> None:
+        text = json.dumps(item, indent=2)
+        sys.stdout.write(("[\n" if self.count == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+        sys.stdout.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        sys.stdout.write("[]\n" if self.count == 0 else "\n]\n")
+
+
+def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
     from visionflow.predict import iter_inputs
     from visionflow.restoration.predict import restore_files
     from visionflow.restoration.restorer import Restorer
 
     if not o.out:
         raise VisionflowError(f"{args.run} holds a restoration model: give --out DIR, the folder for the restored images.")
+    from visionflow.video.reader import is_video
+
+    if o.video_flags() or any(is_video(a) for a in args.inputs):
+        raise VisionflowError("Restoration models restore images, not videos.")
     restorer = Restorer.load(args.run, unsafe=o.unsafe)
     paths = iter_inputs(args.inputs)
     first = next(paths, None)
     if first is None:
         raise VisionflowError("No input images found.")
     failed = seen = 0
+    out = JsonArray() if o.format == "json" else None
     for done in restore_files(restorer, itertools.chain([first], paths), o.out):
         failed += not done.ok
-        if o.format == "json":
-            text = json.dumps(done.to_dict(), indent=2)
-            sys.stdout.write(("[\n" if seen == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+        if out is not None:
+            out.write(done.to_dict())
         elif o.format == "csv":
             if seen == 0:
                 csv.writer(sys.stdout).writerow(["source", "output", "width", "height", "seconds", "error"])
@@ -103,20 +156,21 @@ def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
         else:
             print(f"{done.source}\tERROR: {done.error}")
         seen += 1
-    if o.format == "json":
-        sys.stdout.write("\n]\n")
+    if out is not None:
+        out.close()
     if failed:
         print(f"{failed} of {seen} image(s) could not be restored.", file=sys.stderr)
     return 1 if failed else 0
 
 
 class Progress:
-    """A one-line progress bar on standard error: done/total, images per second, time left."""
+    """A one-line progress bar on standard error: done/total, items per second, time left."""
 
-    def __init__(self, total: int | None):
+    def __init__(self, total: int | None, unit: str = "images"):
         import time
 
         self.total = total
+        self.unit = unit
         self.start = time.perf_counter()
         self.last = 0.0
 
@@ -128,13 +182,14 @@ class Progress:
             return
         self.last = now
         rate = done / max(now - self.start, 1e-9)
+        per = "img" if self.unit == "images" else self.unit
         if self.total:
             width = 30
-            filled = int(width * done / self.total)
-            left = (self.total - done) / rate if rate > 0 else 0
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {rate:.0f} img/s  {left:.0f}s left"
+            filled = min(width, int(width * done / self.total))
+            left = max(0, self.total - done) / rate if rate > 0 else 0
+            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {rate:.0f} {per}/s  {left:.0f}s left"
         else:
-            line = f"{done} images  {rate:.0f} img/s"
+            line = f"{done} {self.unit}  {rate:.0f} {per}/s"
         sys.stderr.write("\r" + line)
         sys.stderr.flush()
 
@@ -142,4 +197,4 @@ class Progress:
         import time
 
         self.update(seen)
-        sys.stderr.write(f"\n{seen} images in {time.perf_counter() - self.start:.1f}s\n")
+        sys.stderr.write(f"\n{seen} {self.unit} in {time.perf_counter() - self.start:.1f}s\n")

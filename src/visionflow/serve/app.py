@@ -11,6 +11,7 @@ import base64
 import binascii
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -31,6 +32,7 @@ from visionflow.serve.metrics import Metrics, MetricsMiddleware
 from visionflow.serve.model import ServedModel, load_served, warm_up
 from visionflow.serve.restore import RestoreQueue, ServedRestorer, load_restorer, restore_bytes
 from visionflow.serve.settings import ServeConfig
+from visionflow.serve.video import analyse_file, receive_video
 
 log = logging.getLogger("visionflow.serve")
 
@@ -45,6 +47,15 @@ PREDICT_BODY = {
             "image": {"type": "string", "format": "byte", "description": "One base64-encoded image file."}}}},
     }},
 }
+VIDEO_BODY = {
+    "requestBody": {"required": True, "content": {
+        "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary", "description": "One video file."}}}},
+    }},
+}
+VIDEO_FPS = 2.0  # frames per second a /v1/video request labels when it asks for no sampling
 
 
 class Service:
@@ -62,6 +73,8 @@ class Service:
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
         self.restoring = ThreadPoolExecutor(1, thread_name_prefix="restore")  # whole images, one at a time
         self.restore_queue = RestoreQueue(cfg.max_queue)
+        self.videos = ThreadPoolExecutor(1, thread_name_prefix="video")  # timelines, one video at a time
+        self.video_queue = RestoreQueue(cfg.max_queue, "videos are waiting to be analysed")
         self._cam = None
         self.load_error: str | None = None
 
@@ -220,10 +233,11 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         service.decoders.shutdown(wait=False)
         service.explainer.shutdown(wait=False)
         service.restoring.shutdown(wait=False)
+        service.videos.shutdown(wait=False)
 
     app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
-                  description="A visionflow model: POST images to /v1/predict (classifiers) or one image to "
-                              "/v1/restore (restoration models).")
+                  description="A visionflow model: POST images to /v1/predict and videos to /v1/video "
+                              "(classifiers), or one image to /v1/restore (restoration models).")
     app.state.service = service
 
     @app.exception_handler(ServeError)
@@ -272,7 +286,8 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def model_info():
         info = (service.restorer or service.ready_or_503()).info()
         info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
-                                                       "max_body_mb", "max_files", "max_pixels", "max_output_pixels")}
+                                                       "max_body_mb", "max_files", "max_pixels", "max_output_pixels",
+                                                       "max_video_mb", "max_video_seconds", "video_timeout")}
         return info
 
     @app.get("/metrics", summary="Prometheus metrics.")
@@ -373,6 +388,38 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
             "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),
             "X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])})
 
-    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    @app.post("/v1/video", summary="Label the frames of one video: the timeline (per-frame answers and segments).",
+              openapi_extra=VIDEO_BODY)
+    async def video(request: Request, fps: float | None = Query(None, description="Frames per second to label "
+                                                                                  "(default 2 unless every is given)."),
+                    every: int | None = Query(None, description="Label every Nth frame instead."),
+                    smooth: float = Query(1.0, description="Seconds over which segments average probabilities."),
+                    min_segment: float = Query(1.0, description="Shortest segment in seconds."),
+                    frames: bool = Query(True, description="Include the per-frame rows.")):
+        start = time.perf_counter()
+        model = service.ready_or_503()
+        if fps is None and every is None:
+            fps = VIDEO_FPS
+        service.video_queue.admit()
+        cancel = threading.Event()
+        try:
+            name, path = await receive_video(request, cfg.max_video_bytes)
+            try:
+                loop = asyncio.get_running_loop()
+                result = await asyncio.wait_for(loop.run_in_executor(
+                    service.videos, analyse_file, model.predictor, path, name, fps, every, smooth, min_segment, frames,
+                    cfg.max_video_seconds, cancel), max(0.0, start + cfg.video_timeout - time.perf_counter()))
+            except asyncio.TimeoutError:
+                cancel.set()
+                raise ServeError(504, "timeout", f"The video took longer than {cfg.video_timeout:g} s; send a shorter "
+                                                 f"one, sample fewer frames (fps), or serve with a longer "
+                                                 f"--video-timeout.") from None
+            finally:
+                os.unlink(path)  # an analysis still running keeps its open file until it stops
+        finally:
+            service.video_queue.done()
+        return {"model": model.name, **result, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes, paths={"/v1/video": cfg.max_video_bytes})
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app

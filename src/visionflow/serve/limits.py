@@ -10,19 +10,21 @@ from visionflow.serve.errors import BodyTooLarge
 class BodyLimit:
     """Pure ASGI middleware: 413 for a declared Content-Length over the cap, before reading a
     byte; for bodies without one (chunked), the read that crosses the cap raises `BodyTooLarge`,
-    which the app answers with 413."""
+    which the app answers with 413. `paths` gives some routes a cap of their own (video uploads)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, paths: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            error = BodyTooLarge(self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            error = BodyTooLarge(limit)
             body = json.dumps(error.body()).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -36,8 +38,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -54,16 +54,17 @@ def load_restorer(run: str | Path, say: Callable[[str], None]) -> ServedRestorer
 
 
 class RestoreQueue:
-    """Admission for restorations: at most `limit` requests waiting or running."""
+    """Admission for work done one request at a time (restorations, videos): at most `limit`
+    requests waiting or running; `what` names the waiting items in the 503 message."""
 
-    def __init__(self, limit: int):
-        self.limit, self.count = limit, 0
+    def __init__(self, limit: int, what: str = "images are waiting to be restored"):
+        self.limit, self.count, self.what = limit, 0, what
         self.lock = threading.Lock()
 
     def admit(self) -> None:
         with self.lock:
             if self.count >= self.limit:
-                raise ServeError(503, "overloaded", f"{self.count} images are waiting to be restored; retry shortly.",
+                raise ServeError(503, "overloaded", f"{self.count} {self.what}; retry shortly.",
                                  headers={"Retry-After": "1"})
             self.count += 1
 

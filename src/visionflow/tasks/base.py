@@ -43,6 +43,7 @@ class Task:
     monitor: str = "val_accuracy"  # the validation metric that picks the best epoch by default
     parity: str = ""  # what the export parity check compares, in words
     outputs: str = "labels"  # what a model of the task gives: "labels" (classes, scores) or "image"
+    exclusive: bool = True  # one label per image (segments of a video tile it) or any number of labels
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -137,6 +138,10 @@ class Task:
 
     def csv_header(self, classes: list[str]) -> list[str]:
         """The columns of `visionflow predict --format csv`; each prediction's `csv_row` fills them."""
+        raise NotImplementedError
+
+    def frame_labels(self, prediction) -> list[str]:
+        """The labels one prediction holds, for video segments (`exclusive`: exactly one per frame)."""
         raise NotImplementedError
 
     def explain_target(self, probs: np.ndarray) -> int:

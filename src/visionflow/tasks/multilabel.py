@@ -56,6 +56,7 @@ class MultiLabel(Task):
     data_help = "DIR/labels.csv (header image,labels; labels separated by spaces) beside the images"
     monitor = "val_loss"
     parity = "per-label decision agreement"
+    exclusive = False
 
     def check_config(self, cfg):
         if cfg.calibrate:
@@ -127,6 +128,9 @@ class MultiLabel(Task):
 
     def failure(self, source, error):
         return LabelsPrediction(source=source, error=error)
+
+    def frame_labels(self, prediction):
+        return list(prediction.labels)
 
     def csv_header(self, classes):
         return ["path", "labels", *classes, "error"]

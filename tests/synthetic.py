@@ -180,3 +180,42 @@ def colour_model_run(folder: Path, classes=("red", "green", "blue"), image_size:
     (folder / "labels.json").write_text(json.dumps({"task": "classification", "classes": list(classes),
                                                     "image_size": [image_size, image_size]}))
     return folder
+
+
+MOTIONS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
+
+
+def motion_frames(direction: str, rng: np.random.Generator, frames: int = 12, size: int = 32) -> list[np.ndarray]:
+    """A bright square moving steadily in `direction` over a noisy background, from a random
+    start: no single frame (and no average of frames) tells which way it goes."""
+    dy, dx = MOTIONS[direction]
+    side = size // 5
+    speed = rng.uniform(0.4, 0.8) * (size - side) / frames
+    y0, x0 = (float(v) for v in rng.uniform(0, size - side, 2))
+    # start far enough from the edge it moves towards to keep moving for the whole clip
+    travel = speed * (frames - 1)
+    if dy:
+        y0 = rng.uniform(0, size - side - travel) if dy > 0 else rng.uniform(travel, size - side)
+    if dx:
+        x0 = rng.uniform(0, size - side - travel) if dx > 0 else rng.uniform(travel, size - side)
+    colour = rng.integers(150, 255, 3)
+    out = []
+    for t in range(frames):
+        img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        y, x = int(round(y0 + dy * speed * t)), int(round(x0 + dx * speed * t))
+        img[max(0, y):y + side, max(0, x):x + side] = colour
+        out.append(img)
+    return out
+
+
+def motion_folder(root: Path, per_class: int = 12, directions=("left", "right"), frames: int = 12, size: int = 32,
+                  seed: int = 0, splits=(("train", 1.0), ("validation", 0.5))) -> Path:
+    """root/<split>/<direction>/*.mp4: clips whose class is the direction of motion."""
+    rng = np.random.default_rng(seed)
+    for split, share in splits:
+        for direction in directions:
+            folder = root / split / direction
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(max(2, int(per_class * share))):
+                write_video(folder / f"{direction}_{i:03d}.mp4", motion_frames(direction, rng, frames, size), fps=10)
+    return root

@@ -41,8 +41,9 @@ class TrainConfig:
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
     task: str = _opt("classification", "What the model learns: classification (one class per image, from class "
-                                       "folders), multilabel (any labels per image, from DIR/labels.csv), or "
-                                       "restoration from any folder of clean images: denoise, superres, inpaint.",
+                                       "folders), multilabel (any labels per image, from DIR/labels.csv), video (one "
+                                       "class per clip, from class folders of videos), or restoration from any folder "
+                                       "of clean images: denoise, superres, inpaint.",
                      choices=TASK_NAMES)
     labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
@@ -58,6 +59,7 @@ class TrainConfig:
                           "degrading on the fly.", metavar="DIR")
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
                                    "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
+    frames: int = _opt(16, "Video: frames taken uniformly over each clip.")
     loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",
                             choices=("l1", "l2", "ssim"), kind=str, shown="l1")
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
@@ -127,6 +129,7 @@ class TrainConfig:
         _check(self.threshold is None or 0 < self.threshold < 1,
                f"threshold must be between 0 and 1. Received: threshold={self.threshold}")
         _check(unset("patch") or self.patch >= 8, f"patch must be at least 8. Received: patch={self.patch}")
+        _check(self.frames >= 1, f"frames must be at least 1. Received: frames={self.frames}")
         _check(0 <= self.val_split < 1, f"val_split must be in [0, 1). Received: val_split={self.val_split}")
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,

@@ -113,6 +113,8 @@ class GradCam:
 
         if predictor.model is None:
             raise ModelError(f"{predictor.source} is an exported model; Grad-CAM needs the run's .keras model.")
+        if getattr(predictor, "frames", None):
+            raise ModelError(f"{predictor.source} classifies video clips; Grad-CAM explains image models.")
         self.predictor = predictor
         model = predictor.model
         head = _head(model)

@@ -60,6 +60,8 @@ def _load(path: str | Path, unsafe: bool, backend: str, say: Callable[[str], Non
     if path.is_dir() and exported_format(path) is None and backend != "keras":
         model_path, meta = model_files(path)
         settings(meta)  # a model this loader cannot serve is refused before anything is exported
+        if meta.get("frames") and backend == "auto":
+            return open_model(path, unsafe)  # clip models: TensorFlow (export them for ONNX Runtime)
         if model_path.suffix == ".keras":
             fast = _load_fast(path, model_path, meta, backend, say)
             if fast is not None:

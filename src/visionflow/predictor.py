@@ -36,11 +36,13 @@ class Predictor:
     def __init__(self, model, classes: Sequence[str], image_size: tuple[int, int], source: str = "",
                  runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0,
                  backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None,
-                 task: str = tasks.DEFAULT, thresholds: dict[str, float] | None = None, resize: Resize = STRETCH):
+                 task: str = tasks.DEFAULT, thresholds: dict[str, float] | None = None, resize: Resize = STRETCH,
+                 frames: int | None = None):
         """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
 
         `task` names what the model predicts (`visionflow.tasks`); `thresholds` are a multi-label
-        model's decision threshold per label; `resize` how images reach `image_size`.
+        model's decision threshold per label; `resize` how images reach `image_size`; `frames`, for
+        a clip model, how many frames it takes from each video (its inputs are then videos).
         `temperature` rescales a classifier's probabilities (fitted by `visionflow train --calibrate`).
         `backend` names what computes the predictions and `artifact` the file it runs (default:
         `source`). With `keras_path` (a run's model.keras behind its ONNX export), `model` loads
@@ -57,6 +59,7 @@ class Predictor:
                              f"not know ({exc}).") from None
         self.thresholds = {str(k): float(v) for k, v in thresholds.items()} if thresholds else None
         self.resize = resize
+        self.frames = int(frames) if frames else None
         self._model = model
         self._keras_path = keras_path
         self.backend = backend
@@ -69,7 +72,7 @@ class Predictor:
         if out != expected:
             raise ModelError(f"{source or 'The model'} has {out} output(s) but labels.json lists "
                              f"{len(self.classes)} classes for {self.task.name}; they do not belong together.")
-        self._call = runtime if runtime is not None else keras_runtime(model, self.image_size)
+        self._call = runtime if runtime is not None else keras_runtime(model, self.image_size, frames=self.frames)
         self.tta = False  # flip test-time augmentation: see `load`
 
     @property
@@ -87,10 +90,23 @@ class Predictor:
                **self.resize.to_meta(), "temperature": self.temperature}
         if self.thresholds is not None:
             out["thresholds"] = self.thresholds
+        if self.frames:
+            out["frames"] = self.frames
         return out
 
     def prepare(self, item: ImageSource) -> np.ndarray:
-        """`item` decoded and brought to the model's input, (h, w, 3) uint8; raises DecodeError."""
+        """`item` decoded and brought to the model's input, (h, w, 3) uint8 (a clip model: the
+        video's frames, (frames, h, w, 3)); raises DecodeError."""
+        if self.frames:
+            from visionflow.video.clips import load_clip
+            from visionflow.video.reader import VideoError
+
+            if isinstance(item, np.ndarray) and item.ndim == 4:
+                return np.stack([decode(f, size=self.image_size, resize=self.resize) for f in item])
+            try:
+                return load_clip(item, self.frames, self.image_size, self.resize)
+            except VideoError as exc:
+                raise DecodeError(str(exc).split(": ", 1)[-1], exc.kind) from None
         return decode(item, size=self.image_size, resize=self.resize)
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -99,8 +115,8 @@ class Predictor:
         for start in range(0, len(images), batch_size):
             batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
             out = np.asarray(self._call(batch))
-            if self.tta:  # the mean with the mirror image's answer
-                out = (out + np.asarray(self._call(np.ascontiguousarray(batch[:, :, ::-1])))) / 2
+            if self.tta:  # the mean with the mirror image's answer (width is the second-last axis)
+                out = (out + np.asarray(self._call(np.ascontiguousarray(batch[..., ::-1, :])))) / 2
             outs.append(out)
         if not outs:
             return np.zeros((0, len(self.classes)), np.float32)
@@ -119,7 +135,8 @@ class Predictor:
             `LabelsPrediction` (labels over their thresholds) for multilabel.
             batch_size: images per model call.
         """
-        single = not isinstance(inputs, (list, tuple)) and not (isinstance(inputs, np.ndarray) and inputs.ndim == 4)
+        batch_rank = 5 if self.frames else 4
+        single = not isinstance(inputs, (list, tuple)) and not (isinstance(inputs, np.ndarray) and inputs.ndim == batch_rank)
         if single:  # decoded here: starting decoding threads would cost about as much as the model call
             decoded = self._decode(inputs)
             if isinstance(decoded, str):
@@ -233,7 +250,7 @@ def settings(meta: dict) -> dict:
     except (ConfigError, TypeError, ValueError) as exc:
         raise ModelError(f"labels.json has an unusable resize setting: {exc}") from None
     return {"temperature": meta.get("temperature", 1.0), "task": str(meta.get("task") or tasks.DEFAULT),
-            "thresholds": meta.get("thresholds"), "resize": resize}
+            "thresholds": meta.get("thresholds"), "resize": resize, "frames": meta.get("frames")}
 
 
 def read_labels(labels_path: Path) -> dict:
@@ -257,6 +274,8 @@ def load_keras(model_path: Path, unsafe: bool):
         raise ModelError(f"{model_path} is not a .keras model file.")
     if suffix == ".keras" and not zipfile.is_zipfile(model_path):
         raise ModelError(f"Could not load {model_path}: the file is damaged or not a Keras model.")
+    import visionflow.models.layers  # noqa: F401  (registers the custom layers some models hold)
+
     try:
         return keras.saving.load_model(model_path, compile=False, safe_mode=not unsafe)
     except (ValueError, TypeError) as exc:

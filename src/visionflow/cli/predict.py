@@ -14,11 +14,13 @@ from visionflow.options import PredictOptions
 
 
 def add(sub) -> None:
-    p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs; restoration "
-                                       "models write the restored images to --out DIR.")
+    p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs, and of the frames "
+                                       "of videos (a timeline, or --segments); restoration models write the restored "
+                                       "images to --out DIR.")
     add_run(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="Image files, folders (searched recursively), quoted globs, or @FILE: a list of paths, one per line.")
+                   help="Image or video files, folders (searched recursively), quoted globs, or @FILE: a list of paths, "
+                        "one per line.")
     add_options(p, PredictOptions)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="Progress bar on standard error (default: when it is a terminal).")
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
                               "standard output (--format json or csv to save them).")
     if o.video_flags() and not any(is_video(a) or _may_hold_many(a) for a in args.inputs):
         raise _no_video(o)
+    predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
     videos: list[str] = []
 
     def images():  # the image inputs, lazily; videos are set aside for afterwards
@@ -48,17 +51,23 @@ def run(args: argparse.Namespace) -> int:
             else:
                 yield path
 
-    paths = images()
+    if predictor.frames:  # a clip model: each video is one input, predicted like an image
+        if o.video_flags():
+            raise VisionflowError(f"{', '.join(o.video_flags())} label the frames of a video with an image model; "
+                                  f"{args.run} classifies whole clips ({predictor.frames} frames each).")
+        paths = iter_inputs(args.inputs, videos=True)
+    else:
+        paths = images()
     first = next(paths, None)
     if first is None and not videos:
         raise VisionflowError("No input images or videos found.")
-    predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
     show_progress = args.progress or (args.progress is None and sys.stderr.isatty())
     out = JsonArray() if o.format == "json" else None
     failed = seen = 0
     if first is not None:
-        total = sum(1 for p in iter_inputs(args.inputs, videos=True) if not is_video(p)) if show_progress else None
-        progress = Progress(total) if show_progress else None
+        total = sum(1 for p in iter_inputs(args.inputs, videos=True) if predictor.frames or not is_video(p)) \
+            if show_progress else None
+        progress = Progress(total, unit="clips" if predictor.frames else "images") if show_progress else None
         writer = None
         for pred in predictor.iter_predict(itertools.chain([first], paths), top_k=o.top_k, batch_size=o.batch_size):
             failed += not pred.ok

@@ -16,7 +16,7 @@ import numpy as np
 
 from visionflow.errors import ConfigError, ExportFailed, ModelError
 from visionflow.export.formats import FORMATS
-from visionflow.export.samples import sample_images
+from visionflow.export.samples import sample_clips, sample_images
 from visionflow.options import ExportOptions
 from visionflow.rundir import FILE_MODE, RunPaths, write_json
 
@@ -27,6 +27,7 @@ DIR_MODE = FILE_MODE | 0o111  # mkdtemp makes owner-only folders; exports get th
 # multi-label model's label-by-label yes/no) on this share of them.
 FLOAT_TOLERANCE = 1e-4
 CALIBRATION_IMAGES = 128
+CLIP_SAMPLES = 32  # clips for a clip model's parity check (each is `frames` images)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     out_dir.mkdir(parents=True, exist_ok=True)
 
     task = predictor.task
-    images, where = sample_images(paths.manifest, "validation", predictor.image_size, samples, resize=predictor.resize)
+    images, where = _samples(predictor, paths.manifest, "validation", samples)
     say(f"parity check on {where}")
     probabilities = lambda raw: task.probabilities(raw, predictor)  # noqa: E731
     reference = probabilities(_run_batched(predictor._call, images))  # batched: bounded memory
@@ -160,8 +161,10 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         # task, classes, image size, resize mode, and the fitted temperature (classifiers trained
         # with --calibrate) or per-label thresholds (multi-label) that visionflow.load applies.
         **predictor.meta(),
-        "input": {"name": predictor.model.inputs[0].name, "shape": [None, *predictor.image_size, 3],
-                  "dtype": "float32", "range": [0, 255], "layout": "NHWC", "color": "RGB"},
+        "input": {"name": predictor.model.inputs[0].name,
+                  "shape": [None, *((predictor.frames,) if predictor.frames else ()), *predictor.image_size, 3],
+                  "dtype": "float32", "range": [0, 255], "layout": "NTHWC" if predictor.frames else "NHWC",
+                  "color": "RGB"},
         "output": task.output_spec(predictor.classes),
         "source": {"path": str(source), "sha256": sha256(source)},
     }
@@ -169,8 +172,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     for name in names:
         fmt = FORMATS.get(name)
         if fmt.quantized and calibration is None:
-            calibration, _ = sample_images(paths.manifest, "train", predictor.image_size, CALIBRATION_IMAGES, seed=1,
-                                           resize=predictor.resize)
+            calibration, _ = _samples(predictor, paths.manifest, "train", CALIBRATION_IMAGES, seed=1)
         meta = dict(meta_base)
         if fmt.quantized:
             meta["input"] = {**meta["input"], "dtype": "uint8"}
@@ -196,6 +198,14 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported model does not compute "
                            f"what the .keras model does, so it was not written.{hint}")
     return results
+
+
+def _samples(predictor, manifest: Path, split: str, count: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Model inputs for a parity check or int8 calibration: images, or clips for a clip model."""
+    if predictor.frames:
+        clips = min(count, CLIP_SAMPLES)
+        return sample_clips(manifest, split, predictor.frames, predictor.image_size, clips, seed, predictor.resize)
+    return sample_images(manifest, split, predictor.image_size, count, seed=seed, resize=predictor.resize)
 
 
 def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None) -> ExportResult:

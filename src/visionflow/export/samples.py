@@ -57,3 +57,31 @@ def sample_images(manifest: Path, split: str, image_size: tuple[int, int], count
     fill = generated_images(image_size, missing, seed)
     where = f"{len(real)} {split} images of the run + {missing} generated" if len(real) else f"{missing} generated images"
     return np.concatenate([real, fill]), where
+
+
+def sample_clips(manifest: Path, split: str, frames: int, image_size: tuple[int, int], count: int, seed: int = 0,
+                 resize: Resize = STRETCH) -> tuple[np.ndarray, str]:
+    """`count` clips of `frames` frames for a clip model's parity check: the run's own videos of
+    `split` first, topped up with clips of generated frames; and where they came from."""
+    from visionflow.errors import DataError
+    from visionflow.video.clips import load_clip
+
+    rows = []
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == split and r.get("status") == "ok"]
+    clips = []
+    for i in np.random.default_rng(seed).permutation(len(rows)):
+        try:
+            clips.append(load_clip(locate(rows[i], manifest.parent), frames, image_size, resize))
+        except (DataError, OSError):
+            continue
+        if len(clips) == count:
+            break
+    missing = count - len(clips)
+    real = np.stack(clips) if clips else np.zeros((0, frames, *image_size, 3), np.uint8)
+    if missing == 0:
+        return real, f"{len(real)} {split} clips of the run"
+    fill = generated_images(image_size, missing * frames, seed).reshape(missing, frames, *image_size, 3)
+    where = f"{len(real)} {split} clips of the run + {missing} generated" if len(real) else f"{missing} generated clips"
+    return np.concatenate([real, fill]), where

@@ -1,4 +1,4 @@
-"""Small Keras layers the image-to-image models need and Keras does not ship.
+"""Small Keras layers the image-to-image and clip models need and Keras does not ship.
 
 Each is registered as serializable, so `model.keras` files holding them load with
 `safe_mode=True` (no Lambda layers, no pickled code).
@@ -174,3 +174,22 @@ class PushPullFill(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "levels": self.levels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AddCoords(keras.layers.Layer):
+    """(..., h, w, c) -> (..., h, w, c + 2): appends the x and y position of each pixel, in [-1, 1]."""
+
+    def call(self, x):
+        from keras import ops
+
+        shape = ops.shape(x)
+        h, w = shape[-3], shape[-2]
+        ys = ops.linspace(-1.0, 1.0, h)
+        xs = ops.linspace(-1.0, 1.0, w)
+        grid = ops.stack(ops.meshgrid(xs, ys, indexing="xy"), axis=-1)  # (h, w, 2)
+        grid = ops.broadcast_to(ops.cast(grid, x.dtype), (*shape[:-1], 2))
+        return ops.concatenate([x, grid], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (*shape[:-1], shape[-1] + 2)

@@ -83,7 +83,10 @@ def image_uri(pixels: np.ndarray | object, quality: int = 85) -> str:
 def thumbnail(path: str, side: int = 120) -> str | None:
     """A data URI of the image at `path` with its longest side `side` pixels; None if unreadable."""
     from visionflow.data.decode import DecodeError, decode
+    from visionflow.video.reader import is_video
 
+    if is_video(path):
+        return clip_strip(path, side)
     try:
         pixels = decode(path)
     except (DecodeError, OSError):
@@ -93,6 +96,26 @@ def thumbnail(path: str, side: int = 120) -> str | None:
     if scale < 1:
         pixels = decode(path, size=(max(1, round(h * scale)), max(1, round(w * scale))))
     return image_uri(pixels)
+
+
+def clip_strip(path: str, side: int = 120, frames: int = 6) -> str | None:
+    """A data URI of `frames` frames taken uniformly over the video at `path`, side by side, each
+    `side` pixels high; None if unreadable."""
+    import numpy as np
+
+    from visionflow.errors import DataError
+    from visionflow.video.reader import VideoReader
+
+    from visionflow.video.clips import load_clip
+
+    try:
+        with VideoReader(path) as video:
+            w = max(1, round(side * video.info.width / video.info.height))
+        clip = load_clip(path, frames, (side, w))
+    except (DataError, OSError):
+        return None
+    gap = np.full((clip.shape[1], 3, 3), 255, np.uint8)
+    return image_uri(np.concatenate([part for f in clip for part in (f, gap)][:-1], axis=1))
 
 
 def img(uri: str | None, alt: str, cls: str = "plot") -> str:

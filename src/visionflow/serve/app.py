@@ -136,8 +136,11 @@ class Service:
         images = []
         for name, data in items:
             try:
-                images.append(decode(data, size=predictor.image_size, max_pixels=self.cfg.max_pixels,
-                                     resize=predictor.resize))
+                if predictor.frames:  # a clip model: each upload is a video
+                    images.append(predictor.prepare(data))
+                else:
+                    images.append(decode(data, size=predictor.image_size, max_pixels=self.cfg.max_pixels,
+                                         resize=predictor.resize))
             except DecodeError as exc:
                 raise decode_error(name, exc) from None
         return np.stack(images)

@@ -12,6 +12,10 @@ DECODE_STATUS = {
     "not_image": (415, "not_an_image"),
     "format": (415, "unsupported_format"),
     "too_large": (413, "image_too_large"),
+    # clip models take videos
+    "missing": (400, "empty_video"),
+    "not_video": (415, "not_a_video"),
+    "no_video_stream": (415, "no_video_stream"),
 }
 
 

@@ -30,7 +30,8 @@ class ServedModel:
         return {"name": self.name, "task": self.predictor.task.name, "labels": self.predictor.classes,
                 "input_size": [h, w], "resize": self.predictor.resize.mode, "backend": self.backend,
                 "artifact": self.artifact, "sha256": self.sha256, "temperature": self.predictor.temperature,
-                "thresholds": self.predictor.thresholds, "explain": self.backend == "keras", "version": __version__}
+                "thresholds": self.predictor.thresholds, "frames": self.predictor.frames,
+                "explain": self.backend == "keras" and not self.predictor.frames, "version": __version__}
 
 
 def check_source(run: str | Path) -> None:
@@ -65,6 +66,6 @@ def load_served(run: str | Path, backend: str, say: Callable[[str], None] = prin
 
 def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:
     """Runs the model once per batch size, so the first real requests do not pay for tracing."""
-    h, w = predictor.image_size
+    shape = (*((predictor.frames,) if predictor.frames else ()), *predictor.image_size, 3)
     for n in sizes:
-        predictor.predict_arrays(np.zeros((n, h, w, 3), np.uint8), batch_size=n)
+        predictor.predict_arrays(np.zeros((n, *shape), np.uint8), batch_size=n)

@@ -44,6 +44,7 @@ class Task:
     parity: str = ""  # what the export parity check compares, in words
     outputs: str = "labels"  # what a model of the task gives: "labels" (classes, scores) or "image"
     exclusive: bool = True  # one label per image (segments of a video tile it) or any number of labels
+    inputs: str = "image"  # what one example is: "image", or "clip" (a video's frames)
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -81,6 +82,25 @@ class Task:
         from visionflow.training.data import labelled_datasets
 
         return labelled_datasets(cfg, folder, paths, batch_size)
+
+    def statistics_dataset(self, cfg, folder, batch_size: int):
+        """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at
+        most PRECISE_BN_IMAGES training images, cached in memory.
+
+        The images are shuffled once: batches in folder order hold one class each, and averaging
+        such single-class batch variances gave statistics that broke a 5-class model at inference
+        (40% accuracy on its own training images).
+        """
+        from visionflow.data.pipeline import make_dataset
+        from visionflow.data.resize import Resize
+        from visionflow.training.precise_bn import PRECISE_BN_IMAGES
+        from visionflow.training.setup import training_targets
+
+        records = folder.splits["train"]
+        order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
+        sample = [records[i] for i in order]
+        return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
+                            training=False, cache="memory", resize=Resize(cfg.resize))
 
     def epoch_size(self, cfg, folder) -> int:
         """Training examples per epoch."""

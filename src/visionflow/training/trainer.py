@@ -57,13 +57,19 @@ def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
         say(f"data: {len(folder.classes)} {noun}: {', '.join(folder.classes)}")
     else:
         say(f"data: {folder.report['root']} (every image, class folders ignored)")
+    unit = folder.report.get("unit", "images")
     for split, c in counts.items():
         per_class = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()) if k)
-        say(f"  {split:<10} {c['images']:6d} images" + (f" ({per_class})" if per_class else ""))
+        say(f"  {split:<10} {c['images']:6d} {unit}" + (f" ({per_class})" if per_class else ""))
     split = folder.report["split"]
     if split.get("kind") == "classes":
-        say(f"  split: {split['val_split']:.0%} held out for validation ({split['strategy']}), seed {split['seed']}; "
-            f"{split['duplicates_grouped']} near-duplicate images kept on one side")
+        grouped = split.get("duplicates_grouped")
+        say(f"  split: {split['val_split']:.0%} held out for validation ({split['strategy']}), seed {split['seed']}"
+            + (f"; {grouped} near-duplicate images kept on one side" if grouped is not None else ""))
+    decoded = folder.report.get("decoded")
+    if decoded:
+        say(f"  decoded: {decoded['frames']} frames per clip at {decoded['size'][0]}x{decoded['size'][1]}, "
+            f"{decoded['megabytes']:g} MB in memory, in {decoded['seconds']:.1f}s")
     skipped = folder.report["skipped"]
     if skipped:
         say(f"  skipped {len(skipped)} file(s):")
@@ -229,7 +235,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
             cfg = cfg.replace(project=tempfile.mkdtemp(prefix="visionflow-worker-"), name="run")
         cfg, paths, state = _start_run(cfg, folder)
-        _doctor(paths, folder, say)
+        if task.inputs == "image":  # the doctor compares pictures (hashes, thumbnails)
+            _doctor(paths, folder, say)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
         more = state["epoch"] < cfg.epochs and bool(overrides)
         if more:  # e.g. --epochs raised after the run ended: early stopping counts afresh
@@ -316,28 +323,6 @@ def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) ->
             "see doctor.json or `visionflow doctor DATA`")
 
 
-def _statistics_dataset(cfg: TrainConfig, folder: ImageFolder, batch_size: int):
-    """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at most
-    PRECISE_BN_IMAGES training images, cached in memory.
-
-    The images are shuffled once: batches in folder order hold one class each, and averaging
-    such single-class batch variances gave statistics that broke a 5-class model at inference
-    (40% accuracy on its own training images).
-    """
-    import numpy as np
-
-    from visionflow.data.pipeline import make_dataset
-    from visionflow.data.resize import Resize
-    from visionflow.training.precise_bn import PRECISE_BN_IMAGES
-    from visionflow.training.setup import training_targets
-
-    records = folder.splits["train"]
-    order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
-    sample = [records[i] for i in order]
-    return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size, training=False,
-                        cache="memory", resize=Resize(cfg.resize))
-
-
 def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
     """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning.
     After a head phase on cached features every epoch fine-tunes, at the fine-tuning rate."""
@@ -392,7 +377,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
     precise_bn = []
     if not cluster and not pretrained and has_batchnorm(model):  # the distributed loop keeps the moving averages
-        precise_bn = [PreciseBN(_statistics_dataset(cfg, folder, batch))]
+        precise_bn = [PreciseBN(task.statistics_dataset(cfg, folder, batch))]
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)

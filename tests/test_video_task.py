@@ -1,0 +1,139 @@
+"""Clip classification (`--task video`): generated clips whose class is the direction of motion, so
+no single frame tells the classes apart. The recurrent model must learn it; the frame-pooling
+baseline cannot. Then the same verbs as for images: predict, evaluate, export, serve, report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from synthetic import motion_folder, motion_frames, write_video
+
+FRAMES, SIZE = 8, 32
+
+
+def vf(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def motion(tmp_path_factory):
+    return motion_folder(tmp_path_factory.mktemp("motion") / "clips", per_class=32, frames=FRAMES, size=SIZE,
+                         splits=(("train", 1.0), ("validation", 0.375)))  # 12 validation clips per class
+
+
+@pytest.fixture(scope="module")
+def gru_run(motion, tmp_path_factory):
+    import visionflow
+
+    root = tmp_path_factory.mktemp("runs")
+    result = visionflow.train(data=str(motion), task="video", model="cnn_gru", frames=FRAMES, image_size=SIZE,
+                              epochs=10, batch_size=8, time_budget=0, project=str(root), name="gru",
+                              say=lambda line: None)
+    return result
+
+
+def test_clip_sampling_takes_frames_uniformly(tmp_path):
+    from visionflow.video.clips import clip_indices, load_clip
+
+    assert clip_indices(16, 4).tolist() == [2, 6, 10, 14]
+    assert clip_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]  # a short clip repeats frames
+    frames = [np.full((32, 32, 3), 10 * i, np.uint8) for i in range(16)]
+    path = write_video(tmp_path / "ramp.mp4", frames, fps=8)
+    clip = load_clip(path, 4, (16, 16))
+    assert clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8
+    assert [round(float(f.mean()) / 10) for f in clip] == [2, 6, 10, 14]
+
+
+def test_the_recurrent_model_learns_the_direction_of_motion(gru_run):
+    val = gru_run.metrics["validation"]
+    assert val["accuracy"] >= 0.9, val["accuracy"]
+    labels = json.loads((gru_run.run_dir / "labels.json").read_text())
+    assert labels["task"] == "video" and labels["frames"] == FRAMES and labels["classes"] == ["left", "right"]
+
+
+def test_frame_pooling_cannot_tell_the_direction(motion, tmp_path):
+    import visionflow
+
+    result = visionflow.train(data=str(motion), task="video", model="frame_pool", frames=FRAMES, image_size=SIZE,
+                              epochs=10, batch_size=8, time_budget=0, project=str(tmp_path), name="pool",
+                              say=lambda line: None)
+    assert result.metrics["validation"]["accuracy"] <= 0.75  # 24 clips: near the 0.5 of chance
+
+
+def test_predict_evaluate_export_and_report_take_clips(gru_run, motion, tmp_path):
+    run = gru_run.run_dir
+    out = vf("predict", run, motion / "validation", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    assert len(rows) == 24 and all(r["source"].endswith(".mp4") for r in rows)
+    right = sum(r["label"] == r["source"].split("/")[-2] for r in rows)
+    assert right >= 21
+    out = vf("predict", run, motion / "validation", "--fps", "2", cwd=tmp_path)
+    assert out.returncode == 2 and "classifies whole clips" in out.stderr
+    out = vf("evaluate", run, motion / "validation", "--out", tmp_path / "ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["images"] == 24 and metrics["accuracy"] >= 0.9
+    out = vf("export", run, "--format", "onnx", "--out", tmp_path / "ex", cwd=tmp_path)
+    assert out.returncode == 0 and "validation clips of the run" in out.stdout, out.stdout + out.stderr[-2000:]
+    meta = json.loads((tmp_path / "ex" / "onnx" / "labels.json").read_text())
+    assert meta["input"]["shape"] == [None, FRAMES, SIZE, SIZE, 3] and meta["parity"]["passed"]
+    import visionflow
+
+    exported = visionflow.load(tmp_path / "ex" / "onnx")
+    clip = sorted((motion / "validation" / "left").glob("*.mp4"))[0]
+    assert exported.backend == "onnx" and exported.predict(str(clip)).label == visionflow.load(run).predict(str(clip)).label
+    report = (run / "report.html").read_text()
+    assert "clip" in report.lower() or "misclassified" in report.lower() or "No misclassified" in report
+
+
+def test_serving_a_clip_model_takes_video_uploads(gru_run, motion):
+    from fastapi.testclient import TestClient
+
+    from visionflow.serve.app import create_app
+    from visionflow.serve.settings import ServeConfig
+
+    clip = sorted((motion / "validation" / "right").glob("*.mp4"))[0].read_bytes()
+    with TestClient(create_app(gru_run.run_dir, ServeConfig(backend="keras")), raise_server_exceptions=False) as client:
+        for _ in range(600):
+            if client.get("/readyz").status_code == 200:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert client.get("/v1/model").json()["frames"] == FRAMES
+        r = client.post("/v1/predict", files={"file": ("c.mp4", clip, "video/mp4")})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"][0]["label"] == "right"
+        bad = client.post("/v1/predict", files={"file": ("c.mp4", b"not a video" * 20, "video/mp4")})
+        assert bad.status_code == 415 and bad.json()["error"]["code"] == "not_a_video"
+
+
+def test_video_settings_are_checked(motion, tmp_path):
+    out = vf("train", motion, "--task", "video", "--weights", "imagenet", cwd=tmp_path)
+    assert out.returncode == 2 and "video models train from scratch" in out.stderr
+    out = vf("train", motion, "--task", "video", "--model", "small_cnn", cwd=tmp_path)
+    assert out.returncode == 2 and "not for --task video" in out.stderr
+    out = vf("train", motion, "--task", "video", "--frames", "1", cwd=tmp_path)
+    assert out.returncode == 2 and "--frames must be at least 2" in out.stderr
+    (motion.parent / "broken").mkdir(exist_ok=True)
+
+
+def test_unreadable_clips_are_skipped_and_listed(tmp_path):
+    from visionflow.video.clips import load_clip_folder
+
+    root = motion_folder(tmp_path / "clips", per_class=3, frames=FRAMES, size=SIZE)
+    (root / "train" / "left" / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    (root / "train" / "left" / "notes.txt").write_text("hello")
+    folder = load_clip_folder(root)
+    reasons = {s["path"].split("/")[-1]: s["reason"] for s in folder.report["skipped"]}
+    assert "not a video FFmpeg can read" in reasons["broken.mp4"] and reasons["notes.txt"] == "not a video file extension"
+    assert len(folder.splits["train"]) == 6 and folder.classes == ["left", "right"]
+    rng = np.random.default_rng(0)
+    assert len(motion_frames("up", rng, FRAMES, SIZE)) == FRAMES

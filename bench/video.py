@@ -121,13 +121,13 @@ def model_only(predictor, frames: int) -> tuple[int, float]:
 
 def prepare_only(predictor, path: Path, frames: int) -> tuple[int, float]:
     """Converting and resizing alone (one thread), on decoded frames held in memory."""
-    from visionflow.video.reader import VideoReader, to_image
+    from visionflow.video.reader import VideoReader, to_input
 
     with VideoReader(path) as video:
         raw = [f.pixels for _, f in zip(range(min(frames, 60)), video.frames(raw=True))]
         start = time.perf_counter()
         for f in raw:
-            predictor.prepare(to_image(f))
+            to_input(f, predictor.image_size, predictor.resize)
         elapsed = time.perf_counter() - start
     return len(raw), elapsed
 
@@ -189,20 +189,23 @@ def main() -> None:
         print(f"{name:24s} {r['frames']:5d} frames in {r['seconds']:6.2f} s = {r['fps']:7.1f} frames/s "
               f"(peak RSS {r['rss_peak_mb']:.0f} MB)", flush=True)
 
-    ratios = {}
+    ratios, sums = {}, {}  # on 2 cores both stages use every core, so their sum is the other bound
     for case, decode, model in (("every frame", "decode_pyav", "model_every_frame"),
                                 ("2 fps", "decode_pyav_2fps", "model_2fps")):
         key = "pipeline_every_frame" if case == "every frame" else "pipeline_2fps"
         floor = max(results[decode]["seconds"], results[model]["seconds"])
+        total = results[decode]["seconds"] + results[model]["seconds"]
         ratios[case] = results[key]["seconds"] / floor
+        sums[case] = results[key]["seconds"] / total
         print(f"{case}: pipeline {results[key]['seconds']:.2f} s vs max(decode {results[decode]['seconds']:.2f} s, "
-              f"model {results[model]['seconds']:.2f} s) = {ratios[case]:.2f}x (target <= 1.5x)", flush=True)
+              f"model {results[model]['seconds']:.2f} s) = {ratios[case]:.2f}x (target <= 1.5x); "
+              f"vs their sum {total:.2f} s = {sums[case]:.2f}x", flush=True)
 
     RESULTS.mkdir(exist_ok=True)
     payload = {"machine": info, "clip": {"seconds": args.seconds, "width": W, "height": H, "fps": FPS,
                                          "source": origin, "bytes": clip.stat().st_size},
                "model": {"name": "small_cnn", "image_size": args.image_size, "backend": predictor.backend},
-               "results": results, "ratio_to_floor": ratios}
+               "results": results, "ratio_to_floor": ratios, "ratio_to_sum": sums}
     (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=2))
     lines = [f"# Video timelines (bench/video.py)", "",
              f"{info['cpu']}, {info['cores']} cores. Clip: {args.seconds:g} s of {W}x{H} H.264 at {FPS} fps "
@@ -210,8 +213,9 @@ def main() -> None:
              "| stage | frames | seconds | frames/s |", "|---|---|---|---|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['frames']} | {r['seconds']:.2f} | {r['fps']:.1f} |")
-    lines += ["", "| sampling | pipeline / max(decode, model) | target |", "|---|---|---|"]
-    lines += [f"| {case} | {ratio:.2f}x | <= 1.5x |" for case, ratio in ratios.items()]
+    lines += ["", "| sampling | pipeline / max(decode, model) | target | pipeline / (decode + model) |",
+              "|---|---|---|---|"]
+    lines += [f"| {case} | {ratio:.2f}x | <= 1.5x | {sums[case]:.2f}x |" for case, ratio in ratios.items()]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / args.out}.md")
 

@@ -23,7 +23,7 @@ from visionflow.data.dataset import ImageFolder, make_folder
 from visionflow.data.resize import STRETCH, Resize
 from visionflow.data.scan import JUNK_NAMES, Record, find_layout
 from visionflow.errors import DataError
-from visionflow.video.reader import VIDEO_EXTENSIONS, VideoError, VideoReader, to_image
+from visionflow.video.reader import VIDEO_EXTENSIONS, VideoError, VideoReader, to_input
 
 MIN_CLIPS_PER_CLASS = 2
 
@@ -44,8 +44,6 @@ def load_clip(source, frames: int, size: tuple[int, int], resize: Resize = STRET
         VideoError: the video cannot be read or holds no frame (a file cut short gives the
             frames it has, spread over what could be read).
     """
-    from visionflow.data.decode import decode
-
     with VideoReader(source, name=name) as video:
         declared = video.info.frames
         kept: dict[int, np.ndarray] = {}
@@ -54,7 +52,7 @@ def load_clip(source, frames: int, size: tuple[int, int], resize: Resize = STRET
         for frame in video.frames(raw=True):
             last = frame.index
             if wanted is None or frame.index in wanted:
-                kept[frame.index] = decode(to_image(frame.pixels), size=size, resize=resize)
+                kept[frame.index] = to_input(frame.pixels, size, resize)
         count = last + 1
     if wanted is not None and count < declared:  # fewer frames than declared: resample what was read
         wanted = None

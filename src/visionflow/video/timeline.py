@@ -1,9 +1,8 @@
 """Timelines: an image model run over a video's frames, one answer per sampled frame, and segments.
 
 Three stages overlap so both cores stay busy: a reader thread decodes (with FFmpeg's own
-threads), a small pool converts each kept frame to RGB and brings it to the model's input (size
-and resize mode, exactly as images are prepared), and the calling thread runs the model on
-batches. Queues between them are bounded, so memory stays flat on videos of any length; only
+threads), a small pool converts each kept frame to RGB at the model's input size (its resize mode;
+`visionflow.video.reader.to_input`), and the calling thread runs the model on batches. Queues between them are bounded, so memory stays flat on videos of any length; only
 the per-frame probabilities are kept (a few bytes per frame), for the segments.
 
 Example:
@@ -24,7 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from visionflow.errors import ConfigError, ModelError
-from visionflow.video.reader import Sampling, Stop, VideoInfo, VideoReader, VideoSource, to_image
+from visionflow.video.reader import Sampling, Stop, VideoInfo, VideoReader, VideoSource, to_input
 from visionflow.video.segments import Segment, exclusive_segments, label_segments, moving_average
 
 # Segment defaults: probabilities averaged over 1 s, stretches shorter than 1 s merged away.
@@ -88,8 +87,8 @@ class Timeline:
         if not len(self.times):
             return []
         smoothed = moving_average(self.probs, self.times, smooth)
-        if self.task.exclusive:
-            labels = [self.classes[i] for i in np.argmax(smoothed, axis=1)]
+        if self.task.exclusive:  # a tie in the window (a cut between scenes) goes to the frame's own answer
+            labels = [self.classes[i] for i in np.argmax(smoothed + 1e-6 * self.probs, axis=1)]
             return exclusive_segments(labels, self.probs, self.classes, self.times, self.end, min_seconds)
         present = smoothed >= (self.thresholds if self.thresholds is not None else 0.5)[None, :]
         return label_segments(present, self.probs, self.classes, self.times, self.end, min_seconds)
@@ -205,10 +204,10 @@ class VideoAnalysis:
         futures: queue.Queue = queue.Queue(maxsize=depth)
         stop = threading.Event()
         DONE = object()
-        prepare = self.predictor.prepare
+        size, resize = self.predictor.image_size, self.predictor.resize
 
         def convert(frame) -> tuple[int, float, np.ndarray]:
-            return frame.index, frame.time, prepare(to_image(frame.pixels))
+            return frame.index, frame.time, to_input(frame.pixels, size, resize)
 
         def read(pool: ThreadPoolExecutor) -> None:
             try:

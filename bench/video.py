@@ -10,6 +10,8 @@ Usage: python bench/video.py [--seconds 20] [--image-size 128]
 3. Measured in this process, one after another, frames per second:
    - decode only: PyAV (every frame to RGB), imageio-ffmpeg (FFmpeg in a pipe, RGB), and PyAV
      decoding every frame but converting only those of the 2 fps sampling: the floors;
+   - converting and resizing on one thread: FFmpeg's scaler (`to_input`, what the pipeline does)
+     and whole frames resized by Pillow (what images get), for comparison;
    - model only: the run's predictor (LiteRT through its cached export, as `predict` runs it) on
      frames already at the input size, batches of 32;
    - the pipeline (`visionflow.video.VideoAnalysis`: reader thread, converter threads, model) at
@@ -132,6 +134,30 @@ def prepare_only(predictor, path: Path, frames: int) -> tuple[int, float]:
     return len(raw), elapsed
 
 
+def prepare_pillow(predictor, path: Path, frames: int) -> tuple[int, float]:
+    """What to_input replaces: the whole frame converted to RGB, then resized by Pillow (one thread)."""
+    from visionflow.video.reader import VideoReader, to_rgb
+
+    with VideoReader(path) as video:
+        raw = [f.pixels for _, f in zip(range(min(frames, 60)), video.frames(raw=True))]
+        start = time.perf_counter()
+        for f in raw:
+            predictor.prepare(to_rgb(f))
+        elapsed = time.perf_counter() - start
+    return len(raw), elapsed
+
+
+def scaler_difference(predictor, path: Path) -> float:
+    """Mean absolute difference (grey levels) between FFmpeg's scaler and the Pillow path, 60 frames."""
+    from visionflow.video.reader import VideoReader, to_input, to_rgb
+
+    with VideoReader(path) as video:
+        raw = [f.pixels for _, f in zip(range(60), video.frames(raw=True))]
+    a = np.stack([to_input(f, predictor.image_size, predictor.resize) for f in raw]).astype(np.int16)
+    b = np.stack([predictor.prepare(to_rgb(f)) for f in raw]).astype(np.int16)
+    return float(np.abs(a - b).mean())
+
+
 def pipeline(predictor, path: Path, fps: float | None) -> dict:
     from visionflow.video import Sampling, VideoAnalysis
 
@@ -177,17 +203,20 @@ def main() -> None:
                      ("decode_imageio_ffmpeg", lambda: decode_imageio(clip)),
                      ("decode_pyav_2fps", lambda: decode_pyav(clip, 2.0)),
                      ("prepare_one_thread", lambda: prepare_only(predictor, clip, frames)),
+                     ("prepare_pillow_one_thread", lambda: prepare_pillow(predictor, clip, frames)),
                      ("model_every_frame", lambda: model_only(predictor, frames)),
                      ("model_2fps", lambda: model_only(predictor, sampled))]:
         best = min((fn() for _ in range(2)), key=lambda r: r[1])
         results[name] = {"frames": best[0], "seconds": best[1], "fps": best[0] / best[1]}
         print(f"{name:24s} {best[0]:5d} frames in {best[1]:6.2f} s = {best[0] / best[1]:7.1f} frames/s", flush=True)
+    difference = scaler_difference(predictor, clip)
+    print(f"FFmpeg's scaler vs Pillow: {difference:.2f} grey levels apart on average", flush=True)
     for name, fps in (("pipeline_every_frame", None), ("pipeline_2fps", 2.0)):
         r = min((pipeline(predictor, clip, fps) for _ in range(2)), key=lambda r: r["seconds"])
         r["fps"] = r["frames"] / r["seconds"]
         results[name] = r
         print(f"{name:24s} {r['frames']:5d} frames in {r['seconds']:6.2f} s = {r['fps']:7.1f} frames/s "
-              f"(peak RSS {r['rss_peak_mb']:.0f} MB)", flush=True)
+              f"(RSS {r['rss_first_mb']:.0f} MB at the first frame, peak {r['rss_peak_mb']:.0f} MB)", flush=True)
 
     ratios, sums = {}, {}  # on 2 cores both stages use every core, so their sum is the other bound
     for case, decode, model in (("every frame", "decode_pyav", "model_every_frame"),
@@ -205,15 +234,19 @@ def main() -> None:
     payload = {"machine": info, "clip": {"seconds": args.seconds, "width": W, "height": H, "fps": FPS,
                                          "source": origin, "bytes": clip.stat().st_size},
                "model": {"name": "small_cnn", "image_size": args.image_size, "backend": predictor.backend},
-               "results": results, "ratio_to_floor": ratios, "ratio_to_sum": sums}
+               "results": results, "ratio_to_floor": ratios, "ratio_to_sum": sums,
+               "scaler_vs_pillow_mean_abs_levels": difference}
     (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=2))
     lines = [f"# Video timelines (bench/video.py)", "",
              f"{info['cpu']}, {info['cores']} cores. Clip: {args.seconds:g} s of {W}x{H} H.264 at {FPS} fps "
              f"({origin}); model: small_cnn at {args.image_size}x{args.image_size}, {predictor.backend} backend.", "",
              "| stage | frames | seconds | frames/s |", "|---|---|---|---|"]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['frames']} | {r['seconds']:.2f} | {r['fps']:.1f} |")
-    lines += ["", "| sampling | pipeline / max(decode, model) | target | pipeline / (decode + model) |",
+        memory = f" (RSS {r['rss_first_mb']:.0f} MB at the first frame, peak {r['rss_peak_mb']:.0f} MB)" \
+            if "rss_peak_mb" in r else ""
+        lines.append(f"| {name}{memory} | {r['frames']} | {r['seconds']:.2f} | {r['fps']:.1f} |")
+    lines += ["", f"FFmpeg's scaler (`to_input`) vs the Pillow path: {difference:.2f} grey levels apart on average.", "",
+              "| sampling | pipeline / max(decode, model) | target | pipeline / (decode + model) |",
               "|---|---|---|---|"]
     lines += [f"| {case} | {ratio:.2f}x | <= 1.5x | {sums[case]:.2f}x |" for case, ratio in ratios.items()]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")

@@ -217,6 +217,8 @@ def test_timeline_memory_stays_flat_without_kept_frames(colour_run, scene_video)
     seen = [r.frame for r in analysis.results()]
     timeline = analysis.timeline()
     assert seen == list(range(0, 40, 4)) and timeline.frames == [] and timeline.probs.shape == (10, 3)
+    api = visionflow.timeline(colour_run, scene_video, every=10)  # the top-level API
+    assert [f.frame for f in api.frames] == [0, 10, 20, 30] and [f.prediction.label for f in api.frames][0] == "red"
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -89,8 +89,17 @@ def test_predict_evaluate_export_and_report_take_clips(gru_run, motion, tmp_path
     exported = visionflow.load(tmp_path / "ex" / "onnx")
     clip = sorted((motion / "validation" / "left").glob("*.mp4"))[0]
     assert exported.backend == "onnx" and exported.predict(str(clip)).label == visionflow.load(run).predict(str(clip)).label
-    report = (run / "report.html").read_text()
-    assert "clip" in report.lower() or "misclassified" in report.lower() or "No misclassified" in report
+    import base64
+    import io
+
+    from PIL import Image
+
+    from visionflow.report.html import thumbnail
+
+    uri = thumbnail(str(clip), 40)  # the report's gallery shows a clip as a strip of 6 frames
+    strip = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert strip.size == (6 * 40 + 5 * 3, 40)
+    assert "gallery" in (run / "report.html").read_text()
 
 
 def test_serving_a_clip_model_takes_video_uploads(gru_run, motion):
@@ -115,14 +124,18 @@ def test_serving_a_clip_model_takes_video_uploads(gru_run, motion):
         assert bad.status_code == 415 and bad.json()["error"]["code"] == "not_a_video"
 
 
-def test_video_settings_are_checked(motion, tmp_path):
-    out = vf("train", motion, "--task", "video", "--weights", "imagenet", cwd=tmp_path)
-    assert out.returncode == 2 and "video models train from scratch" in out.stderr
-    out = vf("train", motion, "--task", "video", "--model", "small_cnn", cwd=tmp_path)
-    assert out.returncode == 2 and "not for --task video" in out.stderr
-    out = vf("train", motion, "--task", "video", "--frames", "1", cwd=tmp_path)
-    assert out.returncode == 2 and "--frames must be at least 2" in out.stderr
-    (motion.parent / "broken").mkdir(exist_ok=True)
+@pytest.mark.parametrize("settings, message", [
+    ({"weights": "imagenet"}, "video models train from scratch"),
+    ({"model": "small_cnn"}, "not for --task video"),
+    ({"frames": 1}, "--frames must be at least 2"),
+])
+def test_video_settings_are_checked(motion, tmp_path, settings, message):
+    import visionflow
+    from visionflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        visionflow.train(data=str(motion), task="video", project=str(tmp_path), say=lambda line: None, **settings)
+    assert not (tmp_path / "exp1").exists()  # refused before a run folder is made
 
 
 def test_unreadable_clips_are_skipped_and_listed(tmp_path):

@@ -126,3 +126,35 @@ def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, 
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_page_plots_the_timeline_of_a_video(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from synthetic import colour_frames, colour_model_run, write_video
+
+    run_dir = colour_model_run(tmp_path / "run")
+    red, blue = (220, 30, 30), (30, 30, 220)
+    video = write_video(tmp_path / "scene.mp4", colour_frames([red] * 20 + [blue] * 20), fps=10)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run_dir), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(url, proc)
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "3 classes"))
+        browser.find_element(By.ID, "file").send_keys(str(video))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#segments li")) > 0
+                   or d.find_element(By.ID, "status").get_attribute("class") == "error")
+        rows = [li.text.replace("\n", " ") for li in browser.find_elements(By.CSS_SELECTOR, "#segments li")]
+        assert rows == ["0.0 – 2.0 s red 100%", "2.0 – 4.0 s blue 100%"], rows
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline")) == 3  # one line per class
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect")) == 2  # the segment band
+        assert "8 frames labelled (2 frame(s) per second)" in browser.find_element(By.ID, "status").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -6,6 +6,7 @@ Example:
     >>> visionflow.evaluate(run.run_dir, "data/validation")
     >>> model = visionflow.load(run.run_dir)
     >>> model.predict("img.jpg").label
+    >>> visionflow.timeline("runs/exp1", "clip.mp4", fps=2).segments()
 """
 
 from visionflow.config import TrainConfig
@@ -44,6 +45,14 @@ def explain(model, image, class_name=None, layer=None):
     return GradCam(predictor, layer).explain(image, class_name)
 
 
+def timeline(model, video, fps=None, every=None, **kwargs):
+    """An image model over a video's frames: see `visionflow.video.analyse` (a `Timeline` with
+    per-frame answers, `.segments()` and `.to_dict()`)."""
+    from visionflow.video import analyse
+
+    return analyse(model, video, fps=fps, every=every, **kwargs)
+
+
 def doctor(data, **kwargs):
     """See `visionflow.doctor.doctor`."""
     from visionflow.doctor import doctor as _doctor
@@ -65,5 +74,5 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-__all__ = ["TrainConfig", "train", "evaluate", "load", "explain", "doctor", "cross_validate", "list_models", "VisionflowError", "ConfigError",
+__all__ = ["TrainConfig", "train", "evaluate", "load", "explain", "timeline", "doctor", "cross_validate", "list_models", "VisionflowError", "ConfigError",
            "DataError", "ModelError", "TrainingFailed", "__version__"]

@@ -84,7 +84,9 @@ class Restorer:
         that has a neighbour, and only its own part is kept."""
         H, W = x.shape[:2]
         s, m = self.scale, self.multiple
-        side = max(m, int(np.sqrt(self.max_tile_pixels)) // m * m)
+        # At least 4 x OVERLAP a side, so that at least half of every tile is its own part (a
+        # smaller tile would be mostly borrowed context: thousands of model calls per image).
+        side = max(4 * OVERLAP, int(np.sqrt(self.max_tile_pixels))) // m * m
         core = max(m, side - 2 * OVERLAP) // m * m
         margin = OVERLAP // m * m + m
         out = np.zeros((H * s, W * s, 3), np.float32)

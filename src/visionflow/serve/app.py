@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionflow.data.decode import DecodeError, decode
 from visionflow.serve.batcher import MicroBatcher
-from visionflow.serve.errors import ServeError, decode_error
+from visionflow.serve.errors import ServeError, decode_error, video_error
 from visionflow.serve.limits import BodyLimit
 from visionflow.serve.metrics import Metrics, MetricsMiddleware
 from visionflow.serve.model import ServedModel, load_served, warm_up
@@ -142,6 +142,8 @@ class Service:
                     images.append(decode(data, size=predictor.image_size, max_pixels=self.cfg.max_pixels,
                                          resize=predictor.resize))
             except DecodeError as exc:
+                if predictor.frames:
+                    raise video_error(f"{name}: {exc.reason}", exc.kind) from None
                 raise decode_error(name, exc) from None
         return np.stack(images)
 

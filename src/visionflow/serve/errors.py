@@ -12,10 +12,15 @@ DECODE_STATUS = {
     "not_image": (415, "not_an_image"),
     "format": (415, "unsupported_format"),
     "too_large": (413, "image_too_large"),
-    # clip models take videos
+}
+# What a video that cannot be read means (`visionflow.video.reader.VideoError.kind`).
+VIDEO_STATUS = {
+    "empty": (400, "empty_video"),
     "missing": (400, "empty_video"),
     "not_video": (415, "not_a_video"),
     "no_video_stream": (415, "no_video_stream"),
+    "too_large": (413, "video_too_large"),
+    "corrupt": (400, "corrupt_video"),
 }
 
 
@@ -36,6 +41,11 @@ class ServeError(Exception):
 class BodyTooLarge(ServeError):
     def __init__(self, limit: int):
         super().__init__(413, "body_too_large", f"Request body is over the {limit / 1024 / 1024:g} MB limit.")
+
+
+def video_error(message: str, kind: str) -> ServeError:
+    status, code = VIDEO_STATUS.get(kind, (400, "bad_video"))
+    return ServeError(status, code, message)
 
 
 def decode_error(name: str, exc: DecodeError) -> ServeError:

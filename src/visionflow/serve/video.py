@@ -15,17 +15,8 @@ import threading
 
 from fastapi import Request
 
-from visionflow.serve.errors import ServeError
+from visionflow.serve.errors import ServeError, video_error
 
-# What a video that cannot be read means to a client.
-VIDEO_STATUS = {
-    "empty": (400, "empty_video"),
-    "missing": (400, "empty_video"),
-    "not_video": (415, "not_a_video"),
-    "no_video_stream": (415, "no_video_stream"),
-    "too_large": (413, "video_too_large"),
-    "corrupt": (400, "corrupt_video"),
-}
 CHUNK = 1 << 20
 
 
@@ -81,7 +72,7 @@ def analyse_file(predictor, path: str, name: str, fps: float | None, every: int 
     except ConfigError as exc:
         raise ServeError(400, "bad_request", str(exc)) from None
     except VideoError as exc:
-        raise video_error(exc) from None
+        raise video_error(str(exc), exc.kind) from None
     duration = analysis.reader.info.duration
     if duration is not None and duration > max_seconds:
         analysis.reader.close()
@@ -92,7 +83,7 @@ def analyse_file(predictor, path: str, name: str, fps: float | None, every: int 
             if cancel.is_set():
                 break
     except VideoError as exc:
-        raise video_error(exc) from None
+        raise video_error(str(exc), exc.kind) from None
     timeline = analysis.timeline()
     if timeline.stopped is not None and timeline.stopped.time > max_seconds:
         raise ServeError(413, "video_too_long", f"{name}: the video runs past this server's {max_seconds:g}-second "
@@ -101,8 +92,3 @@ def analyse_file(predictor, path: str, name: str, fps: float | None, every: int 
         return timeline.to_dict(segments=True, frames=frames, smooth=smooth, min_seconds=min_segment)
     except ConfigError as exc:
         raise ServeError(400, "bad_request", str(exc)) from None
-
-
-def video_error(exc) -> ServeError:
-    status, code = VIDEO_STATUS.get(getattr(exc, "kind", "corrupt"), (400, "bad_video"))
-    return ServeError(status, code, str(exc))

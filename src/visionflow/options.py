@@ -28,7 +28,8 @@ class EvaluateOptions:
     labels: str | None = _opt(None, "Multi-label models: the labels CSV.", metavar="CSV", kind=str,
                               shown="DIR/labels.csv")
     pairs: str | None = _opt(None, "Denoise/superres models: a folder of real degraded images named as DIR's clean "
-                                   "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str)
+                                   "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str,
+                            shown="none")
     batch_size: int = _opt(64, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)
@@ -45,7 +46,7 @@ class PredictOptions:
     top_k: int = _opt(1, "Classifiers: classes shown per image; a multi-label model shows every label over its "
                          "threshold.")
     out: str | None = _opt(None, "Restoration models (required for them): the folder the restored images are written "
-                                 "to, as PNG named after each input.", metavar="DIR", kind=str)
+                                 "to, as PNG named after each input.", metavar="DIR", kind=str, shown="none")
     format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
     batch_size: int = _opt(32, "Images (or video frames) per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
@@ -53,7 +54,7 @@ class PredictOptions:
     unsafe: bool = _opt(False, UNSAFE_HELP)
     fps: float | None = _opt(None, "Videos: frames per second to label, by the frames' own times.", kind=float,
                              shown="every frame")
-    every: int | None = _opt(None, "Videos: label every Nth frame instead.", metavar="N", kind=int)
+    every: int | None = _opt(None, "Videos: label every Nth frame instead.", metavar="N", kind=int, shown="off")
     segments: bool = _opt(False, "Videos: print merged segments (start, end, label, mean confidence) instead of "
                                  "one row per frame.")
     smooth: float = _opt(1.0, "Videos, --segments: seconds over which frame probabilities are averaged (0: none).",
@@ -61,7 +62,8 @@ class PredictOptions:
     min_segment: float = _opt(1.0, "Videos, --segments: shortest segment in seconds; shorter ones are merged into "
                                    "a neighbour.", metavar="SECONDS")
     annotate: str | None = _opt(None, "Videos: write a copy with the answer drawn on every frame: a .mp4/.mkv/.mov/.avi "
-                                      "file for one video, or a folder for several (no sound).", metavar="OUT", kind=str)
+                                      "file for one video, or a folder for several (no sound).", metavar="OUT", kind=str,
+                                shown="none")
     cam: bool = _opt(False, "Videos, --annotate: also blend each sampled frame's Grad-CAM heat map over the copy "
                             "(runs the Keras model; slower).")
 

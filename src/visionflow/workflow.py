@@ -92,7 +92,7 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
         task.write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
         metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
         kept = "last" if cfg.keep == "last" else "best"
-        say(f"\n{split} ({result['images']} images), {kept} epoch {metrics['best_epoch']}:")
+        say(f"\n{split} ({result['images']} {folder.report.get('unit', 'images')}), {kept} epoch {metrics['best_epoch']}:")
         say(task.format_table(result, folder.classes))
         if split == "validation":
             metrics.update(task.after_validation(paths, predictor, result, cfg, say) or {})

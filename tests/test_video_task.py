@@ -122,6 +122,13 @@ def test_serving_a_clip_model_takes_video_uploads(gru_run, motion):
         assert r.json()["predictions"][0]["label"] == "right"
         bad = client.post("/v1/predict", files={"file": ("c.mp4", b"not a video" * 20, "video/mp4")})
         assert bad.status_code == 415 and bad.json()["error"]["code"] == "not_a_video"
+        timeline = client.post("/v1/video", content=clip, headers={"content-type": "video/mp4"})
+        assert timeline.status_code == 409 and timeline.json()["error"]["code"] == "clip_model"
+    import visionflow
+    from visionflow.errors import ModelError
+
+    with pytest.raises(ModelError, match="classifies whole clips"):
+        visionflow.timeline(gru_run.run_dir, str(motion / "validation" / "right" / "right_000.mp4"))
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -403,6 +403,9 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
                     frames: bool = Query(True, description="Include the per-frame rows.")):
         start = time.perf_counter()
         model = service.ready_or_503()
+        if model.predictor.frames:
+            raise ServeError(409, "clip_model", "This server runs a clip classifier, which takes a video whole: POST "
+                                                "it to /v1/predict.")
         if fps is None and every is None:
             fps = VIDEO_FPS
         service.video_queue.admit()

@@ -160,10 +160,6 @@ class Task:
         """The columns of `visionflow predict --format csv`; each prediction's `csv_row` fills them."""
         raise NotImplementedError
 
-    def frame_labels(self, prediction) -> list[str]:
-        """The labels one prediction holds, for video segments (`exclusive`: exactly one per frame)."""
-        raise NotImplementedError
-
     def explain_target(self, probs: np.ndarray) -> int:
         """The output Grad-CAM explains when no class is named: the most probable one."""
         return int(np.argmax(probs))

@@ -124,9 +124,6 @@ class Classification(Task):
     def failure(self, source, error):
         return Prediction(source=source, error=error)
 
-    def frame_labels(self, prediction):
-        return [prediction.label]
-
     def csv_header(self, classes):
         return ["path", "label", "confidence", *classes, "error"]
 

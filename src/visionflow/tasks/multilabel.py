@@ -129,9 +129,6 @@ class MultiLabel(Task):
     def failure(self, source, error):
         return LabelsPrediction(source=source, error=error)
 
-    def frame_labels(self, prediction):
-        return list(prediction.labels)
-
     def csv_header(self, classes):
         return ["path", "labels", *classes, "error"]
 

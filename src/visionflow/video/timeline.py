@@ -133,6 +133,9 @@ class VideoAnalysis:
                  max_seconds: float | None = None, name: str | None = None, keep_frames: bool = False):
         if not hasattr(predictor, "predict_arrays"):
             raise ModelError("Timelines need a model that labels images (a classifier or multi-label model).")
+        if getattr(predictor, "frames", None):
+            raise ModelError(f"{predictor.source} classifies whole clips ({predictor.frames} frames each): predict the "
+                             f"video as one input instead of a timeline.")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1. Received: {batch_size}")
         self.predictor = predictor

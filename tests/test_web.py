@@ -6,6 +6,7 @@ with the reason shown when they are missing.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,21 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="Chromium and ChromeDriver are not installed (apt-get install chromium "
                                        "chromium-driver); the browser test cannot run")
+
+
+@contextlib.contextmanager
+def _serving(run):
+    """`visionflow serve RUN` on a free port, ready; yields its URL and stops it afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -50,12 +66,7 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
     run_dir, data = trained
     image = sorted((data / "validation" / "green").iterdir())[0]
     expected = visionflow.load(run_dir).predict(str(image))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run_dir), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_ready(url, proc)
+    with _serving(run_dir) as url:
         browser.get(url + "/")
         wait = WebDriverWait(browser, 30)
         wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "3 classes"))
@@ -81,9 +92,6 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
         assert f"drove “{expected.label}”" in browser.find_element(By.ID, "heatmap-caption").text
         browser.save_screenshot(str(tmp_path / "page.png"))
         assert (tmp_path / "page.png").stat().st_size > 5_000
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, tmp_path):
@@ -100,12 +108,7 @@ def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, 
     assert train.returncode == 0, train.stderr[-2000:]
     image = tmp_path / "noisy.png"
     smooth_image(__import__("numpy").random.default_rng(2), 60, 90).save(image)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(tmp_path / "runs" / "dn"), "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_ready(url, proc)
+    with _serving(tmp_path / "runs" / "dn") as url:
         browser.get(url + "/")
         wait = WebDriverWait(browser, 30)
         wait.until(lambda d: "denoising (gaussian:25)" in d.find_element(By.ID, "model").text)
@@ -123,9 +126,6 @@ def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, 
         shown = browser.find_element(By.ID, "after").size
         assert shown["width"] > 200 and abs(shown["height"] / shown["width"] - 60 / 90) < 0.02  # drawn at its aspect
         assert Image.open(image).size == (90, 60)  # the source is only read
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_page_plots_the_timeline_of_a_video(browser, tmp_path):
@@ -138,12 +138,7 @@ def test_page_plots_the_timeline_of_a_video(browser, tmp_path):
     run_dir = colour_model_run(tmp_path / "run")
     red, blue = (220, 30, 30), (30, 30, 220)
     video = write_video(tmp_path / "scene.mp4", colour_frames([red] * 20 + [blue] * 20), fps=10)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run_dir), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_ready(url, proc)
+    with _serving(run_dir) as url:
         browser.get(url + "/")
         wait = WebDriverWait(browser, 30)
         wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "3 classes"))
@@ -155,6 +150,3 @@ def test_page_plots_the_timeline_of_a_video(browser, tmp_path):
         assert len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline")) == 3  # one line per class
         assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect")) == 2  # the segment band
         assert "8 frames labelled (2 frame(s) per second)" in browser.find_element(By.ID, "status").text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -219,3 +219,18 @@ def motion_folder(root: Path, per_class: int = 12, directions=("left", "right"),
             for i in range(max(2, int(per_class * share))):
                 write_video(folder / f"{direction}_{i:03d}.mp4", motion_frames(direction, rng, frames, size), fps=10)
     return root
+
+
+def two_colour_folder(root: Path, per_class: int = 24, side: int = 16, seed: int = 0,
+                      colours: dict | None = None) -> Path:
+    """root/<colour>/ of flat-colour images with a little noise: the smallest data a conditional
+    generator must get right (each class's samples in its own colour)."""
+    colours = colours or {"red": (210, 30, 30), "blue": (30, 40, 210)}
+    rng = np.random.default_rng(seed)
+    for name, colour in colours.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.array(colour, np.float32) * rng.uniform(0.85, 1.1) + rng.normal(0, 10, (side, side, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(folder / f"{name}_{i:03d}.png")
+    return root

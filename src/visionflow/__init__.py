@@ -53,6 +53,15 @@ def timeline(model, video, fps=None, every=None, **kwargs):
     return analyse(model, video, fps=fps, every=every, **kwargs)
 
 
+def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = False):
+    """Images from a trained GAN (a run folder or its model.keras): (n, h, w, 3) uint8 array; a
+    conditional model makes `class_name` (a name or index), or every class in turn. The same seed
+    gives the same images. See `visionflow.generation.sampler.Sampler` for interpolation."""
+    from visionflow.generation.sampler import load_sampler
+
+    return load_sampler(model, unsafe=unsafe).generate(n, class_name, seed)[0]
+
+
 def doctor(data, **kwargs):
     """See `visionflow.doctor.doctor`."""
     from visionflow.doctor import doctor as _doctor
@@ -74,5 +83,5 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-__all__ = ["TrainConfig", "train", "evaluate", "load", "explain", "timeline", "doctor", "cross_validate", "list_models", "VisionflowError", "ConfigError",
+__all__ = ["TrainConfig", "train", "evaluate", "load", "explain", "timeline", "generate", "doctor", "cross_validate", "list_models", "VisionflowError", "ConfigError",
            "DataError", "ModelError", "TrainingFailed", "__version__"]

@@ -42,8 +42,9 @@ class TrainConfig:
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
     task: str = _opt("classification", "What the model learns: classification (one class per image, from class "
                                        "folders), multilabel (any labels per image, from DIR/labels.csv), video (one "
-                                       "class per clip, from class folders of videos), or restoration from any folder "
-                                       "of clean images: denoise, superres, inpaint.",
+                                       "class per clip, from class folders of videos), restoration from any folder "
+                                       "of clean images (denoise, superres, inpaint), or gan (an image generator "
+                                       "learnt from any folder of images).",
                      choices=TASK_NAMES)
     labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
@@ -60,6 +61,13 @@ class TrainConfig:
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
                                    "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
     frames: int = _opt(16, "Video: frames taken uniformly over each clip.")
+    conditional: bool = _opt(False, "GAN: learn one generator per class folder (class-conditional); generate then "
+                                    "takes --class.")
+    latent_dim: int = _opt(128, "GAN: length of the generator's random latent vector.")
+    diffaugment: str = _opt("color,translation,cutout", "GAN: DiffAugment policy, the differentiable augmentation "
+                                                        "of every image the discriminator sees (any of color, "
+                                                        "translation, cutout, comma-separated, or none).",
+                            metavar="POLICY")
     loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",
                             choices=("l1", "l2", "ssim"), kind=str, shown="l1")
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
@@ -81,7 +89,7 @@ class TrainConfig:
                                "visionflow.recipe) or tutorial (150x150, 15 epochs, Adam, constant rate).",
                        choices=("auto", "tutorial"))
     epochs: int | None = _opt(None, "Maximum number of epochs.", kind=int)
-    batch_size: int = _opt(32, "Images per training step.")
+    batch_size: int | None = _opt(None, "Images per training step.", kind=int, shown="the task's: 32, gan 64")
     image_size: tuple[int, int] | None = _opt(None, "Model input size: N for NxN, or HxW.", metavar="N|HxW", kind=tuple)
     optimizer: str | None = _opt(None, "Optimizer.", choices=("adam", "adamw", "sgd"), kind=str)
     learning_rate: float | None = _opt(None, "Initial learning rate.", kind=float)
@@ -121,6 +129,8 @@ class TrainConfig:
             value = getattr(self, f.name)
             if choices and value is not None and value not in choices:
                 raise ConfigError(unknown_message(f"{f.name} value", str(value), list(choices)))
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", TASKS.get(self.task).batch_size)
         unset = lambda name: getattr(self, name) is None  # noqa: E731 - the recipe fills it later
         _check(unset("epochs") or self.epochs >= 1, f"epochs must be at least 1. Received: epochs={self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
@@ -130,6 +140,7 @@ class TrainConfig:
                f"threshold must be between 0 and 1. Received: threshold={self.threshold}")
         _check(unset("patch") or self.patch >= 8, f"patch must be at least 8. Received: patch={self.patch}")
         _check(self.frames >= 1, f"frames must be at least 1. Received: frames={self.frames}")
+        _check(self.latent_dim >= 1, f"latent_dim must be at least 1. Received: latent_dim={self.latent_dim}")
         _check(0 <= self.val_split < 1, f"val_split must be in [0, 1). Received: val_split={self.val_split}")
         _check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1). Received: dropout={self.dropout}")
         _check(unset("label_smoothing") or 0 <= self.label_smoothing < 1,

@@ -240,11 +240,7 @@ def settings(meta: dict) -> dict:
     name = str(meta.get("task") or tasks.DEFAULT)
     task = tasks.get(name) if name in tasks.TASKS else None  # an unknown task: Predictor says so
     if task is not None and task.outputs != "labels":
-        raise ModelError(f"This is a {task.name} model, which restores images instead of labelling them: "
-                         f"`visionflow predict RUN IMAGES --out DIR` writes the restored images and "
-                         f"`visionflow evaluate RUN DIR` measures it (from Python: "
-                         f"visionflow.restoration.restorer.Restorer); export, serve and explain do not take "
-                         f"restoration models yet.")
+        raise ModelError(f"This is a {task.name} model, {task.usage}")
     try:
         resize = Resize.from_meta(meta)
     except (ConfigError, TypeError, ValueError) as exc:

@@ -153,6 +153,7 @@ def tflite_runtime(path: Path) -> Runtime:
 def _open_keras(path: Path, meta: dict) -> Runtime:
     import keras
 
+    import visionflow.models.gan_layers  # noqa: F401  (registers the layers generators use)
     import visionflow.models.layers  # noqa: F401  (registers the layers image-to-image models use)
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True)

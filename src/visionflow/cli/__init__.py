@@ -14,7 +14,7 @@ from typing import Sequence
 from visionflow.errors import VisionflowError
 
 # In the order `visionflow --help` lists them; each is the module visionflow.cli.<name>.
-COMMANDS = ("train", "evaluate", "predict", "explain", "report", "doctor", "cv", "tune", "launch", "export", "serve",
+COMMANDS = ("train", "evaluate", "predict", "generate", "explain", "report", "doctor", "cv", "tune", "launch", "export", "serve",
             "models", "weights", "demo")
 
 EXAMPLES = """examples:
@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   visionflow train photos/ --task multilabel --val-split 0.2   photos/labels.csv: image,labels (space-separated)
   visionflow evaluate runs/exp1 data/validation
   visionflow predict runs/exp1 img.jpg more/ "*.png" --top-k 3 --format json
+  visionflow train faces/ --task gan          an image generator (GAN); --conditional for class folders
+  visionflow generate runs/exp2 --n 64 --class 3 --out samples/   new images from a GAN run
   visionflow explain runs/exp1 img.jpg --out overlay.png    Grad-CAM heat map
   visionflow report runs/exp1                 rebuild runs/exp1/report.html
   visionflow doctor data/ --fail-on leakage   duplicates, leakage, corrupt files, imbalance
@@ -37,7 +39,7 @@ EXAMPLES = """examples:
 """
 
 # Commands that always run TensorFlow; it is imported up front for them, quietly (see below).
-TENSORFLOW_COMMANDS = frozenset({"train", "explain", "export", "cv", "tune", "models", "weights", "demo"})
+TENSORFLOW_COMMANDS = frozenset({"train", "generate", "explain", "export", "cv", "tune", "models", "weights", "demo"})
 
 
 def _module(name: str):

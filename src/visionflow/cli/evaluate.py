@@ -15,7 +15,8 @@ def add(sub) -> None:
     add_run(e)
     e.add_argument("data", metavar="DIR", help="Classifier: a folder whose subfolders are the model's classes, e.g. "
                                                "data/validation; multi-label model: a folder with labels.csv; "
-                                               "restoration model: any folder of clean images.")
+                                               "restoration model: any folder of clean images; GAN: real images "
+                                               "to measure samples against (class folders for a conditional one).")
     add_options(e, EvaluateOptions)
 
 
@@ -25,6 +26,18 @@ def run(args: argparse.Namespace) -> int:
     from visionflow.evaluation import evaluate
 
     o = options(args, EvaluateOptions)
+    from visionflow.generation.sampler import holds_generator
+
+    if holds_generator(args.run):
+        from visionflow.generation.evaluate import evaluate_folder
+        from visionflow.generation.quality import format_table
+
+        if o.pairs or o.labels:
+            raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
+        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe)
+        print(format_table(result))
+        print(f"\nwritten: {os.path.join(result['out'], 'report.html')} and metrics.json beside it")
+        return 0
     if restoration_run(args.run):
         from visionflow.restoration.evaluate import evaluate_folder, format_table
 

@@ -10,6 +10,6 @@ are registered with the tasks they serve and build whole: pixels in, pixels out.
 
 from visionflow.models.registry import (MODELS, ModelSpec, build_features, build_model, check_model, model_table,
                                        names_for, register)
-from visionflow.models import seed_cnn, small_cnn, backbones, efficientnet_lite, restoration, video  # noqa: F401  (registers the models)
+from visionflow.models import seed_cnn, small_cnn, backbones, efficientnet_lite, restoration, video, gan  # noqa: F401  (registers the models)
 
 __all__ = ["MODELS", "ModelSpec", "build_features", "build_model", "check_model", "model_table", "names_for", "register"]

@@ -30,6 +30,6 @@ def supported(cfg, command: str, names: tuple[str, ...] = (DEFAULT,)):
     return get(cfg.task).check_config(cfg)
 
 
-from visionflow.tasks import classification, multilabel, restoration, video  # noqa: E402,F401  (registers the tasks)
+from visionflow.tasks import classification, multilabel, restoration, video, generation  # noqa: E402,F401  (registers the tasks)
 
 __all__ = ["TASKS", "DEFAULT", "EvaluationData", "Task", "get", "of", "supported"]

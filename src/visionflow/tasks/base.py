@@ -45,6 +45,9 @@ class Task:
     outputs: str = "labels"  # what a model of the task gives: "labels" (classes, scores) or "image"
     exclusive: bool = True  # one label per image (segments of a video tile it) or any number of labels
     inputs: str = "image"  # what one example is: "image", or "clip" (a video's frames)
+    batch_size: int = 32  # examples per training step unless --batch-size is given
+    usage: str = ""  # a model that gives no labels: what it does and which commands take it, for refusals
+    examines_data: bool = True  # the dataset doctor's duplicate and leakage check runs on the training images
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -101,6 +104,26 @@ class Task:
         sample = [records[i] for i in order]
         return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
                             training=False, cache="memory", resize=Resize(cfg.resize))
+
+    def complete(self, cfg, facts):
+        """(cfg with the settings that depend on the scanned data filled in, a line saying what was
+        chosen or None); by default the recipe's (`visionflow.recipe.resolve`)."""
+        from visionflow.recipe import resolve
+
+        return resolve(cfg, facts)
+
+    def kept_model(self, model):
+        """The part of the trained model that model.keras holds (and best/last epochs are copied from)."""
+        return model
+
+    def describe_size(self, model) -> str:
+        """The model's size in a few words, for the line that starts training."""
+        return f"{model.count_params():,} parameters"
+
+    def callbacks(self, cfg, paths, folder, state: dict, say: Callable[[str], None]) -> list:
+        """Keras callbacks of the task, run each epoch before the run's own (so that what they add
+        to the epoch's logs reaches history.csv)."""
+        return []
 
     def epoch_size(self, cfg, folder) -> int:
         """Training examples per epoch."""

@@ -24,6 +24,9 @@ class Restoration(Task):
     monitor = "val_psnr"
     parity = "PSNR against the .keras model's output"
     outputs = "image"
+    usage = ("which restores images instead of labelling them: `visionflow predict RUN IMAGES --out DIR` writes the "
+             "restored images and `visionflow evaluate RUN DIR` measures it (from Python: "
+             "visionflow.restoration.restorer.Restorer); explain does not take restoration models.")
     data_help = "any folder of clean images (searched recursively; class folders are ignored), or DIR/train + DIR/validation"
     model = ""  # the default network
     patch = 64  # the default training crop side

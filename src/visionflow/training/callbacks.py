@@ -30,12 +30,13 @@ class RunKeeper(keras.callbacks.Callback):
 
     def __init__(self, paths: RunPaths, state: dict, *, monitor: str, keep: str = "best", patience: int, epochs: int,
                  lr_schedule: str, base_lr: float, phase_start: int, time_budget_s: float,
-                 best_model: keras.Model, train_images: int):
+                 best_model: keras.Model, train_images: int, source: keras.Model | None = None):
         super().__init__()
         self.paths, self.state = paths, state
         self.monitor, self.keep, self.patience, self.epochs = monitor, keep, patience, epochs
         self.lr_schedule, self.base_lr, self.phase_start = lr_schedule, base_lr, phase_start
         self.time_budget_s, self.best_model, self.train_images = time_budget_s, best_model, train_images
+        self.source = source  # the model whose weights model.keras holds; None: the trained model
         self.nan_at: tuple[int, int] | None = None
         self.improved = False
         self._t0 = 0.0
@@ -93,7 +94,7 @@ class RunKeeper(keras.callbacks.Callback):
 
         self.improved = self._is_better(logs)
         if self.improved:
-            self.best_model.set_weights(self.model.get_weights())
+            self.best_model.set_weights((self.source or self.model).get_weights())
             save_model(self.best_model, self.paths.model)
             st["best"] = {"metric": self.monitor, "value": float(logs[self.monitor]), "epoch": epoch + 1,
                           "val_loss": float(logs.get("val_loss", math.nan))}
@@ -191,7 +192,7 @@ class Progress(keras.callbacks.Callback):
         row = self.keeper.state["history"][-1] if self.keeper.state["history"] else {}
         if self.keeper.nan_at is not None or row.get("epoch") != epoch + 1:
             return
-        order = ("loss", "accuracy", "psnr", "val_loss", "val_accuracy", "val_psnr")
+        order = ("loss", "accuracy", "psnr", "d_loss", "g_loss", "diversity", "val_loss", "val_accuracy", "val_psnr")
         metrics = "  ".join(f"{k} {row[k]:.4f}" for k in order if k in row)
         mark = ("  saved" if self.keeper.keep == "last" else "  * best, saved") if self.keeper.improved else ""
         self.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  lr {row['lr']:.2g}  "

@@ -62,7 +62,7 @@ class StatisticsEstimator:
     def __call__(self, batches) -> int:
         """Sets every trainable BatchNormalization layer's moving mean and variance to the average
         of its batch statistics over `batches` (float image batches (n, h, w, 3), or (images,
-        labels) pairs). Returns the number of images seen; with none the model is unchanged."""
+        labels) pairs, or dicts of named inputs). Returns the number of images seen; with none the model is unchanged."""
         layers = self.layers
         if not layers:
             return 0
@@ -75,7 +75,8 @@ class StatisticsEstimator:
             seen = 0
             for batch in batches:
                 images = batch[0] if isinstance(batch, (tuple, list)) else batch
-                n = int(images.shape[0])
+                first = next(iter(images.values())) if isinstance(images, dict) else images  # named inputs
+                n = int(first.shape[0])
                 if n == 0:
                     continue
                 for acc, (mean, var) in zip(sums, self._batch_statistics(images)):

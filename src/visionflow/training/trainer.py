@@ -17,7 +17,7 @@ from visionflow.config import TrainConfig, load_yaml
 from visionflow.data.dataset import ImageFolder, absolute_data, manifest, relative_digests
 from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
-from visionflow.recipe import DataFacts, fixed as fixed_recipe, resolve as resolve_recipe
+from visionflow.recipe import DataFacts, fixed as fixed_recipe
 from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
 
 # Settings that may change when a run is resumed; everything else must match the original run.
@@ -216,7 +216,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         raise ConfigError("Pass either resume or folder, not both.")
     if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
-    cfg, chosen = resolve_recipe(cfg, DataFacts.of(folder))
+    cfg, chosen = task.complete(cfg, DataFacts.of(folder))
     if chosen:
         for line in chosen.splitlines():
             say(line)
@@ -235,7 +235,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
             cfg = cfg.replace(project=tempfile.mkdtemp(prefix="visionflow-worker-"), name="run")
         cfg, paths, state = _start_run(cfg, folder)
-        if task.inputs == "image":  # the doctor compares pictures (hashes, thumbnails)
+        if task.inputs == "image" and task.examines_data:  # the doctor compares pictures (hashes, thumbnails)
             _doctor(paths, folder, say)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
         more = state["epoch"] < cfg.epochs and bool(overrides)
@@ -374,10 +374,12 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     pretrained = cfg.weights != "none"
     if pretrained:
         freeze_batchnorm(model)
-    best_model = keras.models.clone_model(model)  # same architecture, no optimizer: what model.keras holds
+    kept = task.kept_model(model)  # what model.keras holds (a GAN keeps its EMA generator)
+    best_model = keras.models.clone_model(kept)  # same architecture, no optimizer
     precise_bn = []
-    if not cluster and not pretrained and has_batchnorm(model):  # the distributed loop keeps the moving averages
-        precise_bn = [PreciseBN(task.statistics_dataset(cfg, folder, batch))]
+    if not cluster and not pretrained and has_batchnorm(kept):  # the distributed loop keeps the moving averages
+        stats = task.statistics_dataset(cfg, folder, batch)
+        precise_bn = [PreciseBN(stats)] if stats is not None else []
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)
@@ -388,7 +390,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
         state["head"] = train_head(model, cfg, folder, batch, weights, val_ds, say)
         state["train_seconds"] = state.get("train_seconds", 0.0) + state["head"]["seconds"]
     per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
-    say(f"model: {cfg.model} ({model.count_params():,} parameters), {cfg.epochs} epochs, "
+    say(f"model: {cfg.model} ({task.describe_size(model)}), {cfg.epochs} epochs, "
         f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
     tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
     interactive = None if say is print else False
@@ -412,7 +414,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                     task.compile(model, cfg, folder.classes, lr)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
-                               time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train)
+                               time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train,
+                               source=kept)
             progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,
                                 print_fn=say)
             if cluster:
@@ -429,7 +432,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             else:
                 model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
                           shuffle=False, class_weight=weights,
-                          callbacks=[keeper, *precise_bn, progress, tensorboard, *(extra or [])])
+                          callbacks=[*task.callbacks(cfg, paths, folder, state, say), keeper, *precise_bn, progress,
+                                     tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break
     except KeyboardInterrupt:

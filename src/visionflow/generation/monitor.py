@@ -43,7 +43,8 @@ def grid_inputs(meta_classes: int, latent_dim: int, seed: int) -> tuple[np.ndarr
 class GanMonitor(keras.callbacks.Callback):
     """Runs before the run's own callbacks each epoch: re-estimates the EMA generator's batch-norm
     statistics from random latents (so model.keras samples as the averaged weights do), adds
-    `diversity` (relative to real images) to the epoch's logs, writes the fixed-latent sample grid
+    `diversity` (of the fixed-latent samples relative to real images; class by class for a
+    conditional model) to the epoch's logs, writes the fixed-latent sample grid
     every `every` epochs (samples/epoch-NNNN.png and TensorBoard), and warns once of collapse."""
 
     def __init__(self, paths, folder, cfg, state: dict, say: Callable[[str], None], every: int = 5):
@@ -57,16 +58,29 @@ class GanMonitor(keras.callbacks.Callback):
         self.peak = max([r.get("diversity", 0.0) for r in state.get("history", [])], default=0.0)  # so far
 
     def _real_diversity(self) -> float:
+        """The variety of real training images: of the grid's classes, each within itself, for a
+        conditional model (whose samples are compared class by class)."""
         if self._real is None:
             from visionflow.data.decode import decode
             from visionflow.data.resize import Resize
 
             recs = self.folder.splits["train"]
-            pick = np.random.default_rng(self.cfg.seed).permutation(len(recs))[:DIVERSITY_IMAGES]
-            images = np.stack([decode(recs[i].path, size=self.cfg.image_size, resize=Resize(self.cfg.resize))
-                               for i in pick])
-            self._real = diversity(images)
+            order = np.random.default_rng(self.cfg.seed).permutation(len(recs))
+            groups = ([[i for i in order if recs[i].label == c][:GRID_PER_CLASS]
+                       for c in self.folder.classes[:MAX_GRID_CLASSES]] if self.classes else [order[:DIVERSITY_IMAGES]])
+            values = []
+            for group in groups:
+                if len(group) >= 2:
+                    images = np.stack([decode(recs[i].path, size=self.cfg.image_size, resize=Resize(self.cfg.resize))
+                                       for i in group])
+                    values.append(diversity(images))
+            self._real = float(np.mean(values)) if values else 1.0
         return self._real
+
+    def _sample_diversity(self, samples: np.ndarray) -> float:
+        if not self.classes:
+            return diversity(samples[:DIVERSITY_IMAGES])
+        return float(np.mean([diversity(samples[self.y == c]) for c in np.unique(self.y)]))
 
     def _standing_statistics(self) -> None:
         from visionflow.training.precise_bn import StatisticsEstimator
@@ -97,7 +111,7 @@ class GanMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         self._standing_statistics()
         samples = self._samples()
-        ratio = diversity(samples[:DIVERSITY_IMAGES]) / max(self._real_diversity(), 1e-9)
+        ratio = self._sample_diversity(samples) / max(self._real_diversity(), 1e-9)
         logs["diversity"] = ratio
         done = epoch + 1
         if done == 1 or done % self.every == 0:

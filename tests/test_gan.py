@@ -144,3 +144,67 @@ def test_gan_settings_are_refused_in_one_sentence(tmp_path, flags, message):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert message in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_export_writes_every_float_format_with_pixel_parity(gan_run, tmp_path):
+    import visionflow
+    from visionflow.export.exporter import export
+    from visionflow.generation.sampler import load_sampler
+
+    _, _, result, _ = gan_run
+    lines: list[str] = []
+    results = export(result.run_dir, "onnx,tflite", out=tmp_path / "export", samples=8, say=lines.append)
+    assert [r.format for r in results] == ["onnx", "tflite"] and all(r.passed for r in results)
+    assert all(r.parity == "PSNR" and r.agreement >= 50 for r in results)
+    meta = json.loads((tmp_path / "export" / "onnx" / "labels.json").read_text())
+    assert meta["task"] == "gan" and set(meta["input"]) == {"latent", "class_index"}
+    assert meta["output"]["shape"] == [None, 16, 16, 3]
+    reference = visionflow.generate(result.run_dir, n=4, class_name="blue", seed=9)
+    for fmt in ("onnx", "tflite"):
+        sampler = load_sampler(tmp_path / "export" / fmt)
+        images, labels = sampler.generate(4, "blue", 9)
+        assert sampler.backend == fmt and labels.tolist() == [0, 0, 0, 0]
+        assert np.abs(images.astype(int) - reference).max() <= 1
+    proc = vf("export", result.run_dir, "--format", "tflite-int8", "--out", tmp_path / "int8")
+    assert proc.returncode != 0 and "8-bit generator" in proc.stderr
+
+
+def test_serve_generates_pngs_with_a_cap_on_n(gan_run):
+    import base64
+    import io
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from visionflow.serve.app import create_app
+    from visionflow.serve.settings import ServeConfig
+
+    _, _, result, _ = gan_run
+    with TestClient(create_app(result.run_dir, ServeConfig(max_generate=8)), raise_server_exceptions=False) as client:
+        end = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        info = client.get("/v1/model").json()
+        assert info["task"] == "gan" and info["outputs"] == "samples" and info["labels"] == ["blue", "red"]
+        r = client.post("/v1/generate", params={"n": 3, "class": "red", "seed": 4})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["n"] == 3 and body["seed"] == 4 and [i["class"] for i in body["images"]] == ["red"] * 3
+        first = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["images"][0]["image"].split(",", 1)[1]))))
+        assert first.shape == (16, 16, 3)
+        assert np.array_equal(first, visionflow_generate(result.run_dir, 3, "red", 4)[0])
+        grid = client.post("/v1/generate", params={"n": 4, "format": "png"})
+        assert grid.status_code == 200 and grid.headers["content-type"] == "image/png" and "x-seed" in grid.headers
+        too_many = client.post("/v1/generate", params={"n": 9})
+        assert too_many.status_code == 400 and too_many.json()["error"]["code"] == "bad_n"
+        bad = client.post("/v1/generate", params={"class": "green"})
+        assert bad.status_code == 400 and "red" in bad.json()["error"]["message"]
+        wrong = client.post("/v1/predict", files={"file": ("a.png", b"x", "image/png")})
+        assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "generator_model"
+
+
+def visionflow_generate(run, n, class_name, seed):
+    import visionflow
+
+    return visionflow.generate(run, n=n, class_name=class_name, seed=seed)

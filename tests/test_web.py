@@ -150,3 +150,28 @@ def test_page_plots_the_timeline_of_a_video(browser, tmp_path):
         assert len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline")) == 3  # one line per class
         assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect")) == 2  # the segment band
         assert "8 frames labelled (2 frame(s) per second)" in browser.find_element(By.ID, "status").text
+
+
+def test_page_shows_a_grid_of_generated_images_and_draws_new_ones(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from synthetic import two_colour_folder
+
+    data = two_colour_folder(tmp_path / "colours", per_class=10)
+    train = subprocess.run([sys.executable, "-m", "visionflow", "train", str(data), "--task", "gan", "--conditional",
+                            "--image-size", "16", "--epochs", "1", "--batch-size", "8", "--project",
+                            str(tmp_path / "runs"), "--name", "gan"], capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    with _serving(tmp_path / "runs" / "gan") as url:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: "conditional GAN, 2 classes" in d.find_element(By.ID, "model").text)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#samples img")) == 16)
+        first = browser.find_element(By.ID, "seed").text
+        assert first.startswith("seed ") and not browser.find_element(By.ID, "drop").is_displayed()
+        Select(browser.find_element(By.ID, "class-choice")).select_by_visible_text("red")
+        wait.until(lambda d: d.find_element(By.ID, "seed").text != first)
+        wait.until(lambda d: all(i.get_attribute("title") == "red" for i in d.find_elements(By.CSS_SELECTOR, "#samples img")))
+        browser.find_element(By.ID, "new-samples").click()
+        assert browser.find_elements(By.CSS_SELECTOR, "#samples img")[0].get_attribute("src").startswith("data:image/png")

@@ -136,6 +136,14 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         raise ConfigError(f"samples must be at least 1. Received: {samples}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
+    from visionflow.generation.sampler import holds_generator
+
+    if holds_generator(run):
+        from visionflow.generation.export import export_generator
+
+        if formats == "all" or list(formats) == ["all"]:
+            names = [n for n in names if not FORMATS.get(n).quantized]
+        return export_generator(run, names, out, samples, unsafe, say)
     if holds_restoration(run):
         from visionflow.restoration.export import export_restoration
 
@@ -208,10 +216,12 @@ def _samples(predictor, manifest: Path, split: str, count: int, seed: int = 0) -
     return sample_images(manifest, split, predictor.image_size, count, seed=seed, resize=predictor.resize)
 
 
-def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None) -> ExportResult:
+def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None,
+                  opener: Callable | None = None) -> ExportResult:
     """Writes `model` in format `fmt` to a temporary folder beside `out_dir/<format>`, runs
     `check(runtime)` (-> the parity fields of ExportResult) on it, and moves it into place with its
-    labels.json (`meta` plus format, hashes and parity) only when the check passed."""
+    labels.json (`meta` plus format, hashes and parity) only when the check passed. `opener(path,
+    meta)` opens the written artifact (default: the format's own, for single-input models)."""
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{fmt.name}.partial-"))
     os.chmod(tmp, DIR_MODE)
@@ -219,7 +229,7 @@ def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibr
         artifact = tmp / fmt.artifact
         fmt.write(model, artifact, calibration)
         meta = {**meta, "format": fmt.name, "artifact": fmt.artifact}
-        parity = check(fmt.open(artifact, meta))
+        parity = check((opener or fmt.open)(artifact, meta))
         final = out_dir / fmt.name
         size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file()) if artifact.is_dir() \
             else artifact.stat().st_size

@@ -90,7 +90,7 @@ class GanMonitor(keras.callbacks.Callback):
         for _ in range(STAT_BATCHES):
             z = rng.standard_normal((STAT_BATCH, self.cfg.latent_dim)).astype(np.float32)
             if self.classes:
-                batches.append({"latent": z, "class": rng.integers(0, self.classes, STAT_BATCH).astype(np.int32)})
+                batches.append({"latent": z, "class_index": rng.integers(0, self.classes, STAT_BATCH).astype(np.int32)})
             else:
                 batches.append(z)
         # The EMA copy is never trained (not trainable), but batch norm only takes batch statistics

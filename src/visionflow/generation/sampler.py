@@ -36,13 +36,17 @@ class Sampler:
     """A trained generator and its metadata (`load_sampler` opens one from a run folder).
 
     Args:
-        model: the Keras generator (latent [+ class] -> pixels in [0, 255]); anything callable on
-            the same inputs that returns arrays works (an export's runtime).
+        model: the Keras generator (latent [+ class] -> pixels in [0, 255]), or None for an export.
         meta: the run's labels.json (classes, conditional, latent_dim, image_size).
+        source: where it was loaded from.
+        call: how to run it, `call(latents, classes or None) -> pixels`; default the Keras model.
     """
 
-    def __init__(self, model, meta: dict, source: str = ""):
+    def __init__(self, model, meta: dict, source: str = "", call=None):
         self.model, self.meta, self.source = model, meta, source
+        # (latents, class indices or None) -> pixels: the Keras model's, or an export's runtime
+        self.call = call or (lambda z, y: model([z, y] if y is not None else z, training=False))
+        self.backend = meta.get("format", "keras")
         self.classes: list[str] = list(meta.get("classes") or [])
         self.conditional = bool(meta.get("conditional"))
         self.latent_dim = int(meta["latent_dim"])
@@ -72,8 +76,8 @@ class Sampler:
         """Images (n, h, w, 3) uint8 for latents `z` (n, latent_dim) and class indices `y` (n,)."""
         out = []
         for i in range(0, len(z), batch_size):
-            inputs = [z[i:i + batch_size], y[i:i + batch_size].astype(np.int32)] if self.conditional else z[i:i + batch_size]
-            pixels = self.model(inputs, training=False) if hasattr(self.model, "trainable_variables") else self.model(inputs)
+            classes = y[i:i + batch_size].astype(np.int32) if self.conditional else None
+            pixels = self.call(z[i:i + batch_size], classes)
             out.append(np.clip(np.round(np.asarray(pixels, np.float32)), 0, 255).astype(np.uint8))
         return np.concatenate(out) if out else np.zeros((0, *self.image_size, 3), np.uint8)
 
@@ -118,7 +122,8 @@ def holds_generator(path: str | Path) -> bool:
 
 
 def load_sampler(run: str | Path, unsafe: bool = False) -> Sampler:
-    """The generator of a run folder (its model.keras) or of a .keras file with labels.json beside it.
+    """The generator of a run folder (its model.keras), of a .keras file with labels.json beside it,
+    or of an export folder (RUN/export/onnx, ...; run with that format's runtime).
 
     Raises:
         ModelError: not a GAN run, or a model that cannot be loaded.
@@ -129,6 +134,14 @@ def load_sampler(run: str | Path, unsafe: bool = False) -> Sampler:
     from visionflow.rundir import read_json
 
     path = Path(run)
+    exported = read_json(path / "labels.json") if path.is_dir() and (path / "labels.json").exists() else {}
+    if exported.get("task") == "gan" and exported.get("format") not in (None, "keras"):
+        from visionflow.generation.export import open_generator
+
+        try:
+            return Sampler(None, exported, str(run), call=open_generator(path / exported["artifact"], exported))
+        except Exception as exc:  # noqa: BLE001 - any loading failure is the file's problem
+            raise ModelError(f"Cannot load {path / exported['artifact']}: {str(exc).splitlines()[0]}") from None
     model_file = path / "model.keras" if path.is_dir() else path
     labels = model_file.parent / "labels.json"
     if not model_file.exists():

@@ -59,7 +59,7 @@ def generator(size: int, classes: int = 0, latent: int = LATENT, width: int = 64
     z = keras.Input((latent,), name="latent")
     inputs, h, y = [z], z, None
     if classes:
-        y = keras.Input((), dtype="int32", name="class")
+        y = keras.Input((), dtype="int32", name="class_index")
         inputs.append(y)
         # N(0, 1) codes, as large as the latent from the first step: Keras' default uniform(+-0.05)
         # left every class's samples alike for hundreds of steps (Adam moves each weight ~lr a step).
@@ -103,7 +103,7 @@ def discriminator(size: int, classes: int = 0, width: int = 64, spectral: bool =
     out = wrap(layers.Dense(1, name="score"))(h)
     inputs = [x]
     if classes:
-        y = keras.Input((), dtype="int32", name="class")
+        y = keras.Input((), dtype="int32", name="class_index")
         inputs.append(y)
         out = layers.Add(name="with_projection")([out, Projection(classes, name="projection")([h, y])])
         # An auxiliary classifier (AC-GAN, Odena et al. 2017) beside the projection: the projection

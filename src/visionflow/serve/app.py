@@ -30,6 +30,7 @@ from visionflow.serve.errors import ServeError, decode_error, video_error
 from visionflow.serve.limits import BodyLimit
 from visionflow.serve.metrics import Metrics, MetricsMiddleware
 from visionflow.serve.model import ServedModel, load_served, warm_up
+from visionflow.serve.generate import ServedGenerator, generate as generate_images, load_generator
 from visionflow.serve.restore import RestoreQueue, ServedRestorer, load_restorer, restore_bytes
 from visionflow.serve.settings import ServeConfig
 from visionflow.serve.video import analyse_file, receive_video
@@ -68,6 +69,7 @@ class Service:
         self.metrics = Metrics()
         self.model: ServedModel | None = None
         self.restorer: ServedRestorer | None = None  # a restoration model is served instead of a classifier
+        self.generator: ServedGenerator | None = None  # or a GAN's generator
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
@@ -85,6 +87,12 @@ class Service:
         from visionflow.restoration.restorer import holds_restoration
 
         try:
+            from visionflow.generation.sampler import holds_generator
+
+            if holds_generator(self.run):
+                self.generator = load_generator(self.run, say=log.info)
+                log.info("model ready: %s (gan, %s)", self.generator.name, self.generator.artifact)
+                return
             if holds_restoration(self.run):
                 if self.cfg.backend != "keras" and exported_format(Path(self.run)) is None:
                     raise ModelError(f"--backend {self.cfg.backend} for a restoration model: export it first "
@@ -103,6 +111,9 @@ class Service:
         log.info("model ready: %s (%s backend, %s)", model.name, model.backend, model.artifact)
 
     def ready_or_503(self) -> ServedModel:
+        if self.generator is not None:
+            raise ServeError(409, "generator_model", "This server runs an image generator (GAN), which takes no "
+                                                     "images: POST to /v1/generate.")
         if self.restorer is not None:
             raise ServeError(409, "restoration_model", f"This server runs a {self.restorer.restorer.task.name} model, "
                                                        f"which restores images: POST one image to /v1/restore.")
@@ -113,6 +124,8 @@ class Service:
     def restorer_or_503(self) -> ServedRestorer:
         if self.restorer is not None:
             return self.restorer
+        if self.generator is not None:
+            self.ready_or_503()
         if self.model is not None:
             raise ServeError(409, "not_restoration", "This server runs a classifier: POST images to /v1/predict.")
         raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
@@ -242,7 +255,8 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
 
     app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
                   description="A visionflow model: POST images to /v1/predict and videos to /v1/video "
-                              "(classifiers), or one image to /v1/restore (restoration models).")
+                              "(classifiers), one image to /v1/restore (restoration models), or ask /v1/generate "
+                              "for new images (GANs).")
     app.state.service = service
 
     @app.exception_handler(ServeError)
@@ -283,13 +297,13 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def readyz():
         if service.load_error:
             raise ServeError(503, "load_failed", service.load_error)
-        if service.restorer is None:
+        if service.restorer is None and service.generator is None:
             service.ready_or_503()
         return {"status": "ready"}
 
     @app.get("/v1/model", summary="The served model: name, labels, input size, backend, version, hash.")
     async def model_info():
-        info = (service.restorer or service.ready_or_503()).info()
+        info = (service.generator or service.restorer or service.ready_or_503()).info()
         info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
                                                        "max_body_mb", "max_files", "max_pixels", "max_output_pixels",
                                                        "max_video_mb", "max_video_seconds", "video_timeout")}
@@ -392,6 +406,45 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         return Response(png, media_type="image/png", headers={
             "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),
             "X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])})
+
+    @app.post("/v1/generate", summary="New images from a GAN: n, class and seed; PNGs as data URLs, or one grid PNG.",
+              response_class=Response,
+              responses={200: {"content": {"application/json": {}, "image/png": {}},
+                               "description": "JSON: images (data URLs with each one's class), n, seed, model_ms, "
+                                              "elapsed_ms; with format=png: a grid of the images."}})
+    async def generate(n: int | None = Query(None, description="Images to generate: at most the server's "
+                                                                "--max-generate; unset: 16 or that cap."),
+                       class_name: str | None = Query(None, alias="class", description="Conditional GANs: the class "
+                                                      "(name or index); unset: every class in turn."),
+                       seed: int | None = Query(None, description="Seed of the latent vectors (the same seed gives "
+                                                                  "the same images); unset: a random one."),
+                       format: str = Query("json", pattern="^(json|png)$")):
+        start = time.perf_counter()
+        if service.generator is None:
+            if service.model is not None or service.restorer is not None:
+                raise ServeError(409, "not_generator", "This server runs a model that takes images; /v1/generate is "
+                                                       "for GANs (visionflow train --task gan).")
+            raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        n = min(16, cfg.max_generate) if n is None else n
+        service.restore_queue.admit()
+        loop = asyncio.get_running_loop()
+        try:
+            out, facts = await asyncio.wait_for(loop.run_in_executor(
+                service.restoring, generate_images, service.generator, n, class_name, seed, cfg.max_generate,
+                format == "png"), max(0.0, start + cfg.timeout - time.perf_counter()))
+        except asyncio.TimeoutError:
+            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s; ask for fewer "
+                                             f"images.") from None
+        finally:
+            service.restore_queue.done()
+        elapsed = round((time.perf_counter() - start) * 1000, 2)
+        if format == "png":
+            return Response(out, media_type="image/png", headers={"X-Elapsed-Ms": str(elapsed),
+                                                                  "X-Model-Ms": str(facts["model_ms"]),
+                                                                  "X-Seed": str(seed)})
+        return JSONResponse({"model": service.generator.name, **facts, "elapsed_ms": elapsed, "images": out})
 
     @app.post("/v1/video", summary="Label the frames of one video: the timeline (per-frame answers and segments).",
               openapi_extra=VIDEO_BODY)

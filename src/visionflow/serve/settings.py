@@ -29,6 +29,7 @@ class ServeConfig:
     max_pixels: int = _opt(40_000_000, "Largest image in pixels, checked from the header before decoding (413 above it).")
     max_output_pixels: int = _opt(16_000_000, "Largest restored image in pixels (super-resolution enlarges "
                                               "scale^2 times; 413 above it, before the model runs).")
+    max_generate: int = _opt(64, "Most images one POST /v1/generate may ask a GAN for (400 above it).")
     max_video_mb: float = _opt(200.0, "Largest video upload to /v1/video in MB (413 above it).")
     max_video_seconds: float = _opt(600.0, "Longest video /v1/video analyses, in seconds (413 above it).")
     video_timeout: float = _opt(300.0, "Seconds a /v1/video request may take before it gets 504.")
@@ -38,7 +39,7 @@ class ServeConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(unknown_message("backend", self.backend, list(BACKENDS)))
         _check(0 < self.port < 65536, f"port must be between 1 and 65535. Received: port={self.port}")
-        for name in ("max_batch", "max_queue", "max_files", "max_pixels", "max_output_pixels"):
+        for name in ("max_batch", "max_queue", "max_files", "max_pixels", "max_output_pixels", "max_generate"):
             _check(getattr(self, name) >= 1, f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
         for name in ("timeout", "max_body_mb", "max_video_mb", "max_video_seconds", "video_timeout"):
             _check(getattr(self, name) > 0, f"{name} must be positive. Received: {name}={getattr(self, name)}")

@@ -69,6 +69,11 @@ def test_gan_run_folder_holds_samples_metrics_and_report(gan_run):
     assert (run / "judge.keras").exists() and metrics["feature_network"]["class_accuracy"] == 1.0
     html = (run / "report.html").read_text()
     assert "not ImageNet Inception" in html and "Memorisation" in html and "copies" in html
+    assert (run / "plots" / "validation_nearest.png").exists()
+    from visionflow.report import rebuild
+
+    (run / "report.html").unlink()
+    assert rebuild(run) == run / "report.html" and "Samples labelled as their class" in (run / "report.html").read_text()
     assert any("generator" in line and "discriminator" in line for line in lines)
     assert any(line.startswith("quality on visionflow features") for line in "\n".join(lines).splitlines())
 
@@ -110,7 +115,9 @@ def test_evaluate_gan_on_a_folder_of_real_images(gan_run, tmp_path):
     q = metrics["evaluation"]
     assert q["images"] == 12 and q["reference_images"] == 12
     assert q["conditional"]["accuracy"] >= 0.9
-    assert (tmp_path / "ev" / "report.html").exists()
+    assert (tmp_path / "ev" / "report.html").exists() and (tmp_path / "ev" / "plots" / "evaluation_nearest.png").exists()
+    again = vf("report", tmp_path / "ev")
+    assert again.returncode == 0 and "reference half of the evaluation folder" in (tmp_path / "ev" / "report.html").read_text()
     assert "FD" in proc.stdout and "progress" in proc.stdout
 
 

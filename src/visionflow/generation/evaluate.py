@@ -84,9 +84,10 @@ def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> d
     say(format_table(quality))
     for warning in metrics["warnings"]:
         say(f"warning: {warning}")
-    from visionflow.generation.report import write_report
+    from visionflow.generation.report import save_nearest, write_report
 
-    write_report(paths.root, sampler, metrics, {"validation": (generated, train, quality)})
+    save_nearest(generated, train, quality, paths.plots / "validation_nearest.png")
+    write_report(paths.root, sampler.meta, metrics)
     say(f"\nrun folder: {paths.root}  (model.keras: the generator; samples/, metrics.json, report.html, "
         f"history.csv, tensorboard/)")
     return metrics
@@ -166,8 +167,9 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     metrics = {"task": "gan", "data": str(data), "model": str(run), "feature_network": judge.info,
                "evaluation": quality}
     write_json(folder / "metrics.json", metrics)
-    from visionflow.generation.report import write_report
+    from visionflow.generation.report import save_nearest, write_report
 
-    write_report(folder, sampler, metrics, {"evaluation": (generated, reference, quality)},
-                 title=f"gan · {data.name}")
+    save_nearest(generated, reference, quality, folder / "plots" / "evaluation_nearest.png")
+    write_json(folder / "labels.json", sampler.meta)  # what `visionflow report FOLDER` rebuilds from
+    write_report(folder, sampler.meta, metrics, title=f"gan · {data.name}")
     return {**quality, "out": str(folder)}

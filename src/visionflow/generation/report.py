@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.report.html import Page, esc, image_uri, plot, table, tiles
+from visionflow.report.html import Page, esc, plot, table, tiles
 from visionflow.rundir import write_text
 
 ROW_NOTES = {"real (held out)": "the floor: real images the generator never saw",
@@ -22,18 +22,34 @@ def _enlarged(image: np.ndarray, side: int = 96) -> np.ndarray:
     return np.repeat(np.repeat(image, k, 0), k, 1)
 
 
-def write_report(folder: Path, sampler, metrics: dict, results: dict, title: str | None = None) -> Path:
-    """Writes folder/report.html; `results` maps a section name to (generated images, the real
-    images searched for nearest neighbours, quality dict)."""
+def save_nearest(generated: np.ndarray, searched: np.ndarray, q: dict, path: Path) -> Path | None:
+    """The samples nearest a real image (top row) above those real images (bottom row), as PNG."""
+    from visionflow.generation.grid import display_scale, make_grid, save_png
+
+    pairs = q.get("nearest") or []
+    if not pairs:
+        return None
+    top = [generated[p["sample"]] for p in pairs]
+    bottom = [searched[p["training"]] for p in pairs]
+    return save_png(make_grid(np.stack(top + bottom), len(pairs)), path, display_scale(generated.shape[1]))
+
+
+def write_report(folder: Path, meta: dict, metrics: dict, title: str | None = None) -> Path:
+    """Writes folder/report.html from metrics.json's quality sections ("validation" for a run,
+    "evaluation" for `visionflow evaluate`), the model's labels.json `meta`, and the PNGs beside
+    it (samples/final.png, plots/<section>_nearest.png, plots/training_curves.png)."""
     folder = Path(folder)
-    kind = "conditional GAN" if sampler.conditional else "GAN"
-    page = Page(title or f"gan · {folder.name}", f"{kind} {sampler.meta.get('model', '')}, "
-                                                 f"{sampler.image_size[0]}x{sampler.image_size[1]}")
+    conditional = bool(meta.get("conditional"))
+    size = meta.get("image_size") or ["?", "?"]
+    page = Page(title or f"gan · {folder.name}", f"{'conditional GAN' if conditional else 'GAN'} "
+                                                 f"{meta.get('model', '')}, {size[0]}x{size[1]}")
     final = folder / "samples" / "final.png"
     if final.exists():
-        page.add("samples", "Samples" + (" (a row per class)" if sampler.conditional else ""),
-                 plot(final, "sample grid"))
-    for split, (generated, training, q) in results.items():
+        page.add("samples", "Samples" + (" (a row per class)" if conditional else ""), plot(final, "sample grid"))
+    for split in ("validation", "evaluation"):
+        q = metrics.get(split)
+        if not q:
+            continue
         model = q["rows"]["model"]
         items = [("FD (lower is better)", model["fd"]), ("progress noise -> real", q.get("progress")),
                  ("precision", model["precision"]), ("recall", model["recall"]), ("likely copies", model["copies"])]
@@ -44,7 +60,7 @@ def write_report(folder: Path, sampler, metrics: dict, results: dict, title: str
                  f'of {esc(q["features"])} - a network trained on this run\'s real images, not ImageNet Inception: '
                  f'compare them between models on the same data, not with published FID. {q["images"]} images per '
                  f'row against {q["reference_images"]} real reference images. A sample counts as a likely copy when '
-                 f'it is nearer a training image than 99% of held-out real images are.</p>')
+                 f'it is nearer a real image than 99% of held-out real images are.</p>')
         page.add(f"{split}-table", "Model beside the baselines", table(
             ["", "FD", "KD", "precision", "recall", "likely copies", "what it is"],
             [[name, r["fd"], r["kd"], r["precision"], r["recall"], r["copies"], ROW_NOTES.get(name, "")]
@@ -56,17 +72,13 @@ def write_report(folder: Path, sampler, metrics: dict, results: dict, title: str
                      f'<p>The feature network labels {c["accuracy"]:.1%} of the samples as the class they were '
                      f'generated for{real}.</p>' + table(["class", "share"], sorted(c["per_class"].items()),
                                                          numeric=[False, True]))
-        cards = []
-        for pair in q.get("nearest", []):
-            a = _enlarged(generated[pair["sample"]])
-            b = _enlarged(training[pair["training"]])
-            cards.append(f'<div class="card"><img src="{image_uri(a)}" alt="sample"><img src="{image_uri(b)}" '
-                         f'alt="nearest real image"><div>sample · nearest real · distance {pair["distance"]:.2f}'
-                         f'</div></div>')
+        searched = "training images" if split == "validation" else "reference half of the evaluation folder"
+        distances = ", ".join(f"{p['distance']:.2f}" for p in q.get("nearest", []))
         page.add(f"{split}-nearest", "Memorisation: the samples nearest a real image",
-                 f'<p class="note">The {len(cards)} samples closest to any image of the searched set (in feature '
-                 f'space), each beside that image. Near-identical pairs mean the generator copies. '
-                 f'Threshold for a likely copy: {q["copy_threshold"]}.</p><div class="gallery">{"".join(cards)}</div>')
+                 f'<p class="note">Top row: the {len(q.get("nearest", []))} samples closest (in feature space) to any '
+                 f'of the {searched}; bottom row: that real image. Near-identical pairs mean the generator copies. '
+                 f'Distances: {distances}; a likely copy is nearer than {q["copy_threshold"]}.</p>'
+                 + plot(folder / "plots" / f"{split}_nearest.png", "samples above their nearest real images"))
     if metrics.get("warnings"):
         page.add("warnings", "Warnings", "<ul>" + "".join(f"<li>{esc(w)}</li>" for w in metrics["warnings"]) + "</ul>")
     curves = folder / "plots" / "training_curves.png"

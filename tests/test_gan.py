@@ -215,3 +215,18 @@ def visionflow_generate(run, n, class_name, seed):
     import visionflow
 
     return visionflow.generate(run, n=n, class_name=class_name, seed=seed)
+
+
+def test_inception_features_give_fid_or_a_one_line_refusal(gan_run, tmp_path):
+    from visionflow.generation.quality import distance_names
+
+    _, data, result, _ = gan_run
+    assert distance_names("visionflow features") == ("FD", "KD")
+    assert distance_names("Inception-v3 (Keras ImageNet weights)") == ("FID", "KID")
+    proc = vf("evaluate", result.run_dir, data, "--features", "inception", "--out", tmp_path / "ev")
+    if proc.returncode == 0:  # the weights could be downloaded
+        assert "FID" in proc.stdout and "Inception-v3" in proc.stdout
+    else:
+        assert "Could not load the ImageNet weights of InceptionV3" in proc.stderr and "Traceback" not in proc.stderr
+    classifier = vf("evaluate", result.run_dir.parent / "nothing", data, "--features", "inception")
+    assert classifier.returncode != 0 and "Traceback" not in classifier.stderr

@@ -30,6 +30,10 @@ class EvaluateOptions:
     pairs: str | None = _opt(None, "Denoise/superres models: a folder of real degraded images named as DIR's clean "
                                    "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str,
                             shown="none")
+    features: str = _opt("visionflow", "GANs: the network samples are measured on: visionflow (the feature network "
+                                       "the run trained on its real images) or inception (Keras' InceptionV3 with "
+                                       "ImageNet weights, a download on first use: FID and KID).",
+                         choices=("visionflow", "inception"))
     batch_size: int = _opt(64, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)

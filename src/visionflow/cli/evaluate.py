@@ -24,20 +24,21 @@ def run(args: argparse.Namespace) -> int:
     from visionflow import tasks
     from visionflow.errors import VisionflowError
     from visionflow.evaluation import evaluate
-
-    o = options(args, EvaluateOptions)
     from visionflow.generation.sampler import holds_generator
 
+    o = options(args, EvaluateOptions)
     if holds_generator(args.run):
         from visionflow.generation.evaluate import evaluate_folder
         from visionflow.generation.quality import format_table
 
         if o.pairs or o.labels:
             raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
-        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe)
+        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, features=o.features)
         print(format_table(result))
         print(f"\nwritten: {os.path.join(result['out'], 'report.html')} and metrics.json beside it")
         return 0
+    if o.features != "visionflow":
+        raise VisionflowError("--features is for GANs; this run holds a model that takes images.")
     if restoration_run(args.run):
         from visionflow.restoration.evaluate import evaluate_folder, format_table
 

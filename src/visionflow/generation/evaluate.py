@@ -123,11 +123,13 @@ def _plots(history: list[dict], folder: Path) -> None:
 
 
 def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = None, unsafe: bool = False,
-                    say: Callable[[str], None] | None = None, seed: int = 0) -> dict:
+                    say: Callable[[str], None] | None = None, seed: int = 0, features: str = "visionflow") -> dict:
     """`visionflow evaluate RUN DIR` for a GAN: DIR's real images (class folders named as the
     model's classes for a conditional model) split in halves, one the reference and one the
     floor; samples measured against them on the run's feature network. Writes metrics.json and
-    report.html to `out` (default RUN/evaluations/<DIR name>) and returns the result with "out"."""
+    report.html to `out` (default RUN/evaluations/<DIR name>) and returns the result with "out".
+    `features`: "visionflow" (the run's feature network) or "inception" (Keras' InceptionV3 with
+    ImageNet weights, a download on first use: FID and KID proper; no class accuracy)."""
     from visionflow.generation.judge import load_judge
     from visionflow.generation.quality import measure
     from visionflow.generation.sampler import load_sampler
@@ -138,7 +140,14 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
         raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
     sampler = load_sampler(run, unsafe=unsafe)
     root = Path(run) if Path(run).is_dir() else Path(run).parent
-    judge = load_judge(root)
+    if features not in ("visionflow", "inception"):
+        raise DataError(f"features must be visionflow or inception. Received: {features}")
+    if features == "inception":
+        from visionflow.generation.judge import InceptionFeatures
+
+        judge = InceptionFeatures()
+    else:
+        judge = load_judge(root)
     size, resize = sampler.image_size, sampler.meta.get("resize", "stretch")
     if sampler.conditional:
         from visionflow.data.dataset import load_folder

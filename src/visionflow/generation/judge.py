@@ -21,6 +21,8 @@ from keras import layers
 from visionflow.models.registry import BN_MOMENTUM
 
 FEATURES = "visionflow features"  # how the figures are named
+INCEPTION = "Inception-v3 (Keras ImageNet weights)"
+INCEPTION_SIDE = 299
 EPOCHS = 30
 TIME_BUDGET_S = 120.0
 BATCH = 64
@@ -131,6 +133,37 @@ def train_judge(images: np.ndarray, labels: np.ndarray | None, classes: list[str
         if with_classes:
             info["class_accuracy"] = round(float(result.get("class_accuracy", np.nan)), 4)
     return Judge(model, info)
+
+
+class InceptionFeatures:
+    """Keras' InceptionV3 with ImageNet weights, pooled (2048 features at 299x299): the network
+    FID and KID are defined on. These weights are Keras' own port, not the TF-slim graph the
+    reference FID code uses, so figures land close to published FID but not exactly on it.
+    Quality on these features is named FID/KID."""
+
+    name = INCEPTION
+    class_head = None
+    classes: list[str] = []
+
+    def __init__(self):
+        from visionflow.errors import ModelError
+
+        try:
+            self.model = keras.applications.InceptionV3(include_top=False, weights="imagenet", pooling="avg",
+                                                        input_shape=(INCEPTION_SIDE, INCEPTION_SIDE, 3))
+        except Exception as exc:  # network errors and bad cached files alike
+            raise ModelError("Could not load the ImageNet weights of InceptionV3 (a download on first use: is there "
+                             "internet access?); use --features visionflow.") from exc
+        self.info = {"name": INCEPTION}
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        out = []
+        for i in range(0, len(images), 32):
+            x = tf.image.resize(np.asarray(images[i:i + 32], np.float32), (INCEPTION_SIDE, INCEPTION_SIDE))
+            out.append(np.asarray(self.model(keras.applications.inception_v3.preprocess_input(x), training=False)))
+        return np.concatenate(out) if out else np.zeros((0, 2048), np.float32)
 
 
 def load_judge(folder: Path) -> Judge:

@@ -95,15 +95,21 @@ def class_agreement(judge, generated: np.ndarray, labels: np.ndarray, heldout: n
     return out
 
 
+def distance_names(features: str) -> tuple[str, str]:
+    """(FD, KD) named as FID and KID only on Inception features."""
+    return ("FID", "KID") if features.startswith("Inception") else ("FD", "KD")
+
+
 def format_table(q: dict) -> str:
     """The quality table as text."""
+    fd, kd = distance_names(q["features"])
     lines = [f"quality on {q['features']} ({q['images']} images per row, against {q['reference_images']} real):",
-             f"  {'':<16} {'FD':>9} {'KD':>9} {'precision':>10} {'recall':>8} {'copies':>7}"]
+             f"  {'':<16} {fd:>9} {kd:>9} {'precision':>10} {'recall':>8} {'copies':>7}"]
     for name, r in q["rows"].items():
         lines.append(f"  {name:<16} {r['fd']:9.3f} {r['kd']:9.4f} {r['precision']:10.3f} {r['recall']:8.3f} "
                      f"{r['copies']:7.1%}")
     if q.get("progress") is not None:
-        lines.append(f"  progress from noise (0) to held-out real images (1) on FD: {q['progress']:.2f}")
+        lines.append(f"  progress from noise (0) to held-out real images (1) on {fd}: {q['progress']:.2f}")
     c = q.get("conditional")
     if c:
         real = f" (held-out real images: {c['real_accuracy']:.1%})" if "real_accuracy" in c else ""

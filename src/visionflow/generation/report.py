@@ -50,19 +50,26 @@ def write_report(folder: Path, meta: dict, metrics: dict, title: str | None = No
         q = metrics.get(split)
         if not q:
             continue
+        from visionflow.generation.quality import distance_names
+
+        fd, kd = distance_names(q["features"])
         model = q["rows"]["model"]
-        items = [("FD (lower is better)", model["fd"]), ("progress noise -> real", q.get("progress")),
+        items = [(f"{fd} (lower is better)", model["fd"]), ("progress noise -> real", q.get("progress")),
                  ("precision", model["precision"]), ("recall", model["recall"]), ("likely copies", model["copies"])]
         if q.get("conditional"):
             items.insert(1, ("samples of their class", q["conditional"]["accuracy"]))
+        about = (f"Fréchet and kernel inception distances on {esc(q['features'])}: Keras' port of the ImageNet "
+                 f"Inception network, close to the reference FID code's but not the same weights."
+                 if fd == "FID" else
+                 f"Fréchet and kernel distances (FD, KD) computed as FID and KID are, on the features of "
+                 f"{esc(q['features'])} - a network trained on this run's real images, not ImageNet Inception: "
+                 f"compare them between models on the same data, not with published FID.")
         page.add(f"{split}-summary", f"{split.capitalize()}: quality on {q['features']}", tiles(items) +
-                 f'<p class="note">Fréchet and kernel distances (FD, KD) computed as FID and KID are, on the features '
-                 f'of {esc(q["features"])} - a network trained on this run\'s real images, not ImageNet Inception: '
-                 f'compare them between models on the same data, not with published FID. {q["images"]} images per '
+                 f'<p class="note">{about} {q["images"]} images per '
                  f'row against {q["reference_images"]} real reference images. A sample counts as a likely copy when '
                  f'it is nearer a real image than 99% of held-out real images are.</p>')
         page.add(f"{split}-table", "Model beside the baselines", table(
-            ["", "FD", "KD", "precision", "recall", "likely copies", "what it is"],
+            ["", fd, kd, "precision", "recall", "likely copies", "what it is"],
             [[name, r["fd"], r["kd"], r["precision"], r["recall"], r["copies"], ROW_NOTES.get(name, "")]
              for name, r in q["rows"].items()], numeric=[False, True, True, True, True, True, False]))
         c = q.get("conditional")

@@ -291,7 +291,9 @@ def _builder(family: str):
     return build
 
 
-register("sngan", "GAN: residual generator, spectral-norm discriminator, hinge loss (Miyato et al. 2018)",
+register("sngan", "GAN default: DCGAN generator, spectral-norm discriminator, hinge loss (Miyato et al. 2018); "
+                 "parameters: generator and discriminator at 32x32",
          0.0, 16, tasks=GAN_TASKS)(_builder("sngan"))
-register("dcgan", "GAN: DCGAN transposed-conv generator and strided-conv discriminator, logistic loss",
+register("dcgan", "GAN: DCGAN generator, batch-norm discriminator, logistic loss (Radford et al. 2016); parameters: "
+                  "generator and discriminator at 32x32",
          0.0, 16, tasks=GAN_TASKS)(_builder("dcgan"))

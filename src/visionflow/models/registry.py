@@ -140,12 +140,17 @@ def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) 
         size = (max(image_size[0], spec.min_size), max(image_size[1], spec.min_size))
         if LABEL_TASKS[0] in spec.tasks:
             model, shape = build_model(name, size, num_classes), f"{size[0]}x{size[1]}x3"
+        elif "gan" in spec.tasks:  # generators: counted with their discriminator (not the EMA copy), 32x32
+            model = spec.build()
+            shape = f"latent {model.latent}"
         elif "video" in spec.tasks:  # clip models: counted at their default frames and size
             model = spec.build()
             shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
         else:  # image-to-image: any size; counted as built for its task's defaults
             model, shape = spec.build(), "any"
-        rows.append({"name": name, "task": "/".join(spec.tasks), "params": int(model.count_params()),
+        params = (model.generator.count_params() + model.discriminator.count_params() if "gan" in spec.tasks
+                  else model.count_params())
+        rows.append({"name": name, "task": "/".join(spec.tasks), "params": int(params),
                      "input": shape, "min_size": spec.min_size,
                      "pretrained": _pretrained(spec), "description": spec.description})
         keras.backend.clear_session()

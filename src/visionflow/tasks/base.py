@@ -47,6 +47,7 @@ class Task:
     inputs: str = "image"  # what one example is: "image", or "clip" (a video's frames)
     batch_size: int = 32  # examples per training step unless --batch-size is given
     usage: str = ""  # a model that gives no labels: what it does and which commands take it, for refusals
+    distributable: bool = True  # trains with --distributed (multi-worker)
     examines_data: bool = True  # the dataset doctor's duplicate and leakage check runs on the training images
 
     # -- data ---------------------------------------------------------------------------------

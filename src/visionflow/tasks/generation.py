@@ -34,6 +34,7 @@ class Generation(Task):
     usage = ("an image generator, which takes no images: `visionflow generate RUN --n 16 --out DIR` makes images "
              "and `visionflow evaluate RUN DIR` measures them against real ones (from Python: visionflow.generate).")
     batch_size = 64  # measured: 2.3x the images per second of 32 on 2 cores (sngan, 32x32)
+    distributable = False  # two optimizer steps per batch and an EMA copy: not in the distributed loop
     examines_data = False  # leakage between splits does not flatter a generator's figures
 
     # -- settings -----------------------------------------------------------------------------

@@ -269,6 +269,10 @@ def _quiet(text: str) -> None:
 
 
 def _check_distributed(cfg: TrainConfig) -> None:
+    from visionflow import tasks
+
+    if not tasks.get(cfg.task).distributable:
+        raise ConfigError(f"--task {cfg.task} does not train with --distributed yet; train it on one worker.")
     if cfg.freeze_epochs or cfg.head_epochs:
         raise ConfigError("--freeze-epochs and --head-epochs are not supported with --distributed yet; train the "
                           "backbone in one phase (--freeze-epochs 0 --head-epochs 0).")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +10,9 @@ import pytest
 from PIL import Image
 
 from synthetic import two_colour_folder
+from test_cli import vf
 
 RED, BLUE = np.array([210, 30, 30]), np.array([30, 40, 210])
-
-
-def vf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")

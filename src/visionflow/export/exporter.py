@@ -248,6 +248,21 @@ def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibr
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def write_formats(names: list[str], model, out_dir: Path, meta: dict, check: Callable, say: Callable[[str], None],
+                  failure: str, opener: Callable | None = None) -> list[ExportResult]:
+    """`write_checked` for each format name, a line said for each; ExportFailed naming the formats
+    whose check failed, followed by `failure` (what differs, and the bar)."""
+    results = []
+    for name in names:
+        result = write_checked(FORMATS.get(name), model, out_dir, meta, check, opener=opener)
+        say(result.line())
+        results.append(result)
+    failed = [r.format for r in results if not r.passed]
+    if failed:
+        raise ExportFailed(f"Parity check failed for {', '.join(failed)}: {failure}, so it was not written.")
+    return results
+
+
 def _versions() -> dict:
     import keras
     import tensorflow as tf

@@ -94,7 +94,7 @@ def export_generator(run: str | Path, names: list[str], out: str | Path | None, 
                      say: Callable[[str], None]) -> list:
     """Writes each format of a GAN run's generator (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's images and the .keras generator's over `samples` latents."""
-    from visionflow.export.exporter import sha256, write_checked
+    from visionflow.export.exporter import sha256, write_formats
     from visionflow.export.formats import FORMATS
     from visionflow.generation.sampler import latents, load_sampler
     from visionflow.restoration.export import psnr_between
@@ -136,13 +136,6 @@ def export_generator(run: str | Path, names: list[str], out: str | Path | None, 
                 "sample_source": f"{n} latent vectors", "passed": worst >= MIN_PSNR,
                 "criterion": f"PSNR >= {MIN_PSNR:g} dB", "parity": "PSNR"}
 
-    results = []
-    for name in names:
-        result = write_checked(FORMATS.get(name), sampler.model, out_dir, meta_base, check, opener=open_generator)
-        say(result.line())
-        results.append(result)
-    failed = [r.format for r in results if not r.passed]
-    if failed:
-        raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported generator's images differ "
-                           f"from the .keras model's (below {MIN_PSNR:g} dB PSNR), so it was not written.")
-    return results
+    return write_formats(names, sampler.model, out_dir, meta_base, check, say,
+                         f"the exported generator's images differ from the .keras model's (below {MIN_PSNR:g} dB "
+                         f"PSNR)", opener=open_generator)

@@ -60,7 +60,7 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
                        say: Callable[[str], None]) -> list:
     """Writes each format of a restoration run (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's output and the .keras model's over the sample images."""
-    from visionflow.export.exporter import sha256, write_checked
+    from visionflow.export.exporter import sha256, write_formats
     from visionflow.export.formats import FORMATS
     from visionflow.restoration.restorer import Restorer
 
@@ -99,13 +99,5 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
                 "samples": len(padded), "sample_source": where, "passed": worst >= MIN_PSNR,
                 "criterion": f"PSNR >= {MIN_PSNR:g} dB", "parity": "PSNR"}
 
-    results = []
-    for name in names:
-        result = write_checked(FORMATS.get(name), restorer.model, out_dir, meta_base, check)
-        say(result.line())
-        results.append(result)
-    failed = [r.format for r in results if not r.passed]
-    if failed:
-        raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported model's images differ from the "
-                           f".keras model's (below {MIN_PSNR:g} dB PSNR), so it was not written.")
-    return results
+    return write_formats(names, restorer.model, out_dir, meta_base, check, say,
+                         f"the exported model's images differ from the .keras model's (below {MIN_PSNR:g} dB PSNR)")

@@ -73,7 +73,7 @@ class Service:
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
-        self.restoring = ThreadPoolExecutor(1, thread_name_prefix="restore")  # whole images, one at a time
+        self.restoring = ThreadPoolExecutor(1, thread_name_prefix="restore")  # whole images (or generations), one at a time
         self.restore_queue = RestoreQueue(cfg.max_queue)
         self.videos = ThreadPoolExecutor(1, thread_name_prefix="video")  # timelines, one video at a time
         self.video_queue = RestoreQueue(cfg.max_queue, "videos are waiting to be analysed")
@@ -129,6 +129,19 @@ class Service:
         if self.model is not None:
             raise ServeError(409, "not_restoration", "This server runs a classifier: POST images to /v1/predict.")
         raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+
+    async def one_at_a_time(self, start: float, advice: str, fn, *args):
+        """`fn(*args)` in the one-at-a-time worker (restorations, generations), admitted by the
+        queue and cut off at the request's --timeout (504 with `advice`)."""
+        self.restore_queue.admit()
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.restoring, fn, *args),
+                                          max(0.0, start + self.cfg.timeout - time.perf_counter()))
+        except asyncio.TimeoutError:
+            raise ServeError(504, "timeout", f"The request took longer than {self.cfg.timeout:g} s; {advice}.") from None
+        finally:
+            self.restore_queue.done()
 
     def explain(self, pixels: np.ndarray, class_name: str | None) -> dict:
         """Grad-CAM for one decoded image (runs in the explain thread)."""
@@ -388,17 +401,9 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         if len(items) != 1:
             raise ServeError(400, "one_image", f"Send exactly one image to /v1/restore. Received: {len(items)}")
         name, data = items[0]
-        service.restore_queue.admit()
-        loop = asyncio.get_running_loop()
-        try:
-            png, facts = await asyncio.wait_for(loop.run_in_executor(
-                service.restoring, restore_bytes, served, name, data, cfg.max_pixels, cfg.max_output_pixels),
-                max(0.0, start + cfg.timeout - time.perf_counter()))
-        except asyncio.TimeoutError:
-            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s; send a smaller image "
-                                             f"or serve with a longer --timeout.") from None
-        finally:
-            service.restore_queue.done()
+        png, facts = await service.one_at_a_time(
+            start, "send a smaller image or serve with a longer --timeout", restore_bytes, served, name, data,
+            cfg.max_pixels, cfg.max_output_pixels)
         elapsed = round((time.perf_counter() - start) * 1000, 2)
         if format == "json":
             return JSONResponse({"model": served.name, "task": served.restorer.task.name, **facts, "elapsed_ms": elapsed,
@@ -428,17 +433,8 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
         n = min(16, cfg.max_generate) if n is None else n
-        service.restore_queue.admit()
-        loop = asyncio.get_running_loop()
-        try:
-            out, facts = await asyncio.wait_for(loop.run_in_executor(
-                service.restoring, generate_images, service.generator, n, class_name, seed, cfg.max_generate,
-                format == "png"), max(0.0, start + cfg.timeout - time.perf_counter()))
-        except asyncio.TimeoutError:
-            raise ServeError(504, "timeout", f"The request took longer than {cfg.timeout:g} s; ask for fewer "
-                                             f"images.") from None
-        finally:
-            service.restore_queue.done()
+        out, facts = await service.one_at_a_time(start, "ask for fewer images", generate_images, service.generator,
+                                                 n, class_name, seed, cfg.max_generate, format == "png")
         elapsed = round((time.perf_counter() - start) * 1000, 2)
         if format == "png":
             return Response(out, media_type="image/png", headers={"X-Elapsed-Ms": str(elapsed),

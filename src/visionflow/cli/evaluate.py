@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
 
         if o.pairs or o.labels:
             raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
+        from visionflow.runtime import silenced
+
+        with silenced():  # TensorFlow's load-time notices; a GAN is measured in TensorFlow
+            import tensorflow  # noqa: F401
         result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, features=o.features)
         print(format_table(result))
         print(f"\nwritten: {os.path.join(result['out'], 'report.html')} and metrics.json beside it")

@@ -10,7 +10,8 @@ from visionflow.options import GenerateOptions
 
 def add(sub) -> None:
     g = sub.add_parser("generate", help="Generate images with a trained GAN (PNG files and a grid).")
-    add_run(g, "Run folder of a --task gan model (or its model.keras with labels.json beside it).")
+    add_run(g, "Run folder of a --task gan model, its model.keras (labels.json beside it), or one of its export "
+               "folders (RUN/export/onnx, ...).")
     g.add_argument("--class", dest="class_name", metavar="CLASS", default=argparse.SUPPRESS,
                    help="Conditional models: the class to generate (its name or index); unset: every class in turn.")
     add_options(g, GenerateOptions, skip=("class_name",))

@@ -21,6 +21,7 @@ import numpy as np
 from visionflow.generation.metrics import frechet_distance, kernel_distance, nearest, precision_recall
 
 NEAREST_SHOWN = 8  # samples shown beside their nearest training image in the report
+ROUGH_BELOW = 100  # images per row under which the distances are rough (say so)
 COPY_PERCENTILE = 1.0  # a sample closer to a training image than 99% of held-out reals are: a likely copy
 
 
@@ -73,6 +74,9 @@ def measure(judge, generated: np.ndarray, reference: np.ndarray, heldout: np.nda
     result = {"images": int(n), "reference_images": int(len(reference)), "features": judge.name,
               "rows": rows, "progress": round((ceiling - got) / (ceiling - floor), 4) if ceiling > floor else None,
               "copy_threshold": round(threshold, 3), "nearest": nearest_pairs}
+    if n < ROUGH_BELOW:
+        result["note"] = (f"only {n} images per row (the held-out real images): the distances are rough; "
+                          f"{ROUGH_BELOW} or more give steadier figures")
     if generated_labels is not None and judge.class_head is not None:
         result["conditional"] = class_agreement(judge, generated, generated_labels[:n], heldout,
                                                 None if heldout_labels is None else heldout_labels[:n])
@@ -108,6 +112,8 @@ def format_table(q: dict) -> str:
     for name, r in q["rows"].items():
         lines.append(f"  {name:<16} {r['fd']:9.3f} {r['kd']:9.4f} {r['precision']:10.3f} {r['recall']:8.3f} "
                      f"{r['copies']:7.1%}")
+    if q.get("note"):
+        lines.append(f"  note: {q['note']}")
     if q.get("progress") is not None:
         lines.append(f"  progress from noise (0) to held-out real images (1) on {fd}: {q['progress']:.2f}")
     c = q.get("conditional")

@@ -66,7 +66,7 @@ def write_report(folder: Path, meta: dict, metrics: dict, title: str | None = No
                  f"compare them between models on the same data, not with published FID.")
         page.add(f"{split}-summary", f"{split.capitalize()}: quality on {q['features']}", tiles(items) +
                  f'<p class="note">{about} {q["images"]} images per '
-                 f'row against {q["reference_images"]} real reference images. A sample counts as a likely copy when '
+                 f'row against {q["reference_images"]} real reference images.{" Note: " + esc(q["note"]) + "." if q.get("note") else ""} A sample counts as a likely copy when '
                  f'it is nearer a real image than 99% of held-out real images are.</p>')
         page.add(f"{split}-table", "Model beside the baselines", table(
             ["", fd, kd, "precision", "recall", "likely copies", "what it is"],

@@ -74,7 +74,9 @@ def generator(size: int, classes: int = 0, latent: int = LATENT, width: int = 64
         h = layers.Conv2DTranspose(c, 4, strides=2, padding="same", use_bias=False, name=f"up{i}")(h)
         h = layers.ReLU()(_norm(h, y, classes, f"bn{i}"))
     h = layers.Conv2D(3, 3, padding="same", activation="tanh", name="to_rgb")(h)
-    return keras.Model(inputs, layers.Rescaling(127.5, offset=127.5, name="pixels")(h), name="generator")
+    # One input is passed bare, not as a list of one: calls with a tensor then match its structure.
+    return keras.Model(inputs if classes else z, layers.Rescaling(127.5, offset=127.5, name="pixels")(h),
+                       name="generator")
 
 
 def discriminator(size: int, classes: int = 0, width: int = 64, spectral: bool = False) -> keras.Model:
@@ -101,15 +103,13 @@ def discriminator(size: int, classes: int = 0, width: int = 64, spectral: bool =
     if spectral:  # SN-GAN sums over positions: with every layer 1-Lipschitz, an average stays too small to
         h = layers.Rescaling(float(h_side * h_side), name="sum_pool")(h)  # reach the hinge's margin
     out = wrap(layers.Dense(1, name="score"))(h)
-    inputs = [x]
     if classes:
         y = keras.Input((), dtype="int32", name="class_index")
-        inputs.append(y)
         out = layers.Add(name="with_projection")([out, Projection(classes, name="projection")([h, y])])
         # An auxiliary classifier (AC-GAN, Odena et al. 2017) beside the projection: the projection
         # alone left the samples of every class alike for 700+ steps on 32x32 digits.
-        return keras.Model(inputs, [out, layers.Dense(classes, name="class_logits")(h)], name="discriminator")
-    return keras.Model(inputs, out, name="discriminator")
+        return keras.Model([x, y], [out, layers.Dense(classes, name="class_logits")(h)], name="discriminator")
+    return keras.Model(x, out, name="discriminator")
 
 
 FAMILIES = {  # discriminator with spectral norm, loss, Adam's betas

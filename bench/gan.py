@@ -12,7 +12,7 @@ Usage: python bench/gan.py [--cases digits,flowers5] [--minutes 20] [--out NAME]
   least halfway from the noise generator to held-out real images (progress >= 0.5).
 Each run trains for --minutes (the task's default budget, 20) and is measured by its own
 evaluation; generation speed is timed after it (Keras, batch 64). Writes results/NAME.{md,json}
-and the final sample grids as results/gan_<case>.png (default NAME: gan).
+and the final sample grids as results/NAME_<case>.png (default NAME: gan).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def generation_speed(run: Path, n: int = 512) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def run_case(case: str, tmp: Path, minutes: float) -> dict:
+def run_case(case: str, tmp: Path, minutes: float, out: str) -> dict:
     from visionflow.workflow import train
 
     if case == "digits":
@@ -64,7 +64,7 @@ def run_case(case: str, tmp: Path, minutes: float) -> dict:
     total = (time.perf_counter() - t0) / 60
     q = run.metrics["validation"]
     got = q["conditional"]["accuracy"] if target[0] == "conditional accuracy" else q["progress"]
-    shutil.copy(run.run_dir / "samples" / "final.png", RESULTS / f"gan_{case}.png")
+    shutil.copy(run.run_dir / "samples" / "final.png", RESULTS / f"{out}_{case}.png")
     return {"case": case, "settings": settings, "train_minutes": round(run.metrics["train_seconds"] / 60, 2),
             "minutes": round(total, 2), "epochs": run.metrics["epochs_run"], "quality": q,
             "feature_network": run.metrics["feature_network"], "warnings": run.metrics["warnings"],
@@ -83,7 +83,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="vf-gan-") as tmp:
         for case in args.cases.split(","):
-            rows.append(run_case(case, Path(tmp), args.minutes))
+            rows.append(run_case(case, Path(tmp), args.minutes, args.out))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "quality"}), flush=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps({"machine": machine_info(), "results": rows}, indent=2))
     lines = ["# Image generation from the defaults", "",
@@ -108,7 +108,7 @@ def main() -> None:
                          + ", ".join(f"{k} {v:.0%}" for k, v in c["per_class"].items()) + ".")
         lines += [f"Target: {r['target']} >= {r['needed']}: {'met' if r['met'] else 'NOT met'} ({r['got']}).",
                   f"Generation: {r['samples_per_s']} samples/s (Keras, batch 64).",
-                  *(f"Warning: {w}" for w in r["warnings"]), "", f"![samples](gan_{r['case']}.png)", ""]
+                  *(f"Warning: {w}" for w in r["warnings"]), "", f"![samples]({args.out}_{r['case']}.png)", ""]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

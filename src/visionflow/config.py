@@ -82,7 +82,8 @@ class TrainConfig:
     head_epochs: int | None = _opt(None, "Pretrained backbones: epochs of training the classifier head alone on the "
                                          "backbone's features, computed once, before the main epochs fine-tune all layers; "
                                          "0 turns it off.", kind=int)
-    freeze_epochs: int = _opt(0, "Backbones: epochs with the backbone frozen before fine-tuning all layers.")
+    freeze_epochs: int = _opt(0, "Backbones: epochs with the backbone frozen before fine-tuning all layers "
+                                       "(--epochs or more: frozen throughout).")
     fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen (after "
                                           "--head-epochs or --freeze-epochs).")
     recipe: str = _opt("auto", "How unset settings are chosen: auto (from the data and a time budget; see "
@@ -114,6 +115,17 @@ class TrainConfig:
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
                                      kind=float)
+    dp: bool = _opt(False, "Differentially private training (DP-SGD: every training image's gradient clipped, "
+                           "Gaussian noise added), the noise solved for --target-epsilon over the planned epochs; "
+                           "classification and multilabel models. Batch normalisation becomes group normalisation "
+                           "(from scratch) or stays frozen (pretrained).")
+    target_epsilon: float = _opt(8.0, "DP: the privacy budget epsilon spent by the end of the planned epochs.")
+    dp_clip: float = _opt(1.0, "DP: the L2 norm each training image's gradient is clipped to.")
+    dp_delta: str = _opt("auto", "DP: delta of (epsilon, delta)-privacy; auto: 1 / (10 x training images).",
+                         metavar="DELTA|auto")
+    dp_accountant: str = _opt("pld", "DP: the privacy accountant (Google's dp-accounting): pld (privacy loss "
+                                     "distributions, the tightest) or rdp (Renyi DP, as most papers report).",
+                              choices=("pld", "rdp"))
     calibrate: bool = _opt(False, "Fit temperature scaling on the validation set after training; predict, serve and exports use it.")
     val_split: float = _opt(0.0, "Fraction of each class held out for validation when DIR has no validation folder.")
     cache: str = _opt("memory", "Cache of decoded, resized images: memory, disk (in the run folder) or none.", choices=("memory", "disk", "none"))
@@ -148,10 +160,25 @@ class TrainConfig:
         for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "head_epochs", "patience", "mixup"):
             _check(unset(name) or getattr(self, name) >= 0,
                    f"{name} must not be negative. Received: {name}={getattr(self, name)}")
+        _check(self.target_epsilon > 0, f"target_epsilon must be positive. Received: target_epsilon={self.target_epsilon}")
+        _check(self.dp_clip > 0, f"dp_clip must be positive. Received: dp_clip={self.dp_clip}")
+        self.delta_value()  # checks dp_delta
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")
         _check(not (self.freeze_epochs and self.head_epochs),
                "Give --head-epochs (the head on cached features) or --freeze-epochs (the head with the frozen backbone "
                f"in the loop), not both. Received: head_epochs={self.head_epochs}, freeze_epochs={self.freeze_epochs}")
+
+    def delta_value(self) -> float | None:
+        """dp_delta as a number; None for auto (chosen from the training images)."""
+        if str(self.dp_delta).strip().lower() == "auto":
+            return None
+        try:
+            value = float(self.dp_delta)
+        except ValueError:
+            value = -1.0
+        _check(0 < value < 1, f"dp_delta must be auto or a number between 0 and 1, e.g. 1e-5. Received: "
+                              f"dp_delta={self.dp_delta!r}")
+        return value
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -42,6 +42,10 @@ Recipes:
   - Regularisation: AdamW (2e-3, weight decay 5e-4), strong augmentation, dropout 0.5: the
     combination that let 60 epochs count on flowers5 (0.741 -> 0.778). Label smoothing 0.1 only
     from `SMOOTHING_MIN_IMAGES` images: on tiny sets it would cap the confidence of easy answers.
+- `auto` with `--dp` (DP-SGD): the same choices, except that a pretrained backbone stays frozen
+  and only the head learns (`DP_TRANSFER`: more epochs at a higher rate, since each noisy step
+  moves it less), no dropout (the noise regularises) and no mixup (it would mix two images
+  into one gradient).
 - `tutorial`: the settings of the classic Keras tutorial style (150x150, 15 epochs, Adam 1e-3 at
   a constant rate, light augmentation, early stopping after 5 epochs, keep the best epoch).
 """
@@ -64,6 +68,9 @@ MIN_BUDGET_EPOCHS = 40
 SIZES = (64, 96, 128)
 IMAGES_PER_S_AT_64 = 255.0  # small_cnn training throughput at 64x64 on the 2-core benchmark machine
 SMOOTHING_MIN_IMAGES = 1000
+
+# --dp with a pretrained backbone: the head alone, frozen features (see privacy.training.settle).
+DP_TRANSFER = {"epochs": 30, "learning_rate": 3e-3, "head_epochs": 0}
 
 SCRATCH_MODEL = "small_cnn"
 PRETRAINED_MODEL = "efficientnet_lite0"
@@ -109,12 +116,21 @@ def tutorial(facts: DataFacts | None, cfg=None) -> dict[str, Any]:
 def auto(facts: DataFacts, cfg=None) -> dict[str, Any]:
     """Transfer learning where pretrained weights exist, else the from-scratch budget recipe (module docstring)."""
     model, weights, _ = pretrained_choice(cfg)
+    private = getattr(cfg, "dp", False)
     if weights != "none":
         values = _transfer(facts, model, getattr(cfg, "batch_size", 32))
         if getattr(cfg, "freeze_epochs", 0):  # the head trains with the frozen backbone in the loop instead
             values["head_epochs"] = 0
+        if private:
+            values.update(DP_TRANSFER, dropout=0.0, mixup=0.0)
         return {"model": model, "weights": weights, **values}
     side = _resolution(facts)
+    if private:
+        return {**_scratch(facts, model, side), "dropout": 0.0}
+    return _scratch(facts, model, side)
+
+
+def _scratch(facts: DataFacts, model: str, side: int) -> dict[str, Any]:
     return {"model": model, "weights": "none", "image_size": (side, side),
             "epochs": min(MAX_EPOCHS, max(MIN_EPOCHS, facts.images // IMAGES_PER_EPOCH)), "head_epochs": 0,
             "time_budget": BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 5e-4,

@@ -82,6 +82,10 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      **({"head": state["head"]} if state.get("head") else {}),
                      "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
+    if state.get("privacy"):
+        from visionflow.privacy.training import summary
+
+        metrics.update(summary(state))
     metrics.update(task.fit_thresholds(paths, predictor, folder, cfg, say) or {})
     for split in ("validation", "test"):
         recs = folder.splits.get(split)

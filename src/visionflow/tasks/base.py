@@ -49,6 +49,7 @@ class Task:
     usage: str = ""  # a model that gives no labels: what it does and which commands take it, for refusals
     distributable: bool = True  # trains with --distributed (multi-worker)
     examines_data: bool = True  # the dataset doctor's duplicate and leakage check runs on the training images
+    private: bool = False  # trains with --dp (DP-SGD): the task's loss gives one value per example
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):

@@ -51,6 +51,7 @@ class Classification(Task):
     data_help = "DIR/<class>/*.jpg, or DIR/train + DIR/validation holding class folders"
     monitor = "val_accuracy"
     parity = "top-1 agreement"
+    private = True
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):

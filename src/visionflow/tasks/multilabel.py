@@ -52,6 +52,7 @@ def thresholds_of(predictor) -> np.ndarray:
 
 class MultiLabel(Task):
     name = "multilabel"
+    private = True
     description = "Any number of labels per image: one sigmoid per label, binary cross-entropy, mAP and F1."
     data_help = "DIR/labels.csv (header image,labels; labels separated by spaces) beside the images"
     monitor = "val_loss"

@@ -182,6 +182,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
     task = tasks.get(cfg.task)
     cfg = task.check_config(cfg)
+    if cfg.dp:
+        from visionflow.privacy import training as privacy
+
+        privacy.check(cfg, task, distributed)
 
     cluster = None
     if distributed:
@@ -221,6 +225,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         for line in chosen.splitlines():
             say(line)
         check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs, task=cfg.task)
+    if cfg.dp and paths is None:
+        from visionflow.models import MODELS
+
+        cfg = privacy.settle(cfg, pretrained=cfg.weights != "none" and MODELS.get(cfg.model).backbone)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")
         cfg = cfg.replace(head_epochs=0)
@@ -230,6 +238,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         # Built before the run folder exists, so a failed weights download leaves nothing behind
         # (a distributed run builds it inside the strategy's scope instead).
         model = None if cluster else task.build(cfg, folder.classes)
+        if cfg.dp:
+            model = privacy.private_model(model, cfg, say)
         if cluster and not cluster.chief:
             import tempfile
 
@@ -261,6 +271,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
     state["finished"] = True
     write_json(paths.state, state)
+    if state.get("privacy"):  # the model's metadata says how private it is
+        from visionflow.privacy.training import summary
+
+        write_json(paths.labels, {**read_json(paths.labels), **summary(state)})
     return Fitted(paths, folder, state, cfg)
 
 
@@ -327,15 +341,18 @@ def _doctor(paths: RunPaths, folder: ImageFolder, say: Callable[[str], None]) ->
             "see doctor.json or `visionflow doctor DATA`")
 
 
-def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float]]:
-    """(first epoch, end epoch, learning rate) per phase: frozen backbone first, then fine-tuning.
-    After a head phase on cached features every epoch fine-tunes, at the fine-tuning rate."""
+def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float, bool | None]]:
+    """(first epoch, end epoch, learning rate, backbone frozen or None: as built) per phase: frozen
+    backbone first, then fine-tuning. After a head phase on cached features every epoch fine-tunes,
+    at the fine-tuning rate; --freeze-epochs of at least --epochs keeps the backbone frozen throughout."""
     if backbone and cfg.head_epochs:
-        return [(0, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
+        return [(0, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale, None)]
     if backbone and 0 < cfg.freeze_epochs < cfg.epochs:
-        return [(0, cfg.freeze_epochs, cfg.learning_rate),
-                (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale)]
-    return [(0, cfg.epochs, cfg.learning_rate)]
+        return [(0, cfg.freeze_epochs, cfg.learning_rate, True),
+                (cfg.freeze_epochs, cfg.epochs, cfg.learning_rate * cfg.fine_tune_lr_scale, False)]
+    if backbone and cfg.freeze_epochs >= cfg.epochs:
+        return [(0, cfg.epochs, cfg.learning_rate, True)]
+    return [(0, cfg.epochs, cfg.learning_rate, None)]
 
 
 def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
@@ -393,6 +410,12 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
 
         state["head"] = train_head(model, cfg, folder, batch, weights, val_ds, say)
         state["train_seconds"] = state.get("train_seconds", 0.0) + state["head"]["seconds"]
+    budget, ledger = None, []
+    if cfg.dp:
+        from visionflow.privacy import training as privacy
+
+        budget = privacy.start(cfg, state, n_train, batch, say)
+        ledger = [privacy.ledger(budget, model)]
     per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
     say(f"model: {cfg.model} ({task.describe_size(model)}), {cfg.epochs} epochs, "
         f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
@@ -401,13 +424,12 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     state["stopped"] = None
     keeper = progress = None
     try:
-        for start, end, lr in phases:
+        for start, end, lr, frozen in phases:
             if state["epoch"] >= end:
                 continue
             # A phase starts fresh unless a checkpoint from inside it was loaded (with its optimizer).
             fresh = state["epoch"] == start and not (start == 0 and state["checkpoint"])
-            if len(phases) == 2 and fresh:
-                frozen = start == 0
+            if frozen is not None and fresh:
                 set_backbone_trainable(model, not frozen)
                 if pretrained:
                     freeze_batchnorm(model)
@@ -416,6 +438,10 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             if fresh or model.optimizer is None:
                 with scope():
                     task.compile(model, cfg, folder.classes, lr)
+            if budget is not None:
+                from visionflow.privacy.dpsgd import make_private
+
+                make_private(model, model.loss, budget.clip, budget.noise_multiplier, budget.batch_size)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train,
@@ -436,7 +462,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             else:
                 model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
                           shuffle=False, class_weight=weights,
-                          callbacks=[*task.callbacks(cfg, paths, folder, state, say), keeper, *precise_bn, progress,
+                          callbacks=[*task.callbacks(cfg, paths, folder, state, say), *ledger, keeper, *precise_bn, progress,
                                      tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break

@@ -62,6 +62,13 @@ def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = 
     return load_sampler(model, unsafe=unsafe).generate(n, class_name, seed)[0]
 
 
+def audit(run, data=None, **kwargs):
+    """See `visionflow.privacy.audit.audit`."""
+    from visionflow.privacy.audit import audit as _audit
+
+    return _audit(run, data, **kwargs)
+
+
 def doctor(data, **kwargs):
     """See `visionflow.doctor.doctor`."""
     from visionflow.doctor import doctor as _doctor

@@ -252,7 +252,7 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def doctor(data: str | Path, out: str | Path = "doctor", predictions: str | Path | None = None,
-           say: Callable[[str], None] = print, report: bool = True) -> dict:
+           say: Callable[[str], None] = print, report: bool = True, slices: str | Path | None = None) -> dict:
     """Examines an image folder and writes OUT/doctor.json (and OUT/report.html).
 
     Args:
@@ -262,6 +262,8 @@ def doctor(data: str | Path, out: str | Path = "doctor", predictions: str | Path
             scan) to list likely label errors.
         say: receives the console summary.
         report: also write the HTML report.
+        slices: a CSV of image (path relative to `data`, or file name) plus attribute columns: each
+            slice's size and classes, and whether an attribute goes with the label ("slices").
 
     Returns:
         The findings (as written to doctor.json).
@@ -283,10 +285,22 @@ def doctor(data: str | Path, out: str | Path = "doctor", predictions: str | Path
         oof = (paths, y, probs, classes)
     found = examine(records, oof)
     found["data"] = str(data)
+    if slices is not None:
+        from visionflow.fairness import balance, meta
+
+        usable = [r for r in records if r.ok]
+        groups = meta.read(slices, data, [r.path for r in usable])
+        found["slices"] = {"file": str(slices), **balance.slice_balance(groups, [r.label for r in usable],
+                                                                         [r.split for r in usable])}
     out = Path(out)
     write_json(out / "doctor.json", found)
     for line in summary_lines(found):
         say(line)
+    if slices is not None:
+        from visionflow.fairness.balance import format_table
+
+        for line in format_table(found["slices"]):
+            say(line)
     if report:
         from visionflow.report import doctor_report
 

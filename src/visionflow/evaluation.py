@@ -19,11 +19,13 @@ from visionflow.predict import Predictor, load
 from visionflow.rundir import write_csv, write_json
 
 
-def evaluate_paths(predictor: Predictor, paths: list[str], targets: np.ndarray, batch_size: int = 64) -> dict:
+def evaluate_paths(predictor: Predictor, paths: list[str], targets: np.ndarray, batch_size: int = 64,
+                   arrays: bool = False) -> dict:
     """Predicts `paths` and computes the task's metrics against `targets` (`Task.targets`);
     unreadable files are counted and left out.
 
-    The result holds the per-image rows under "predictions" (see the task's `prediction_rows`).
+    The result holds the per-image rows under "predictions" (see the task's `prediction_rows`)
+    and, with `arrays`, (paths, targets, probabilities) of the images read under "arrays".
     """
     probs, kept, kept_paths, failed = [], [], [], []
     for path, pred, y in zip(paths, predictor.iter_predict(paths, batch_size=batch_size), targets):
@@ -39,12 +41,15 @@ def evaluate_paths(predictor: Predictor, paths: list[str], targets: np.ndarray, 
     out = task.compute_metrics(np.array(kept), np.array(probs), predictor)
     out["failed"] = failed
     out["predictions"] = task.prediction_rows(kept_paths, np.array(kept), np.array(probs), predictor)
+    if arrays:
+        out["arrays"] = (kept_paths, np.array(kept), np.array(probs))
     return out
 
 
 def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | None = None,
              batch_size: int = EvaluateOptions.batch_size, unsafe: bool = False,
-             backend: str = EvaluateOptions.backend, tta: bool | None = None, labels: str | Path | None = None) -> dict:
+             backend: str = EvaluateOptions.backend, tta: bool | None = None, labels: str | Path | None = None,
+             slices: str | Path | None = None) -> dict:
     """Evaluates a trained model on labelled images.
 
     Args:
@@ -59,6 +64,9 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         backend: passed to `load`: auto (LiteRT or ONNX Runtime where installed), keras, tflite or onnx.
         tta: flip test-time augmentation (see `load`); None keeps a given Predictor's own setting.
         labels: multi-label models: the labels CSV (default DATA/labels.csv).
+        slices: a CSV with an `image` column (paths relative to `data`, or file names) and one
+            column per attribute: every metric per attribute value, the gaps between slices with
+            bootstrap intervals ("slices" in the result, slices.png, a report section).
 
     Returns:
         The metrics dict (also written as metrics.json), with the "skipped" files, the per-image
@@ -74,7 +82,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     if not data.is_dir():
         raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
     found = predictor.task.evaluation_data(data, predictor, labels)
-    result = evaluate_paths(predictor, [r.path for r in found.usable], found.targets, batch_size)
+    result = evaluate_paths(predictor, [r.path for r in found.usable], found.targets, batch_size, arrays=True)
     result.update(found.source)
     result["data"] = str(data)
     result["model"] = predictor.source
@@ -83,6 +91,14 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     result["tta"] = predictor.tta
     result["classes"] = predictor.classes
     result["skipped"] = [{"path": r.path, "reason": r.reason} for r in found.records if not r.ok]
+    paths, targets, probs = result.pop("arrays")
+    if slices is not None:
+        from visionflow.fairness import meta
+        from visionflow.fairness.slices import slice_metrics
+
+        groups = meta.read(slices, data, paths)
+        result["slices"] = {"file": str(slices), **slice_metrics(groups, targets, probs, predictor.classes,
+                                                                  predictor.task.exclusive)}
     if out is None:
         if isinstance(model, Predictor):
             base = Path(".")
@@ -102,6 +118,10 @@ def write_report(result: dict, classes: list[str], out: Path, predictor: Predict
 
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "predictions.csv", result["predictions"])
-    write_json(out / "metrics.json", {k: v for k, v in result.items() if k != "predictions"})
+    write_json(out / "metrics.json", {k: v for k, v in result.items() if k not in ("predictions", "arrays")})
     tasks.get(result.get("task")).write_plots(result, classes, out, name=out.name)
+    if result.get("slices"):
+        from visionflow.fairness.slices import plot
+
+        plot(result["slices"], out / "slices.png")
     evaluation_report(out, predictor)

@@ -34,6 +34,13 @@ class EvaluateOptions:
                                        "the run trained on its real images) or inception (Keras' InceptionV3 with "
                                        "ImageNet weights, a download on first use: FID and KID).",
                          choices=("visionflow", "inception"))
+    slices: str | None = _opt(None, "Classifiers: a CSV of image (path relative to DIR, or file name) plus one column "
+                                    "per attribute (camera, site, ...): every metric per attribute value, the gaps "
+                                    "between them with bootstrap 95%% intervals (Fairlearn), a report section.",
+                              metavar="CSV", kind=str, shown="none")
+    fail_on_gap: float | None = _opt(None, "With --slices: exit 1 when an attribute's accuracy differs by more than "
+                                           "this between its best and worst slice (e.g. 0.1).", kind=float,
+                                     shown="off")
     batch_size: int = _opt(64, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)
@@ -41,6 +48,9 @@ class EvaluateOptions:
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.fail_on_gap is None or 0 <= self.fail_on_gap <= 1,
+               f"fail_on_gap must be between 0 and 1. Received: fail_on_gap={self.fail_on_gap}")
+        _check(self.fail_on_gap is None or self.slices is not None, "--fail-on-gap needs --slices CSV.")
 
 
 @dataclass(frozen=True)

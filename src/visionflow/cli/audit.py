@@ -10,7 +10,7 @@ def add(sub) -> None:
                        description="Attacks a classification or multi-label run as a membership-inference "
                                    "attacker would (loss and confidence thresholds, a per-class likelihood ratio) "
                                    "and reports how well each tells the run's training images from held-out ones: "
-                                   "ROC AUC with a bootstrap 95%% interval, TPR at 1%% and 0.1%% FPR, advantage. "
+                                   "ROC AUC with a bootstrap 95% interval, TPR at 1% and 0.1% FPR, advantage. "
                                    "Writes audit.json and roc.png into RUN/audit (or --out).")
     a.add_argument("run", metavar="RUN", help="A run folder from visionflow train.")
     a.add_argument("data", metavar="DIR", nargs="?",

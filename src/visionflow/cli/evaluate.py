@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from visionflow.generation.sampler import holds_generator
 
     o = options(args, EvaluateOptions)
+    if o.slices and (holds_generator(args.run) or restoration_run(args.run)):
+        raise VisionflowError("--slices measures classifiers and multi-label models; this run makes images.")
     if holds_generator(args.run):
         from visionflow.generation.evaluate import evaluate_folder
         from visionflow.generation.quality import format_table
@@ -55,11 +57,30 @@ def run(args: argparse.Namespace) -> int:
     if o.pairs:
         raise VisionflowError("--pairs is for restoration models (denoise, superres); this run holds a classifier.")
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
-                      tta=o.tta, labels=o.labels)
+                      tta=o.tta, labels=o.labels, slices=o.slices)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))
+    if result.get("slices"):
+        from visionflow.fairness.slices import format_table as slice_table
+
+        print("\nby slice:")
+        print(slice_table(result["slices"], result["classes"]))
     if result["tta"]:
         print("with flip test-time augmentation (each image and its mirror, averaged)")
     for item in result["skipped"] + result["failed"]:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
     print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json, predictions.csv and plots beside it")
+    if o.fail_on_gap is not None:
+        return _gap_check(result["slices"], o.fail_on_gap)
     return 0
+
+
+def _gap_check(slices: dict, limit: float) -> int:
+    """1 (with the reason on stderr) when some attribute's accuracy gap exceeds `limit`."""
+    failing = [(a, b["gaps"]["accuracy"]) for a, b in slices["attributes"].items()
+               if b["gaps"].get("accuracy", {}).get("difference") is not None
+               and b["gaps"]["accuracy"]["difference"] > limit]
+    for attribute, g in failing:
+        print(f"accuracy gap {g['difference']:.3f} over {attribute} (worst {g['worst']}, best {g['best']}; 95% "
+              f"interval {g['difference_95'][0]:.3f}-{g['difference_95'][1]:.3f}) is above --fail-on-gap {limit:g}",
+              file=sys.stderr)
+    return 1 if failing else 0

@@ -13,7 +13,7 @@ from typing import Callable
 
 from visionflow.errors import ConfigError
 from visionflow.report import sections as sec
-from visionflow.report.html import Page, tiles
+from visionflow.report.html import Page, esc, tiles
 from visionflow.rundir import RunPaths, locate, read_json, write_text
 
 REPORT = "report.html"
@@ -145,6 +145,8 @@ def evaluation_report(folder: str | Path, predictor=None) -> Path:
         sec.curves_section(page, run.plots / "training_curves.png", _rows(run.history))
     _evaluation(page, "", folder.name, m, _rows(folder / "predictions.csv"), classes, folder, "", resolve,
                 _explainer(predictor), task=task.name)
+    if m.get("slices"):
+        sec.slices_section(page, m["slices"], folder / "slices.png", classes)
     out = folder / REPORT
     write_text(out, page.render())
     return out
@@ -156,6 +158,10 @@ def doctor_report(folder: str | Path) -> Path:
     d = read_json(folder / "doctor.json")
     page = Page(f"Dataset doctor: {Path(d.get('data', folder)).name}", str(d.get("data", "")))
     sec.doctor_section(page, d, lambda p: Path(p))
+    if d.get("slices"):
+        from visionflow.fairness.balance import format_table
+
+        page.add("slices", "Slices", "<pre>" + esc("\n".join(format_table(d["slices"]))) + "</pre>")
     out = folder / REPORT
     write_text(out, page.render())
     return out

@@ -196,3 +196,28 @@ def folds_section(page: Page, cv: dict) -> None:
              f"({cv['duplicates_grouped']} images) are kept inside one fold. The sections below pool the "
              f"out-of-fold predictions of all {cv['images']} images.</p>")
     page.add("folds", "Cross-validation", body)
+
+
+def slices_section(page: Page, s: dict, png: Path, classes: list[str]) -> None:
+    """Per-slice figures (one row per attribute value) and the largest gaps with their intervals."""
+    rows = []
+    for attribute, block in s["attributes"].items():
+        for r in block["slices"]:
+            lo, hi = r["accuracy_95"]
+            rows.append((f"{attribute}={r['value']}" + (" *" if r["small"] else ""), r["count"], r["accuracy"],
+                         "-" if lo is None else f"{lo:.3f}-{hi:.3f}", r["macro_f1"], r.get("ece"),
+                         *[r.get(f"recall:{c}") for c in classes]))
+    body = plot(png, "accuracy by slice") + table(
+        ("slice", "images", "accuracy", "95% interval", "macro F1", "ECE", *[f"recall {c}" for c in classes]), rows,
+        numeric=[False, True, True, False, True, True, *[True] * len(classes)])
+    gaps = [(attribute, metric, g["difference"], f"{g['difference_95'][0]}-{g['difference_95'][1]}", g["ratio"],
+             g["worst"], g["best"])
+            for attribute, block in s["attributes"].items() for metric, g in block["gaps"].items()
+            if g["difference"] is not None]
+    body += "<h3>Gaps between slices</h3>" + table(
+        ("attribute", "metric", "difference (best - worst)", "95% interval", "ratio (worst / best)", "worst", "best"),
+        gaps, numeric=[False, False, True, False, True, False, False])
+    body += (f'<p class="note">Slices from {esc(s.get("file", ""))}; intervals from {s["bootstrap"]} bootstrap '
+             f"resamples of the images (Fairlearn MetricFrame); * marks slices under 30 images."
+             + (f" {s['unmatched']} image(s) had no row and count in no slice." if s["unmatched"] else "") + "</p>")
+    page.add("slices", "Slices", body)

@@ -126,6 +126,11 @@ class TrainConfig:
     dp_accountant: str = _opt("pld", "DP: the privacy accountant (Google's dp-accounting): pld (privacy loss "
                                      "distributions, the tightest) or rdp (Renyi DP, as most papers report).",
                               choices=("pld", "rdp"))
+    teacher: str = _opt("", "Distillation: a trained classification run whose softened answers (beside the labels) "
+                            "the model learns from; see visionflow distill.", metavar="RUN")
+    distill_temperature: float = _opt(4.0, "Distillation: the temperature T that softens the teacher's answers.")
+    distill_alpha: float = _opt(0.8, "Distillation: weight of the teacher's soft targets in the loss (the labels "
+                                     "get 1 - alpha).")
     calibrate: bool = _opt(False, "Fit temperature scaling on the validation set after training; predict, serve and exports use it.")
     val_split: float = _opt(0.0, "Fraction of each class held out for validation when DIR has no validation folder.")
     cache: str = _opt("memory", "Cache of decoded, resized images: memory, disk (in the run folder) or none.", choices=("memory", "disk", "none"))
@@ -163,6 +168,9 @@ class TrainConfig:
         _check(self.target_epsilon > 0, f"target_epsilon must be positive. Received: target_epsilon={self.target_epsilon}")
         _check(self.dp_clip > 0, f"dp_clip must be positive. Received: dp_clip={self.dp_clip}")
         self.delta_value()  # checks dp_delta
+        _check(self.distill_temperature > 0,
+               f"distill_temperature must be positive. Received: distill_temperature={self.distill_temperature}")
+        _check(0 <= self.distill_alpha <= 1, f"distill_alpha must be in [0, 1]. Received: distill_alpha={self.distill_alpha}")
         _check(self.fine_tune_lr_scale > 0, f"fine_tune_lr_scale must be positive. Received: {self.fine_tune_lr_scale}")
         _check(not (self.freeze_epochs and self.head_epochs),
                "Give --head-epochs (the head on cached features) or --freeze-epochs (the head with the frozen backbone "

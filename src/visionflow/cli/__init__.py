@@ -14,7 +14,7 @@ from typing import Sequence
 from visionflow.errors import VisionflowError
 
 # In the order `visionflow --help` lists them; each is the module visionflow.cli.<name>.
-COMMANDS = ("train", "evaluate", "predict", "generate", "explain", "report", "doctor", "audit", "cv", "tune", "launch", "export", "serve",
+COMMANDS = ("train", "evaluate", "predict", "generate", "explain", "report", "doctor", "audit", "distill", "cv", "tune", "launch", "export", "serve",
             "models", "weights", "demo")
 
 EXAMPLES = """examples:
@@ -39,7 +39,7 @@ EXAMPLES = """examples:
 """
 
 # Commands that always run TensorFlow; it is imported up front for them, quietly (see below).
-TENSORFLOW_COMMANDS = frozenset({"train", "audit", "generate", "explain", "export", "cv", "tune", "models", "weights", "demo"})
+TENSORFLOW_COMMANDS = frozenset({"train", "audit", "distill", "generate", "explain", "export", "cv", "tune", "models", "weights", "demo"})
 
 
 def _module(name: str):

@@ -92,7 +92,8 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
         cfg = TrainConfig.from_dict({**base, **overrides})
         if not cfg.data:
             raise ConfigError("No data folder given: pass DIR (visionflow train DIR) or data='DIR'.")
-        return cfg.replace(data=absolute_data(cfg.data)), None, None
+        cfg = cfg.replace(data=absolute_data(cfg.data))
+        return (cfg.replace(teacher=os.path.abspath(cfg.teacher)) if cfg.teacher else cfg), None, None
     paths = RunPaths(Path(resume))
     if not paths.config.exists():
         raise ConfigError(f"{resume} is not a run folder (no config.yaml); give the folder of the run to continue.")
@@ -186,6 +187,12 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         from visionflow.privacy import training as privacy
 
         privacy.check(cfg, task, distributed)
+    if cfg.teacher:
+        from visionflow import distill
+
+        distill.check(cfg, task)
+        if distributed:
+            raise ConfigError("--teacher does not train with --distributed yet; train it on one worker.")
 
     cluster = None
     if distributed:
@@ -229,6 +236,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         from visionflow.models import MODELS
 
         cfg = privacy.settle(cfg, pretrained=cfg.weights != "none" and MODELS.get(cfg.model).backbone)
+    if cfg.teacher and cfg.head_epochs:  # the head phase trains on labels alone
+        cfg = cfg.replace(head_epochs=0)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")
         cfg = cfg.replace(head_epochs=0)
@@ -379,7 +388,12 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    train_ds, val_ds = task.datasets(cfg, folder, paths, batch)
+    if cfg.teacher:
+        from visionflow import distill  # also registers the distillation loss a checkpoint names
+
+        train_ds, val_ds = distill.datasets(cfg, folder, paths, batch, say)
+    else:
+        train_ds, val_ds = task.datasets(cfg, folder, paths, batch)
     weights = None
     if cfg.class_weight == "auto":
         weights = task.class_weights(folder)
@@ -437,7 +451,10 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
                 with scope():
-                    task.compile(model, cfg, folder.classes, lr)
+                    if cfg.teacher:
+                        distill.compile_student(model, cfg, folder.classes, lr)
+                    else:
+                        task.compile(model, cfg, folder.classes, lr)
             if budget is not None:
                 from visionflow.privacy.dpsgd import make_private
 

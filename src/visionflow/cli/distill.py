@@ -1,0 +1,35 @@
+"""`visionflow distill TEACHER_RUN DIR`: train a small student on a teacher's softened answers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub) -> None:
+    from visionflow.config import add_arguments
+
+    d = sub.add_parser("distill", help="Knowledge distillation: a small model learns from a trained one.",
+                       description="Train a student (default small_cnn) on DIR with the teacher run's softened "
+                                   "answers beside the labels (Hinton et al.), then compare teacher and student: "
+                                   "accuracy on the same validation images, parameters, and the latency of their "
+                                   "ONNX and TFLite int8 exports. The student is an ordinary run folder (predict, "
+                                   "export, serve); the comparison is STUDENT/distillation.json.")
+    d.add_argument("teacher", metavar="TEACHER_RUN", help="A trained classification run.")
+    d.add_argument("data", metavar="DIR", help="Images of the teacher's classes, as visionflow train takes them.")
+    d.add_argument("--no-compare", dest="compare", action="store_false",
+                   help="Skip the teacher/student table (and its exports).")
+    add_arguments(d, skip=("data", "teacher", "task"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from visionflow.config import overrides_from_args
+    from visionflow.distill import compare
+    from visionflow.workflow import train
+
+    values = {**overrides_from_args(args), "data": args.data, "teacher": args.teacher}
+    values.setdefault("model", "small_cnn")
+    result = train(**values)
+    if args.compare:
+        print()
+        compare(args.teacher, result.run_dir)
+    return 0

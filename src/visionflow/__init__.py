@@ -72,7 +72,7 @@ def audit(run, data=None, **kwargs):
 def distill(teacher, data, model: str = "small_cnn", compare: bool = True, **kwargs):
     """Trains `model` on `data` with the teacher run's softened answers (see `visionflow.distill`)
     and, with `compare`, writes the teacher/student table; returns the student's RunResult."""
-    from visionflow.distill import compare as _compare
+    from visionflow.distillation import compare as _compare
     from visionflow.workflow import train as _train
 
     result = _train(data=str(data), teacher=str(teacher), model=model, **kwargs)

@@ -23,7 +23,7 @@ def add(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from visionflow.config import overrides_from_args
-    from visionflow.distill import compare
+    from visionflow.distillation import compare
     from visionflow.workflow import train
 
     values = {**overrides_from_args(args), "data": args.data, "teacher": args.teacher}

@@ -189,8 +189,12 @@ def audit(run: str | Path, data: str | Path | None = None, out: str | Path | Non
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "audit.json", result)
     _plot(curves, out / "roc.png", result)
+    if out == paths.root / "audit":  # the run's report shows it
+        from visionflow.report import run_report
+
+        run_report(paths.root, predictor)
     say(format_table(result))
-    say(f"\nwritten: {out / 'audit.json'} and roc.png")
+    say(f"\nwritten: {out / 'audit.json'} and roc.png" + (", report.html updated" if out == paths.root / "audit" else ""))
     result["out"] = str(out)
     return result
 

@@ -102,6 +102,8 @@ def run_report(run: str | Path, predictor=None) -> Path:
           '<p class="note">The run has not finished: no final metrics yet.</p>'))
     sec.config_section(page, config)
     sec.curves_section(page, paths.plots / "training_curves.png", history)
+    audit = paths.root / "audit" / "audit.json"
+    sec.privacy_section(page, metrics, read_json(audit) if audit.exists() else None, audit.parent / "roc.png")
     explainer = _explainer(predictor)
     for split, prefix in (("validation", ""), ("test", "test-")):
         if split in metrics:

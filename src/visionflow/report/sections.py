@@ -221,3 +221,29 @@ def slices_section(page: Page, s: dict, png: Path, classes: list[str]) -> None:
              f"resamples of the images (Fairlearn MetricFrame); * marks slices under 30 images."
              + (f" {s['unmatched']} image(s) had no row and count in no slice." if s["unmatched"] else "") + "</p>")
     page.add("slices", "Slices", body)
+
+
+def privacy_section(page: Page, metrics: dict, audit: dict | None, roc: Path) -> None:
+    """DP-SGD's budget (when the run trained with --dp) and the membership-inference audit (when
+    `visionflow audit` ran)."""
+    body = ""
+    p = metrics.get("privacy")
+    if p:
+        body += tiles([("epsilon", metrics["epsilon"]), ("delta", f"{metrics['delta']:.2g}"),
+                       ("noise multiplier", p["noise_multiplier"]), ("clip", p["clip"]),
+                       ("sampling rate", p["sampling_rate"]), ("steps", p["steps"])])
+        body += (f'<p class="note">DP-SGD, target epsilon {p["target_epsilon"]:g} over {p["planned_steps"]} '
+                 f'steps; {esc(p["accountant"].upper())} accountant (dp-accounting), {esc(p["sampling"])}. '
+                 f'Protects {esc(p["protects"])}.</p>')
+    if audit:
+        rows = [(name, a["auc"], f"{a['auc_95'][0]:.3f}-{a['auc_95'][1]:.3f}", a["tpr_at_0.01_fpr"],
+                 a["tpr_at_0.001_fpr"], a["advantage"]) for name, a in audit["attacks"].items()]
+        body += "<h3>Membership-inference audit</h3>" + plot(roc, "attack ROC curves") + table(
+            ("attack", "AUC", "95% interval", "TPR at 1% FPR", "TPR at 0.1% FPR", "advantage"), rows,
+            numeric=[False, True, False, True, True, True])
+        body += (f'<p class="note">{audit["members"]} training images against {audit["non_members"]} held-out '
+                 f'images ({esc(audit["non_member_source"])}); accuracy {audit["accuracy"]["members"]:.3f} on the '
+                 f'training images, {audit["accuracy"]["non_members"]:.3f} held out. AUC 0.5: no better than a coin; '
+                 f'empty cells: too few held-out images to measure that rate.</p>')
+    if body:
+        page.add("privacy", "Privacy", body)

@@ -188,7 +188,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
         privacy.check(cfg, task, distributed)
     if cfg.teacher:
-        from visionflow import distill
+        from visionflow import distillation as distill
 
         distill.check(cfg, task)
         if distributed:
@@ -389,7 +389,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
     if cfg.teacher:
-        from visionflow import distill  # also registers the distillation loss a checkpoint names
+        from visionflow import distillation as distill  # also registers the distillation loss a checkpoint names
 
         train_ds, val_ds = distill.datasets(cfg, folder, paths, batch, say)
     else:

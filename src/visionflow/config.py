@@ -127,7 +127,7 @@ class TrainConfig:
                                      "distributions, the tightest) or rdp (Renyi DP, as most papers report).",
                               choices=("pld", "rdp"))
     teacher: str = _opt("", "Distillation: a trained classification run whose softened answers (beside the labels) "
-                            "the model learns from; see visionflow distill.", metavar="RUN")
+                            "the model learns from; see visionflow distill.", metavar="RUN", shown="none")
     distill_temperature: float = _opt(4.0, "Distillation: the temperature T that softens the teacher's answers.")
     distill_alpha: float = _opt(0.8, "Distillation: weight of the teacher's soft targets in the loss (the labels "
                                      "get 1 - alpha).")

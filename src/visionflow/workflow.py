@@ -86,6 +86,9 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
         from visionflow.privacy.training import summary
 
         metrics.update(summary(state))
+        p = metrics["privacy"]
+        say(f"privacy: epsilon {p['epsilon']:.3g} of the target {p['target_epsilon']:g} spent at delta {p['delta']:.2g} "
+            f"({p['steps']} of {p['planned_steps']} planned steps)")
     metrics.update(task.fit_thresholds(paths, predictor, folder, cfg, say) or {})
     for split in ("validation", "test"):
         recs = folder.splits.get(split)

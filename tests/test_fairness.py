@@ -74,13 +74,17 @@ def test_fail_on_gap_exits_1_with_the_reason(sliced, tmp_path):
 
 
 def test_slices_file_problems_are_one_sentence(sliced, tmp_path):
+    import visionflow
+    from visionflow.errors import DataError
+
     run, data, _ = sliced
     no_image = _write_csv(tmp_path / "a.csv", [{"file_id": "x.png", "site": "n"}])
     no_match = _write_csv(tmp_path / "b.csv", [{"image": "nowhere/x.png", "site": "n"}])
-    for csv_path, words in ((no_image, "no image column"), (no_match, "has a row in"),
-                            (tmp_path / "missing.csv", "does not exist")):
-        proc = vf("evaluate", run, data, "--slices", csv_path, "--out", tmp_path / "ev", "--backend", "keras")
-        assert proc.returncode != 0 and "Traceback" not in proc.stderr and words in proc.stderr, proc.stderr
+    for csv_path, words in ((no_image, "no image column"), (no_match, "has a row in")):
+        with pytest.raises(DataError, match=words):
+            visionflow.evaluate(run, data, out=tmp_path / "ev", slices=csv_path, backend="keras")
+    proc = vf("evaluate", run, data, "--slices", tmp_path / "missing.csv", "--out", tmp_path / "ev", "--backend", "keras")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "does not exist" in proc.stderr, proc.stderr
     proc = vf("evaluate", run, data, "--fail-on-gap", "0.1")
     assert proc.returncode != 0 and "--fail-on-gap needs --slices" in proc.stderr
 

@@ -129,19 +129,30 @@ def test_attacks_separate_a_memorising_model_and_not_a_coin():
     assert abs(_roc(coin, likelihood_ratio(s["phi"], coin, targets))["auc"] - 0.5) < 0.08
 
 
-@pytest.mark.parametrize("flags, words", [
-    (("--task", "denoise"), "classification and multilabel"),
-    (("--mixup", "0.2"), "--mixup"),
-    (("--dp-delta", "2"), "dp_delta"),
-    (("--class-weight", "auto"), "class counts"),
+@pytest.mark.parametrize("settings, words", [
+    ({"task": "denoise"}, "classification and multilabel"),
+    ({"dp_delta": "2"}, "dp_delta"),
+    ({"class_weight": "auto"}, "class counts"),
+    ({"head_epochs": 3}, "--head-epochs"),
 ])
-def test_dp_refusals_are_one_sentence(tmp_path, flags, words):
+def test_dp_refusals_name_the_setting(tmp_path, settings, words):
+    import visionflow
+    from visionflow.errors import ConfigError
+
     make_class_folder(tmp_path / "d" / "train", per_class=4)
     make_class_folder(tmp_path / "d" / "validation", per_class=2)
-    proc = vf("train", tmp_path / "d", "--dp", *flags, "--epochs", "1", "--project", tmp_path / "runs")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert words in proc.stderr, proc.stderr
+    with pytest.raises(ConfigError, match=words):
+        visionflow.train(data=str(tmp_path / "d"), dp=True, epochs=1, project=str(tmp_path / "runs"),
+                         say=lambda s: None, **settings)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_dp_refusal_on_the_command_line_is_one_sentence(tmp_path):
+    make_class_folder(tmp_path / "d" / "train", per_class=4)
+    make_class_folder(tmp_path / "d" / "validation", per_class=2)
+    proc = vf("train", tmp_path / "d", "--dp", "--mixup", "0.2", "--epochs", "1", "--project", tmp_path / "runs")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "--mixup blends pairs" in proc.stderr, proc.stderr
 
 
 def test_audit_refuses_what_it_cannot_measure(tmp_path):

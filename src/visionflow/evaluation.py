@@ -75,6 +75,11 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     Raises:
         DataError: the folder is missing, holds no usable images, or a class unknown to the model.
     """
+    table = None
+    if slices is not None:
+        from visionflow.fairness import meta
+
+        table = meta.load(slices)  # a bad CSV fails before the model loads
     predictor = model if isinstance(model, Predictor) else load(model, unsafe=unsafe, backend=backend)
     if tta is not None:
         predictor.tta = bool(tta)
@@ -92,11 +97,11 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     result["classes"] = predictor.classes
     result["skipped"] = [{"path": r.path, "reason": r.reason} for r in found.records if not r.ok]
     paths, targets, probs = result.pop("arrays")
-    if slices is not None:
+    if table is not None:
         from visionflow.fairness import meta
         from visionflow.fairness.slices import slice_metrics
 
-        groups = meta.read(slices, data, paths)
+        groups = meta.match(table, data, paths)
         result["slices"] = {"file": str(slices), **slice_metrics(groups, targets, probs, predictor.classes,
                                                                   predictor.task.exclusive)}
     if out is None:

@@ -34,6 +34,21 @@ def _key(text: str) -> str:
 def read(csv_path: str | Path, root: str | Path, images: list[str]) -> Slices:
     """Matches the rows of `csv_path` to `images` (paths under `root`): by path relative to `root`,
     else by file name where that name is unique in the CSV."""
+    return match(load(csv_path), root, images)
+
+
+@dataclass
+class Table:
+    """The rows of a slices CSV: its path, image column, attribute columns and rows."""
+
+    path: Path
+    image_col: str
+    attributes: list[str]
+    rows: list[dict]
+
+
+def load(csv_path: str | Path) -> Table:
+    """Reads and checks a slices CSV (before any image is predicted); DataError in one sentence."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DataError(f"Slices file {csv_path} does not exist; give a CSV with an image column and one column "
@@ -53,6 +68,14 @@ def read(csv_path: str | Path, root: str | Path, images: list[str]) -> Slices:
     if not attributes:
         raise DataError(f"{csv_path} has no attribute columns besides {image_col}; add one per attribute, "
                         f"e.g. {image_col},camera,site.")
+    if not rows:
+        raise DataError(f"{csv_path} has a header but no rows; add one row per image.")
+    return Table(csv_path, image_col, attributes, rows)
+
+
+def match(table: Table, root: str | Path, images: list[str]) -> Slices:
+    """Each image's row of `table`: by path relative to `root`, else by unique file name."""
+    csv_path, image_col, attributes, rows = table.path, table.image_col, table.attributes, table.rows
     by_path = {_key(r[image_col]): r for r in rows if r.get(image_col)}
     names: dict[str, list[dict]] = {}
     for r in rows:

@@ -4,7 +4,7 @@ Usage: python bench/distill.py [--out NAME]
 
 On ../shared/datasets/hymenoptera (245 training, 153 validation images): the teacher is
 `visionflow train DIR` (efficientnet_lite0 with ImageNet weights, the auto recipe); the student is
-small_cnn from scratch at 96x96 for 40 epochs (AdamW 2e-3, cosine, light augmentation), once alone
+small_cnn from scratch at 96x96 for 40 epochs (AdamW 2e-3, cosine, strong augmentation), once alone
 and once with `visionflow distill TEACHER DIR` (temperature 4, soft weight 0.8). Target: the
 distilled student's validation accuracy above the student alone. The teacher/student table
 (accuracy, parameters, ONNX and TFLite int8 size and single-image latency) is distill's own.
@@ -29,7 +29,7 @@ from common import dataset, machine_info  # noqa: E402
 
 RESULTS = HERE / "results"
 STUDENT = {"model": "small_cnn", "weights": "none", "image_size": 96, "epochs": 40, "optimizer": "adamw",
-           "learning_rate": 2e-3, "lr_schedule": "cosine", "augment": "light", "time_budget": 0, "patience": 0,
+           "learning_rate": 2e-3, "lr_schedule": "cosine", "augment": "strong", "time_budget": 0, "patience": 0,
            "keep": "last"}
 
 

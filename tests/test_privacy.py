@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,7 +94,12 @@ def test_dp_run_records_epsilon_every_epoch_and_in_its_metadata(dp_run):
     model = keras.saving.load_model(run / "model.keras")
     kinds = {type(layer).__name__ for layer in model.layers}
     assert "GroupNormalization" in kinds and "BatchNormalization" not in kinds
-    assert "epsilon" in (run / "report.html").read_text()
+    assert "DP-SGD, target epsilon 4" in (run / "report.html").read_text()
+    from visionflow.export.exporter import export
+
+    (result,) = export(run, "onnx", say=lambda s: None)
+    carried = json.loads((Path(result.path).parent / "labels.json").read_text())
+    assert carried["epsilon"] == metrics["epsilon"] and carried["privacy"]["noise_multiplier"] > 0
 
 
 def test_audit_reports_attacks_on_members_and_held_out_images(dp_run):

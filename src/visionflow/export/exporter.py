@@ -175,6 +175,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
                   "color": "RGB"},
         "output": task.output_spec(predictor.classes),
         "source": {"path": str(source), "sha256": sha256(source)},
+        **_privacy(paths),
     }
     results = []
     for name in names:
@@ -206,6 +207,16 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         raise ExportFailed(f"Parity check failed for {', '.join(failed)}: the exported model does not compute "
                            f"what the .keras model does, so it was not written.{hint}")
     return results
+
+
+def _privacy(paths) -> dict:
+    """The run's DP-SGD guarantee (epsilon, delta and its settings), which its exports carry."""
+    from visionflow.rundir import read_json
+
+    if not paths.labels.exists():
+        return {}
+    meta = read_json(paths.labels)
+    return {k: meta[k] for k in ("epsilon", "delta", "privacy") if k in meta}
 
 
 def _samples(predictor, manifest: Path, split: str, count: int, seed: int = 0) -> tuple[np.ndarray, str]:

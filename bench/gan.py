@@ -36,7 +36,7 @@ RESULTS = HERE / "results"
 
 
 def generation_speed(run: Path, n: int = 512) -> float:
-    from visionflow.generation.sampler import load_sampler
+    from visionflow.tasks.generation.sampler import load_sampler
 
     sampler = load_sampler(run)
     sampler.generate(64, seed=0)  # traced once

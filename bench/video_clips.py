@@ -99,7 +99,7 @@ def clips_per_second(run: Path, data: Path) -> float:
 
 
 def decode_clips_per_second(data: Path) -> float:
-    from visionflow.video.clips import load_clip
+    from visionflow.video.frames import load_clip
 
     paths = sorted((data / "validation").rglob("*.mp4"))[:32]
     start = time.perf_counter()

@@ -148,7 +148,7 @@ def test_gan_settings_are_refused_in_one_sentence(tmp_path, flags, message):
 def test_export_writes_every_float_format_with_pixel_parity(gan_run, tmp_path):
     import visionflow
     from visionflow.export.exporter import export
-    from visionflow.generation.sampler import load_sampler
+    from visionflow.tasks.generation.sampler import load_sampler
 
     _, _, result, _ = gan_run
     lines: list[str] = []
@@ -210,7 +210,7 @@ def visionflow_generate(run, n, class_name, seed):
 
 
 def test_inception_features_give_fid_or_a_one_line_refusal(gan_run, tmp_path):
-    from visionflow.generation.quality import distance_names
+    from visionflow.tasks.generation.quality import distance_names
 
     _, data, result, _ = gan_run
     assert distance_names("visionflow features") == ("FD", "KD")

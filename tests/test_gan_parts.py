@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionflow.generation.metrics import frechet_distance, kernel_distance, nearest, precision_recall
-from visionflow.generation.sampler import latents, slerp
+from visionflow.tasks.generation.metrics import frechet_distance, kernel_distance, nearest, precision_recall
+from visionflow.tasks.generation.sampler import latents, slerp
 
 
 def test_frechet_distance_of_a_shifted_set_is_the_squared_shift():
@@ -56,7 +56,7 @@ def test_latents_repeat_by_seed_and_slerp_ends_at_both_points():
 def test_diffaugment_keeps_shape_passes_gradients_and_cuts_a_quarter_out():
     import tensorflow as tf
 
-    from visionflow.models.gan_layers import diff_augment, parse_policy
+    from visionflow.tasks.generation.layers import diff_augment, parse_policy
 
     x = tf.ones((16, 32, 32, 3))
     with tf.GradientTape() as tape:

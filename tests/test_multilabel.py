@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from synthetic import SHAPES, shapes_folder, shapes_image
-from visionflow.data.labels_csv import csv_records, load_multilabel, multilabel_split, read_labels_csv
+from visionflow.tasks.multilabel.labels_csv import csv_records, load_multilabel, multilabel_split, read_labels_csv
 from visionflow.data.scan import Record
 from visionflow.errors import ConfigError, DataError
 from visionflow.tasks import multilabel_eval as ev

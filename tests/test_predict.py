@@ -103,7 +103,7 @@ def test_evaluate_figures_agree_with_each_other(trained, tmp_path):
 
 
 def test_binary_metrics_include_roc_auc():
-    from visionflow.tasks.classification_eval import compute_metrics
+    from visionflow.tasks.classification.evaluate import compute_metrics
 
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     m = compute_metrics(np.array([0, 1, 1, 1]), probs, ["a", "b"])

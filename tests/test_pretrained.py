@@ -21,7 +21,7 @@ import pytest
 from visionflow import pretrained
 from visionflow.errors import ModelError
 from visionflow.models import efficientnet_lite as lite
-from visionflow.pretrained import efficientnet_lite as mapping
+from visionflow.models import efficientnet_lite_torch as mapping
 from visionflow.pretrained import reference
 from visionflow.pretrained.torchfile import UnsafeCheckpoint, load_tensors
 

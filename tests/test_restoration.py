@@ -15,7 +15,7 @@ from PIL import Image
 
 from synthetic import smooth_folder, smooth_image
 from visionflow.errors import ConfigError, DataError, ModelError
-from visionflow.restoration.degrade import add_noise, downscale, parse_noise, random_masks, with_hole
+from visionflow.tasks.restoration.degrade import add_noise, downscale, parse_noise, random_masks, with_hole
 
 
 def vf(*args, cwd=None):
@@ -87,7 +87,7 @@ def test_image_models_take_any_size_and_load_safely(tmp_path, name, kwargs, chan
 
 def test_tiles_give_the_whole_image_result_and_odd_sizes_are_padded():
     from visionflow.models import MODELS
-    from visionflow.restoration.restorer import Restorer
+    from visionflow.tasks.restoration.restorer import Restorer
 
     model = MODELS.get("ffdnet_s").build()
     meta = {"task": "denoise", "multiple": 2, "input_channels": 3, "noise": "gaussian:25"}
@@ -178,7 +178,7 @@ def test_restoration_runs_are_refused_where_classifiers_are_expected(denoiser, t
 
 
 def test_exports_take_any_size_match_by_psnr_and_predict_like_the_run(denoiser, tmp_path):
-    from visionflow.restoration.restorer import Restorer
+    from visionflow.tasks.restoration.restorer import Restorer
 
     root, run, _ = denoiser
     out = vf("export", run, "--format", "onnx,tflite", "--out", tmp_path / "ex", cwd=tmp_path)
@@ -228,7 +228,7 @@ def test_serve_returns_the_restored_png_with_timings_and_keeps_every_limit(denoi
     import base64
     import io
 
-    from visionflow.restoration.restorer import Restorer
+    from visionflow.tasks.restoration.restorer import Restorer
 
     root, run, _ = denoiser
     image = np.asarray(smooth_image(np.random.default_rng(11), 45, 70))
@@ -341,7 +341,7 @@ def test_bad_restoration_settings_are_one_sentence(tmp_path, flags, message):
 
 
 def test_too_few_usable_images_says_what_is_needed(tmp_path):
-    from visionflow.restoration.data import load_images
+    from visionflow.tasks.restoration.data import load_images
 
     Image.new("RGB", (20, 20)).save(tmp_path / "a.png")
     with pytest.raises(DataError, match="at least 2"):
@@ -399,7 +399,7 @@ def test_pairs_are_refused_where_they_mean_nothing(tmp_path, task, message):
 
 
 def test_superres_pairs_are_cropped_aligned_and_checked_for_size(tmp_path):
-    from visionflow.restoration.pairs import PairSampler, load_pair, pair_records
+    from visionflow.tasks.restoration.pairs import PairSampler, load_pair, pair_records
     from visionflow.data.scan import Record
 
     clean, low = _pairs(tmp_path, scale=2)

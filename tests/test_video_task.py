@@ -39,7 +39,7 @@ def gru_run(motion, tmp_path_factory):
 
 
 def test_clip_sampling_takes_frames_uniformly(tmp_path):
-    from visionflow.video.clips import clip_indices, load_clip
+    from visionflow.video.frames import clip_indices, load_clip
 
     assert clip_indices(16, 4).tolist() == [2, 6, 10, 14]
     assert clip_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]  # a short clip repeats frames
@@ -146,7 +146,7 @@ def test_video_settings_are_checked(motion, tmp_path, settings, message):
 
 
 def test_unreadable_clips_are_skipped_and_listed(tmp_path):
-    from visionflow.video.clips import load_clip_folder
+    from visionflow.tasks.video.clips import load_clip_folder
 
     root = motion_folder(tmp_path / "clips", per_class=3, frames=FRAMES, size=SIZE)
     (root / "train" / "left" / "broken.mp4").write_bytes(b"not a video at all" * 10)

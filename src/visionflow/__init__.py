@@ -56,8 +56,8 @@ def timeline(model, video, fps=None, every=None, **kwargs):
 def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = False):
     """Images from a trained GAN (a run folder or its model.keras): (n, h, w, 3) uint8 array; a
     conditional model makes `class_name` (a name or index), or every class in turn. The same seed
-    gives the same images. See `visionflow.generation.sampler.Sampler` for interpolation."""
-    from visionflow.generation.sampler import load_sampler
+    gives the same images. See `visionflow.tasks.generation.sampler.Sampler` for interpolation."""
+    from visionflow.tasks.generation.sampler import load_sampler
 
     return load_sampler(model, unsafe=unsafe).generate(n, class_name, seed)[0]
 

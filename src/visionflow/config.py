@@ -19,9 +19,9 @@ import yaml
 from visionflow.data.resize import DEFAULT_MODE as DEFAULT_RESIZE, MODES as RESIZE_MODES
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
-from visionflow.tasks import TASKS
+from visionflow import tasks
 
-TASK_NAMES = tuple(TASKS.names())
+TASK_NAMES = tasks.names()
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
@@ -147,7 +147,7 @@ class TrainConfig:
             if choices and value is not None and value not in choices:
                 raise ConfigError(unknown_message(f"{f.name} value", str(value), list(choices)))
         if self.batch_size is None:
-            object.__setattr__(self, "batch_size", TASKS.get(self.task).batch_size)
+            object.__setattr__(self, "batch_size", tasks.get(self.task).batch_size)
         unset = lambda name: getattr(self, name) is None  # noqa: E731 - the recipe fills it later
         _check(unset("epochs") or self.epochs >= 1, f"epochs must be at least 1. Received: epochs={self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")

@@ -83,7 +83,7 @@ def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: Train
         ConfigError / DataError: bad settings, or too few images per class for the folds.
     """
     from visionflow.doctor import examine, scan_data, summary_lines
-    from visionflow.tasks.classification_eval import compute_metrics, prediction_rows, read_predictions, write_plots
+    from visionflow.tasks.classification.evaluate import compute_metrics, prediction_rows, read_predictions, write_plots
     from visionflow.report import cv_report
     from visionflow.workflow import train
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.errors import ModelError
-from visionflow.tasks.heads import OUTPUT_LAYERS
+from visionflow.models.heads import OUTPUT_LAYERS
 
 # Layer types whose geometry `GradCam._alignment` knows: size-preserving, and strided/padded ones.
 CHAIN_NEUTRAL = ("InputLayer", "Rescaling", "Normalization", "BatchNormalization", "ReLU", "Activation",

@@ -100,30 +100,6 @@ class PredictOptions:
 
 
 @dataclass(frozen=True)
-class GenerateOptions:
-    """`visionflow generate RUN` flags."""
-
-    n: int = _opt(16, "Images to generate.")
-    class_name: str | None = _opt(None, "Conditional models: the class to generate (its name or index); unset: "
-                                        "every class in turn.", metavar="CLASS", kind=str, shown="every class in turn")
-    seed: int = _opt(0, "Seed of the latent vectors: the same seed gives the same images.")
-    out: str = _opt("samples", "Folder for one PNG per image and grid.png; with --interpolate, the strip's .png "
-                               "file (or a folder to write interpolation.png into).", metavar="PATH")
-    interpolate: int | None = _opt(None, "Write one strip of N images walking between two latent vectors instead.",
-                                   metavar="N", kind=int, shown="off")
-    columns: int = _opt(8, "Images per row of grid.png.")
-    unsafe: bool = _opt(False, UNSAFE_HELP)
-
-    def __post_init__(self) -> None:
-        from visionflow.generation.sampler import MAX_SAMPLES
-
-        _check(1 <= self.n <= MAX_SAMPLES, f"--n must be between 1 and {MAX_SAMPLES}. Received: {self.n}")
-        _check(self.interpolate is None or self.interpolate >= 2,
-               f"--interpolate needs at least 2 steps. Received: {self.interpolate}")
-        _check(self.columns >= 1, f"--columns must be at least 1. Received: {self.columns}")
-
-
-@dataclass(frozen=True)
 class ExportOptions:
     """`visionflow export RUN` flags."""
 

@@ -14,7 +14,6 @@ from visionflow import options
 from visionflow.data.decode import IMAGE_EXTENSIONS
 from visionflow.errors import ConfigError, ModelError
 from visionflow.predictor import Predictor, exported_format, load_export, model_files, open_model, settings
-from visionflow.tasks.classification import Prediction  # noqa: F401  (visionflow.predict.Prediction)
 from visionflow.video.reader import VIDEO_EXTENSIONS
 
 BACKENDS = options.BACKENDS

@@ -98,7 +98,7 @@ class Predictor:
         """`item` decoded and brought to the model's input, (h, w, 3) uint8 (a clip model: the
         video's frames, (frames, h, w, 3)); raises DecodeError."""
         if self.frames:
-            from visionflow.video.clips import load_clip
+            from visionflow.video.frames import load_clip
             from visionflow.video.reader import VideoError
 
             if isinstance(item, np.ndarray) and item.ndim == 4:
@@ -238,7 +238,7 @@ def settings(meta: dict) -> dict:
     and resize modes existed are classifiers that stretch. A restoration model is refused with
     what to run instead."""
     name = str(meta.get("task") or tasks.DEFAULT)
-    task = tasks.get(name) if name in tasks.TASKS else None  # an unknown task: Predictor says so
+    task = tasks.get(name) if tasks.known(name) else None  # an unknown task: Predictor says so
     if task is not None and task.outputs != "labels":
         raise ModelError(f"This is a {task.name} model, {task.usage}")
     try:

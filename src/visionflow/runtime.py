@@ -153,8 +153,11 @@ def tflite_runtime(path: Path) -> Runtime:
 def _open_keras(path: Path, meta: dict) -> Runtime:
     import keras
 
-    import visionflow.models.gan_layers  # noqa: F401  (registers the layers generators use)
-    import visionflow.models.layers  # noqa: F401  (registers the layers image-to-image models use)
+    import visionflow.models.layers  # noqa: F401  (registers the shared layers networks use)
+    from visionflow import tasks
+
+    if tasks.known(meta.get("task") or tasks.DEFAULT):
+        tasks.of(meta)  # loading the task registers the layers of its own networks
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     size = meta.get("image_size")

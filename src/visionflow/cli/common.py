@@ -15,7 +15,7 @@ def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
 def restoration_run(run: str) -> bool:
     """Whether RUN (a run folder, model file or export folder) holds a restoration model; False
     where it cannot be told (the command's own loading then says what is wrong)."""
-    from visionflow.restoration.restorer import holds_restoration
+    from visionflow.tasks.restoration.restorer import holds_restoration
 
     return holds_restoration(run)
 

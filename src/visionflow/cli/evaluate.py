@@ -24,14 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from visionflow import tasks
     from visionflow.errors import VisionflowError
     from visionflow.evaluation import evaluate
-    from visionflow.generation.sampler import holds_generator
+    from visionflow.tasks.generation.sampler import holds_generator
 
     o = options(args, EvaluateOptions)
     if o.slices and (holds_generator(args.run) or restoration_run(args.run)):
         raise VisionflowError("--slices measures classifiers and multi-label models; this run makes images.")
     if holds_generator(args.run):
-        from visionflow.generation.evaluate import evaluate_folder
-        from visionflow.generation.quality import format_table
+        from visionflow.tasks.generation.evaluate import evaluate_folder
+        from visionflow.tasks.generation.quality import format_table
 
         if o.pairs or o.labels:
             raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if o.features != "visionflow":
         raise VisionflowError("--features is for GANs; this run holds a model that takes images.")
     if restoration_run(args.run):
-        from visionflow.restoration.evaluate import evaluate_folder, format_table
+        from visionflow.tasks.restoration.evaluate import evaluate_folder, format_table
 
         result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, pairs=o.pairs)
         print(format_table(result))

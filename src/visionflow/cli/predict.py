@@ -9,6 +9,7 @@ import json
 import sys
 
 from visionflow.cli.common import add_options, add_run, options, restoration_run
+from visionflow.cli.progress import Progress
 from visionflow.errors import VisionflowError
 from visionflow.options import PredictOptions
 
@@ -134,8 +135,8 @@ class JsonArray:
 
 def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
     from visionflow.predict import iter_inputs
-    from visionflow.restoration.predict import restore_files
-    from visionflow.restoration.restorer import Restorer
+    from visionflow.tasks.restoration.predict import restore_files
+    from visionflow.tasks.restoration.restorer import Restorer
 
     if not o.out:
         raise VisionflowError(f"{args.run} holds a restoration model: give --out DIR, the folder for the restored images.")
@@ -170,40 +171,3 @@ def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
     if failed:
         print(f"{failed} of {seen} image(s) could not be restored.", file=sys.stderr)
     return 1 if failed else 0
-
-
-class Progress:
-    """A one-line progress bar on standard error: done/total, items per second, time left."""
-
-    def __init__(self, total: int | None, unit: str = "images"):
-        import time
-
-        self.total = total
-        self.unit = unit
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, done: int) -> None:
-        import time
-
-        now = time.perf_counter()
-        if now - self.last < 0.2 and done != self.total:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        per = "img" if self.unit == "images" else self.unit
-        if self.total:
-            width = 30
-            filled = min(width, int(width * done / self.total))
-            left = max(0, self.total - done) / rate if rate > 0 else 0
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {rate:.0f} {per}/s  {left:.0f}s left"
-        else:
-            line = f"{done} {self.unit}  {rate:.0f} {per}/s"
-        sys.stderr.write("\r" + line)
-        sys.stderr.flush()
-
-    def done(self, seen: int) -> None:
-        import time
-
-        self.update(seen)
-        sys.stderr.write(f"\n{seen} {self.unit} in {time.perf_counter() - self.start:.1f}s\n")

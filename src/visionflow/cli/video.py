@@ -14,7 +14,7 @@ from visionflow.options import PredictOptions
 def predict_videos(predictor, videos: list[str], o: PredictOptions, out, show_progress: bool) -> int:
     """Labels each video's sampled frames and writes them (table, CSV rows or `out`, a JSON array
     writer); returns how many videos failed or stopped early."""
-    from visionflow.cli.predict import Progress
+    from visionflow.cli.progress import Progress
     from visionflow.video.annotate import annotate
     from visionflow.video.reader import Sampling
     from visionflow.video.timeline import VideoAnalysis

@@ -23,6 +23,7 @@ def add(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import visionflow.models  # noqa: F401  (the networks register how their checkpoints convert)
     from visionflow import pretrained
 
     if args.action == "install":

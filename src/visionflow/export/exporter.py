@@ -108,7 +108,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     output spec, hashes, parity). It is written to a temporary folder first and moved into place
     only when its parity check passes, so a failed export never replaces a good one. Restoration
     models export the float formats with dynamic height and width, checked by PSNR against the
-    .keras model (`visionflow.restoration.export`).
+    .keras model (`visionflow.tasks.restoration.export`).
 
     Args:
         run: the run folder (or a `.keras` file with `labels.json` beside it).
@@ -128,28 +128,21 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         ExportFailed: at least one format failed its parity check (the others are still written).
         ModelError: the run cannot be loaded, or a format's optional packages are missing.
     """
+    from visionflow import tasks
     from visionflow.predictor import open_model
-    from visionflow.restoration.restorer import holds_restoration
 
     names = parse_formats(formats)
     if samples < 1:
         raise ConfigError(f"samples must be at least 1. Received: {samples}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement must be between 0 and 1. Received: {min_agreement}")
-    from visionflow.generation.sampler import holds_generator
-
-    if holds_generator(run):
-        from visionflow.generation.export import export_generator
-
-        if formats == "all" or list(formats) == ["all"]:
+    task = tasks.of_path(run)
+    if task is not None:
+        if not task.quantizable and (formats == "all" or list(formats) == ["all"]):
             names = [n for n in names if not FORMATS.get(n).quantized]
-        return export_generator(run, names, out, samples, unsafe, say)
-    if holds_restoration(run):
-        from visionflow.restoration.export import export_restoration
-
-        if formats == "all" or list(formats) == ["all"]:
-            names = [n for n in names if not FORMATS.get(n).quantized]
-        return export_restoration(run, names, out, samples, unsafe, say)
+        results = task.export(run, names, out, samples, min_agreement, unsafe, say)
+        if results is not None:
+            return results
     predictor = open_model(run, unsafe=unsafe)
     if predictor.model is None:
         raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
@@ -225,6 +218,12 @@ def _samples(predictor, manifest: Path, split: str, count: int, seed: int = 0) -
         clips = min(count, CLIP_SAMPLES)
         return sample_clips(manifest, split, predictor.frames, predictor.image_size, clips, seed, predictor.resize)
     return sample_images(manifest, split, predictor.image_size, count, seed=seed, resize=predictor.resize)
+
+
+def psnr_between(reference: np.ndarray, got: np.ndarray) -> float:
+    """PSNR (peak 255) of an export's raw image output against the .keras model's; 100 when identical."""
+    mse = float(np.mean((reference.astype(np.float64) - got.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else min(100.0, 10 * np.log10(255.0 ** 2 / mse))
 
 
 def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None,

@@ -64,7 +64,7 @@ def sample_clips(manifest: Path, split: str, frames: int, image_size: tuple[int,
     """`count` clips of `frames` frames for a clip model's parity check: the run's own videos of
     `split` first, topped up with clips of generated frames; and where they came from."""
     from visionflow.errors import DataError
-    from visionflow.video.clips import load_clip
+    from visionflow.video.frames import load_clip
 
     rows = []
     if manifest.exists():

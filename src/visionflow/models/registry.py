@@ -101,8 +101,10 @@ def build_features(name: str, image_size: tuple[int, int], l1: float = 0.0, l2: 
 
 
 def build_model(name: str, image_size: tuple[int, int], classes: int | list[str], dropout: float | None = None,
-                l1: float = 0.0, l2: float = 0.0, weights: str = "none", task: str = "classification") -> keras.Model:
+                l1: float = 0.0, l2: float = 0.0, weights: str = "none", task=None) -> keras.Model:
     """Registered model `name` with the head of `task` for `classes` (names, or a count) attached.
+
+    `task` is a `visionflow.tasks.Task` or a task name (None: the default task).
 
     Raises:
         ConfigError: see `check_model`; an unknown task; classes the task cannot learn (a
@@ -111,8 +113,8 @@ def build_model(name: str, image_size: tuple[int, int], classes: int | list[str]
     from visionflow import tasks
 
     names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
-    head = tasks.get(task)
-    spec = check_model(name, image_size, weights, task=task)
+    head = task if isinstance(task, tasks.Task) else tasks.get(task)
+    spec = check_model(name, image_size, weights, task=head.name)
     net = build_features(name, image_size, l1, l2, weights)
     rate = spec.default_dropout if dropout is None else dropout
     outputs = head.head(net.outputs[0], names, rate, make_regularizer(l1, l2))

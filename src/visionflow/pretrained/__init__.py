@@ -55,6 +55,23 @@ class Source:
 
 
 SOURCES: Registry[Source] = Registry("pretrained weights")
+
+
+@dataclass(frozen=True)
+class Converter:
+    """How a checkpoint becomes Keras weights, given by the network's own module (`visionflow.models`)."""
+
+    classifier: Callable[[str], object]  # name -> the Keras ImageNet classifier the weights file holds
+    assign: Callable[[str, object, dict], int]  # (name, classifier, tensors) -> values assigned; ValueError on a misfit
+
+
+CONVERTERS: dict[str, Converter] = {}
+
+
+def add_converter(name: str, converter: Converter) -> None:
+    """Registers how the checkpoint of `name` (a SOURCES entry) is converted."""
+    SOURCES.get(name)
+    CONVERTERS[name] = converter
 for _digit, _sha in (("0", "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
                      ("1", "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
                      ("2", "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d")):
@@ -203,8 +220,6 @@ def _convert(name: str, src: Path) -> dict:
     """The converted ImageNet classifier and the figures of its check against the reference outputs."""
     import numpy as np
 
-    from visionflow.models import efficientnet_lite
-    from visionflow.pretrained import efficientnet_lite as mapping
     from visionflow.pretrained.reference import reference_inputs
     from visionflow.pretrained.torchfile import UnsafeCheckpoint, load_tensors
 
@@ -212,9 +227,12 @@ def _convert(name: str, src: Path) -> dict:
         tensors = load_tensors(src)
     except UnsafeCheckpoint as exc:
         raise ModelError(f"{src} cannot be read safely: {exc}.") from None
-    model = efficientnet_lite.imagenet_classifier(name)
+    if name not in CONVERTERS:  # registered when visionflow.models is imported
+        raise ModelError(f"No converter for {name}: import visionflow.models before installing its weights.")
+    convert = CONVERTERS[name]
+    model = convert.classifier(name)
     try:
-        values = mapping.assign(name, model, tensors)
+        values = convert.assign(name, model, tensors)
     except ValueError as exc:
         raise ModelError(f"{src} does not fit {name}: {exc}.") from None
     with np.load(Path(__file__).parent / "references" / f"{name}.npz") as ref:

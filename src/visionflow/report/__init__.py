@@ -199,7 +199,7 @@ def rebuild(path: str | Path) -> Path:
         raise ConfigError(f"{path} is not a folder; give a run folder (runs/exp1), an evaluation, cv or doctor folder.")
     labels = read_json(path / "labels.json") if (path / "labels.json").exists() else {}
     if labels.get("task") == "gan" and (path / "metrics.json").exists():  # a GAN run or its evaluation
-        from visionflow.generation.report import write_report
+        from visionflow.tasks.generation.report import write_report
 
         return write_report(path, labels, read_json(path / "metrics.json"))
     if (path / "config.yaml").exists():

@@ -106,7 +106,7 @@ def clip_strip(path: str, side: int = 120, frames: int = 6) -> str | None:
     from visionflow.errors import DataError
     from visionflow.video.reader import VideoReader
 
-    from visionflow.video.clips import load_clip
+    from visionflow.video.frames import load_clip
 
     try:
         with VideoReader(path) as video:

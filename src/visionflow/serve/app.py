@@ -30,8 +30,7 @@ from visionflow.serve.errors import ServeError, decode_error, video_error
 from visionflow.serve.limits import BodyLimit
 from visionflow.serve.metrics import Metrics, MetricsMiddleware
 from visionflow.serve.model import ServedModel, load_served, warm_up
-from visionflow.serve.generate import ServedGenerator, generate as generate_images, load_generator
-from visionflow.serve.restore import RestoreQueue, ServedRestorer, load_restorer, restore_bytes
+from visionflow.serve.limits import WaitQueue
 from visionflow.serve.settings import ServeConfig
 from visionflow.serve.video import analyse_file, receive_video
 
@@ -60,47 +59,43 @@ VIDEO_FPS = 2.0  # frames per second a /v1/video request labels when it asks for
 
 
 class Service:
-    """The state behind the routes: the model (once loaded), the batcher and the metrics."""
+    """The state behind the routes: the model (once loaded), the batcher and the metrics.
+
+    A model that labels images is served by the shared routes (/v1/predict, /v1/explain,
+    /v1/video) through `model` and the micro-batcher; a task with routes of its own (`Task.mount`)
+    is served through `served`, what its `Task.serve_load` returned.
+    """
 
     def __init__(self, run: str | Path, cfg: ServeConfig, on_fatal: Callable[[str], None]):
+        from visionflow import tasks
+
         self.run = run
         self.cfg = cfg
         self.on_fatal = on_fatal
+        self.task = tasks.of_path(run)  # None: unreadable metadata; loading says what is wrong
         self.metrics = Metrics()
         self.model: ServedModel | None = None
-        self.restorer: ServedRestorer | None = None  # a restoration model is served instead of a classifier
-        self.generator: ServedGenerator | None = None  # or a GAN's generator
+        self.served = None  # a task's own served model (Task.serve_load), instead of `model`
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
-        self.restoring = ThreadPoolExecutor(1, thread_name_prefix="restore")  # whole images (or generations), one at a time
-        self.restore_queue = RestoreQueue(cfg.max_queue)
+        self.single = ThreadPoolExecutor(1, thread_name_prefix="single")  # whole-image work (a task's own routes), one at a time
+        self.single_queue = WaitQueue(cfg.max_queue)
         self.videos = ThreadPoolExecutor(1, thread_name_prefix="video")  # timelines, one video at a time
-        self.video_queue = RestoreQueue(cfg.max_queue, "videos are waiting to be analysed")
+        self.video_queue = WaitQueue(cfg.max_queue, "videos are waiting to be analysed")
         self._cam = None
         self.load_error: str | None = None
 
     def load(self) -> None:
         """Loads and warms the model (in a thread, while /healthz already answers)."""
-        from visionflow.errors import ModelError, VisionflowError
-        from visionflow.predictor import exported_format
-        from visionflow.restoration.restorer import holds_restoration
+        from visionflow.errors import VisionflowError
 
         try:
-            from visionflow.generation.sampler import holds_generator
-
-            if holds_generator(self.run):
-                self.generator = load_generator(self.run, say=log.info)
-                log.info("model ready: %s (gan, %s)", self.generator.name, self.generator.artifact)
-                return
-            if holds_restoration(self.run):
-                if self.cfg.backend != "keras" and exported_format(Path(self.run)) is None:
-                    raise ModelError(f"--backend {self.cfg.backend} for a restoration model: export it first "
-                                     f"(visionflow export {self.run} --format onnx) and serve {self.run}/export/onnx.")
-                self.restorer = load_restorer(self.run, say=log.info)
-                log.info("model ready: %s (%s, %s)", self.restorer.name, self.restorer.restorer.task.name,
-                         self.restorer.artifact)
-                return
+            if self.task is not None:
+                served = self.task.serve_load(self.run, self.cfg, say=log.info)
+                if served is not None:
+                    self.served = served
+                    return
             model = load_served(self.run, self.cfg.backend, say=log.info)
             warm_up(model.predictor, (1, self.cfg.max_batch))
         except VisionflowError as exc:
@@ -111,37 +106,31 @@ class Service:
         log.info("model ready: %s (%s backend, %s)", model.name, model.backend, model.artifact)
 
     def ready_or_503(self) -> ServedModel:
-        if self.generator is not None:
-            raise ServeError(409, "generator_model", "This server runs an image generator (GAN), which takes no "
-                                                     "images: POST to /v1/generate.")
-        if self.restorer is not None:
-            raise ServeError(409, "restoration_model", f"This server runs a {self.restorer.restorer.task.name} model, "
-                                                       f"which restores images: POST one image to /v1/restore.")
+        """The model of the shared image routes; 409 where the server runs a task's own model."""
+        if self.served is not None:
+            raise ServeError(409, *self.task.serve_refusal(self.served))
         if self.model is None or self.batcher is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
         return self.model
 
-    def restorer_or_503(self) -> ServedRestorer:
-        if self.restorer is not None:
-            return self.restorer
-        if self.generator is not None:
-            self.ready_or_503()
-        if self.model is not None:
-            raise ServeError(409, "not_restoration", "This server runs a classifier: POST images to /v1/predict.")
-        raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+    def served_or_503(self):
+        """The task's own served model, for the task's routes."""
+        if self.served is None:
+            raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+        return self.served
 
     async def one_at_a_time(self, start: float, advice: str, fn, *args):
-        """`fn(*args)` in the one-at-a-time worker (restorations, generations), admitted by the
-        queue and cut off at the request's --timeout (504 with `advice`)."""
-        self.restore_queue.admit()
+        """`fn(*args)` in the one-at-a-time worker (a task's whole-image work: restorations,
+        generations), admitted by the queue and cut off at the request's --timeout (504 with `advice`)."""
+        self.single_queue.admit()
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.restoring, fn, *args),
+            return await asyncio.wait_for(loop.run_in_executor(self.single, fn, *args),
                                           max(0.0, start + self.cfg.timeout - time.perf_counter()))
         except asyncio.TimeoutError:
             raise ServeError(504, "timeout", f"The request took longer than {self.cfg.timeout:g} s; {advice}.") from None
         finally:
-            self.restore_queue.done()
+            self.single_queue.done()
 
     def explain(self, pixels: np.ndarray, class_name: str | None) -> dict:
         """Grad-CAM for one decoded image (runs in the explain thread)."""
@@ -174,7 +163,7 @@ class Service:
         return np.stack(images)
 
 
-async def _read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
+async def read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
     """(name, bytes) of each image in a multipart or JSON request."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
@@ -224,6 +213,18 @@ def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int, predicto
         raise decode_error(name, exc) from None
 
 
+def _refuse(app: FastAPI, service: Service, path: str, code: str, who: str) -> None:
+    """`path`, a route of another task's models, answering 409 `code` on this server."""
+
+    @app.post(path, include_in_schema=False)
+    async def refused():
+        if service.model is None and service.served is None:
+            raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+        what = service.task.name if service.task is not None else "different"
+        takes = ("POST images to /v1/predict" if service.served is None else "see GET /v1/model for what it takes")
+        raise ServeError(409, code, f"This server runs a {what} model: {path} is for {who}; {takes}.")
+
+
 def _too_many(n: int, limit: int) -> ServeError:
     return ServeError(400, "too_many_files", f"{n} images in one request; the limit is {limit}.")
 
@@ -238,6 +239,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         cfg: limits, batching and backend.
         on_fatal: called with the message when the model cannot be loaded (the CLI stops the server).
     """
+    from visionflow import tasks
     from visionflow.version import __version__
 
     cfg = cfg or ServeConfig()
@@ -263,13 +265,13 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
             await service.batcher.stop()
         service.decoders.shutdown(wait=False)
         service.explainer.shutdown(wait=False)
-        service.restoring.shutdown(wait=False)
+        service.single.shutdown(wait=False)
         service.videos.shutdown(wait=False)
 
+    own = ", ".join(f"{path} ({who})" for path, (_, who) in tasks.ROUTES.items())
     app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
-                  description="A visionflow model: POST images to /v1/predict and videos to /v1/video "
-                              "(classifiers), one image to /v1/restore (restoration models), or ask /v1/generate "
-                              "for new images (GANs).")
+                  description=f"A visionflow model: POST images to /v1/predict and videos to /v1/video (models that "
+                              f"label images); routes of other models: {own}.")
     app.state.service = service
 
     @app.exception_handler(ServeError)
@@ -310,13 +312,13 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def readyz():
         if service.load_error:
             raise ServeError(503, "load_failed", service.load_error)
-        if service.restorer is None and service.generator is None:
+        if service.served is None:
             service.ready_or_503()
         return {"status": "ready"}
 
     @app.get("/v1/model", summary="The served model: name, labels, input size, backend, version, hash.")
     async def model_info():
-        info = (service.generator or service.restorer or service.ready_or_503()).info()
+        info = (service.served or service.ready_or_503()).info()
         info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
                                                        "max_body_mb", "max_files", "max_pixels", "max_output_pixels",
                                                        "max_video_mb", "max_video_seconds", "video_timeout")}
@@ -335,7 +337,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         if top_k < 1:
             raise ServeError(400, "bad_request", f"top_k must be at least 1. Received: top_k={top_k}")
         deadline = start + cfg.timeout
-        items = await _read_images(request, cfg)
+        items = await read_images(request, cfg)
         batcher = service.batcher
         batcher.admit(len(items))
         submitted = False
@@ -371,7 +373,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         if class_name is not None and class_name not in classes:
             raise ServeError(400, "unknown_class", f"Unknown class {class_name!r}; the model's classes are "
                                                    f"{', '.join(classes)}.")
-        items = await _read_images(request, cfg)
+        items = await read_images(request, cfg)
         if len(items) != 1:
             raise ServeError(400, "one_image", f"Send exactly one image to /v1/explain. Received: {len(items)}")
         side = max(model.predictor.image_size)
@@ -389,58 +391,11 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
         return result
 
-    @app.post("/v1/restore", summary="Restore one image (restoration models): the restored PNG, or JSON with it.",
-              openapi_extra=PREDICT_BODY, response_class=Response,
-              responses={200: {"content": {"image/png": {}, "application/json": {}},
-                               "description": "The restored image as PNG (headers X-Elapsed-Ms, X-Model-Ms), "
-                                              "or with format=json: sizes, timings and the PNG as a data URL."}})
-    async def restore(request: Request, format: str = Query("png", pattern="^(png|json)$")):
-        start = time.perf_counter()
-        served = service.restorer_or_503()
-        items = await _read_images(request, cfg)
-        if len(items) != 1:
-            raise ServeError(400, "one_image", f"Send exactly one image to /v1/restore. Received: {len(items)}")
-        name, data = items[0]
-        png, facts = await service.one_at_a_time(
-            start, "send a smaller image or serve with a longer --timeout", restore_bytes, served, name, data,
-            cfg.max_pixels, cfg.max_output_pixels)
-        elapsed = round((time.perf_counter() - start) * 1000, 2)
-        if format == "json":
-            return JSONResponse({"model": served.name, "task": served.restorer.task.name, **facts, "elapsed_ms": elapsed,
-                                 "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")})
-        return Response(png, media_type="image/png", headers={
-            "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),
-            "X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])})
-
-    @app.post("/v1/generate", summary="New images from a GAN: n, class and seed; PNGs as data URLs, or one grid PNG.",
-              response_class=Response,
-              responses={200: {"content": {"application/json": {}, "image/png": {}},
-                               "description": "JSON: images (data URLs with each one's class), n, seed, model_ms, "
-                                              "elapsed_ms; with format=png: a grid of the images."}})
-    async def generate(n: int | None = Query(None, description="Images to generate: at most the server's "
-                                                                "--max-generate; unset: 16 or that cap."),
-                       class_name: str | None = Query(None, alias="class", description="Conditional GANs: the class "
-                                                      "(name or index); unset: every class in turn."),
-                       seed: int | None = Query(None, description="Seed of the latent vectors (the same seed gives "
-                                                                  "the same images); unset: a random one."),
-                       format: str = Query("json", pattern="^(json|png)$")):
-        start = time.perf_counter()
-        if service.generator is None:
-            if service.model is not None or service.restorer is not None:
-                raise ServeError(409, "not_generator", "This server runs a model that takes images; /v1/generate is "
-                                                       "for GANs (visionflow train --task gan).")
-            raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        n = min(16, cfg.max_generate) if n is None else n
-        out, facts = await service.one_at_a_time(start, "ask for fewer images", generate_images, service.generator,
-                                                 n, class_name, seed, cfg.max_generate, format == "png")
-        elapsed = round((time.perf_counter() - start) * 1000, 2)
-        if format == "png":
-            return Response(out, media_type="image/png", headers={"X-Elapsed-Ms": str(elapsed),
-                                                                  "X-Model-Ms": str(facts["model_ms"]),
-                                                                  "X-Seed": str(seed)})
-        return JSONResponse({"model": service.generator.name, **facts, "elapsed_ms": elapsed, "images": out})
+    if service.task is not None:
+        service.task.mount(app, service)  # the task's own routes
+    for path, (code, who) in tasks.ROUTES.items():
+        if not any(getattr(route, "path", None) == path for route in app.routes):
+            _refuse(app, service, path, code, who)
 
     @app.post("/v1/video", summary="Label the frames of one video: the timeline (per-frame answers and segments).",
               openapi_extra=VIDEO_BODY)

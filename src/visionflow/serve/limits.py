@@ -1,10 +1,12 @@
-"""The request body cap, enforced while the body streams in (not after it was buffered)."""
+"""The service's limits: the request body cap, enforced while the body streams in (not after it
+was buffered), and the admission queue of work done one request at a time."""
 
 from __future__ import annotations
 
 import json
+import threading
 
-from visionflow.serve.errors import BodyTooLarge
+from visionflow.serve.errors import BodyTooLarge, ServeError
 
 
 class BodyLimit:
@@ -43,3 +45,23 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class WaitQueue:
+    """Admission for work done one request at a time (restorations, videos): at most `limit`
+    requests waiting or running; `what` names the waiting items in the 503 message."""
+
+    def __init__(self, limit: int, what: str = "requests are waiting"):
+        self.limit, self.count, self.what = limit, 0, what
+        self.lock = threading.Lock()
+
+    def admit(self) -> None:
+        with self.lock:
+            if self.count >= self.limit:
+                raise ServeError(503, "overloaded", f"{self.count} {self.what}; retry shortly.",
+                                 headers={"Retry-After": "1"})
+            self.count += 1
+
+    def done(self) -> None:
+        with self.lock:
+            self.count -= 1

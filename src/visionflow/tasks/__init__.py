@@ -1,18 +1,71 @@
-"""The task registry: what a model learns (`classification`, `multilabel`, ...).
+"""The task map: what a model learns (`classification`, `multilabel`, `denoise`, ...) and where its code is.
 
-A task owns its dataset spec and label encoding, head and loss, metrics, typed predictions,
-evaluator and report sections, and its export parity criterion (see `base.Task`). A model's
-metadata (labels.json) names its task; files written before tasks existed are classifications.
+Each task is one package under `visionflow/tasks/` holding everything that is that task's alone:
+its `Task` subclass (`base.Task`: data, head and loss, metrics, predictions, evaluation, report,
+export parity, service routes, commands), its networks, its evaluation and its report sections.
+The core (scan, decode, pipeline, training loop, runtimes, export formats, HTTP transport) never
+imports a task package: it asks this map for a task by name and calls the `Task` interface.
+
+A task package is imported only when its task is asked for (`get("denoise")`), so listing the
+task names (`names()`, for --help and config checks) loads none, and `import visionflow` loads
+no task. A model's metadata (labels.json) names its task; files written before tasks existed
+are classifications.
 """
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
+from visionflow.errors import ConfigError
+from visionflow.registry import unknown_message
 from visionflow.tasks.base import DEFAULT, TASKS, EvaluationData, Task
+
+# name -> the package that registers it (importing the package adds the task to TASKS). The one
+# list of tasks: a new task adds its folder and a line here.
+WHERE: dict[str, str] = {
+    "classification": "visionflow.tasks.classification",
+    "multilabel": "visionflow.tasks.multilabel",
+    "video": "visionflow.tasks.video",
+    "denoise": "visionflow.tasks.restoration",
+    "superres": "visionflow.tasks.restoration",
+    "inpaint": "visionflow.tasks.restoration",
+    "gan": "visionflow.tasks.generation",
+}
+
+# Commands a task adds to the `visionflow` command line: command -> its module (`add`, `run`).
+COMMANDS: dict[str, str] = {
+    "generate": "visionflow.tasks.generation.cli",
+}
+
+
+# Service routes of a task's own, and what a server of another model answers there (409 code,
+# who the route is for): the service refuses them without loading the task that owns them.
+ROUTES: dict[str, tuple[str, str]] = {
+    "/v1/restore": ("not_restoration", "restoration models (--task denoise, superres or inpaint)"),
+    "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)"),
+}
+
+
+def names() -> tuple[str, ...]:
+    """Every task's name, without importing any task."""
+    return tuple(WHERE)
+
+
+def known(name: object) -> bool:
+    """Whether `name` is a task of this version."""
+    return isinstance(name, str) and name in WHERE
 
 
 def get(name: str | None) -> Task:
-    """The registered task `name` (None: the default); ConfigError naming the choices on a miss."""
-    return TASKS.get(name or DEFAULT)
+    """The task `name` (None: the default), its package imported on first use; ConfigError naming
+    the choices on a miss."""
+    name = name or DEFAULT
+    if name not in TASKS:
+        if name not in WHERE:
+            raise ConfigError(unknown_message("task", name, list(WHERE)))
+        importlib.import_module(WHERE[name])
+    return TASKS.get(name)
 
 
 def of(meta: dict) -> Task:
@@ -20,16 +73,34 @@ def of(meta: dict) -> Task:
     return get(str(meta.get("task") or DEFAULT))
 
 
+def of_path(path: str | Path) -> Task | None:
+    """The task of the model at `path` (a run folder, a model file, or an export folder), judged
+    from the labels.json there; None where that cannot be read or names no task of this version
+    (the caller's loading says why)."""
+    from visionflow.rundir import read_json
+
+    path = Path(path)
+    try:
+        meta = read_json((path if path.is_dir() else path.parent) / "labels.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not known(meta.get("task") or DEFAULT):
+        return None
+    return of(meta)
+
+
+def load_all() -> list[Task]:
+    """Every task, loaded (for listings that cover them all: `visionflow models`)."""
+    return [get(name) for name in WHERE]
+
+
 def supported(cfg, command: str, names: tuple[str, ...] = (DEFAULT,)):
     """`cfg` completed by its task (`Task.check_config`), after checking that `command` supports
     that task; ConfigError otherwise."""
-    from visionflow.errors import ConfigError
-
     if cfg.task not in names:
         raise ConfigError(f"{command} supports {', '.join(names)} models; --task {cfg.task} is not supported there yet.")
     return get(cfg.task).check_config(cfg)
 
 
-from visionflow.tasks import classification, multilabel, restoration, video, generation  # noqa: E402,F401  (registers the tasks)
-
-__all__ = ["TASKS", "DEFAULT", "EvaluationData", "Task", "get", "of", "supported"]
+__all__ = ["COMMANDS", "ROUTES", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "known", "load_all", "names", "of", "of_path",
+           "supported"]

@@ -75,45 +75,6 @@ class Task:
         raise NotImplementedError
 
     # -- training (the shared loop in visionflow.training.trainer calls these) ----------------
-    def build(self, cfg, classes: list[str]):
-        """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""
-        from visionflow.models import build_model
-
-        return build_model(cfg.model, cfg.image_size, classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights,
-                           task=cfg.task)
-
-    def datasets(self, cfg, folder, paths, batch_size: int):
-        """(training, validation) tf.data datasets of (input, target) batches."""
-        from visionflow.training.data import labelled_datasets
-
-        return labelled_datasets(cfg, folder, paths, batch_size)
-
-    def statistics_dataset(self, cfg, folder, batch_size: int):
-        """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at
-        most PRECISE_BN_IMAGES training images, cached in memory.
-
-        The images are shuffled once: batches in folder order hold one class each, and averaging
-        such single-class batch variances gave statistics that broke a 5-class model at inference
-        (40% accuracy on its own training images).
-        """
-        from visionflow.data.pipeline import make_dataset
-        from visionflow.data.resize import Resize
-        from visionflow.training.precise_bn import PRECISE_BN_IMAGES
-        from visionflow.training.setup import training_targets
-
-        records = folder.splits["train"]
-        order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
-        sample = [records[i] for i in order]
-        return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
-                            training=False, cache="memory", resize=Resize(cfg.resize))
-
-    def complete(self, cfg, facts):
-        """(cfg with the settings that depend on the scanned data filled in, a line saying what was
-        chosen or None); by default the recipe's (`visionflow.recipe.resolve`)."""
-        from visionflow.recipe import resolve
-
-        return resolve(cfg, facts)
-
     def kept_model(self, model):
         """The part of the trained model that model.keras holds (and best/last epochs are copied from)."""
         return model
@@ -131,23 +92,34 @@ class Task:
         """Training examples per epoch."""
         return len(folder.splits["train"])
 
-    def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
-        from visionflow.training.setup import compile_model
+    def build(self, cfg, classes: list[str]):
+        """The untrained Keras model of `cfg` for `classes`."""
+        raise NotImplementedError
 
-        compile_model(model, cfg, classes, learning_rate)
+    def datasets(self, cfg, folder, paths, batch_size: int):
+        """(training, validation) tf.data datasets of (input, target) batches."""
+        raise NotImplementedError
+
+    def statistics_dataset(self, cfg, folder, batch_size: int):
+        """Unaugmented training batches for precise batch-norm statistics (None: the model keeps
+        its moving averages)."""
+        return None
+
+    def complete(self, cfg, facts):
+        """(cfg with the settings that depend on the scanned data filled in, a line saying what was
+        chosen or None)."""
+        return cfg, None
+
+    def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
+        raise NotImplementedError
 
     def meta(self, cfg, classes: list[str]) -> dict:
         """labels.json: what a saved model needs besides its weights."""
-        from visionflow.data.resize import Resize
-
-        return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
-                **Resize(cfg.resize).to_meta()}
+        raise NotImplementedError
 
     def finish_run(self, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
         """After training: evaluation of the kept model, metrics.json, plots and report.html."""
-        from visionflow.workflow import evaluate_labels
-
-        return evaluate_labels(paths, folder, state, cfg, say)
+        raise NotImplementedError
 
     # -- model --------------------------------------------------------------------------------
     def units(self, classes: list[str]) -> int:
@@ -164,8 +136,6 @@ class Task:
 
     def class_weights(self, folder) -> dict[int, float] | None:
         """Keras class weights for `--class-weight auto`; ConfigError where the task has none."""
-        from visionflow.errors import ConfigError
-
         raise ConfigError(f"--class-weight auto is not supported for {self.name} yet.")
 
     # -- outputs ------------------------------------------------------------------------------
@@ -222,6 +192,14 @@ class Task:
         raise NotImplementedError
 
     # -- export -------------------------------------------------------------------------------
+    quantizable: bool = True  # int8 formats make sense for its models (`export --format all` includes them)
+
+    def export(self, run, names: list[str], out, samples: int, min_agreement: float, unsafe: bool,
+               say: Callable[[str], None]) -> list | None:
+        """The task's own export of `run` in formats `names` (ExportResults), or None where the shared
+        export of a model that labels images applies (`visionflow.export.exporter`)."""
+        return None
+
     def output_spec(self, classes: list[str]) -> dict:
         """What the exported model's output holds (labels.json `output`)."""
         raise NotImplementedError
@@ -233,6 +211,22 @@ class Task:
     def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
         return ""
+
+    # -- service ------------------------------------------------------------------------------
+    def serve_load(self, run, cfg, say: Callable[[str], None]):
+        """What `visionflow serve` runs for a model of the task when it has routes of its own (an
+        object with `name` and `info()`, loaded and warmed up); None: the shared service of models
+        that label images (/v1/predict, /v1/explain, /v1/video)."""
+        return None
+
+    def mount(self, app, service) -> None:
+        """Adds the task's own routes to the service's FastAPI app (`service` is the
+        `visionflow.serve.app.Service`: its `served_or_503()`, `one_at_a_time()` and `cfg`)."""
+
+    def serve_refusal(self, served) -> tuple[str, str]:
+        """(error code, message) of the 409 that the shared image routes answer on a server of this
+        task's model (one with routes of its own)."""
+        return "wrong_route", f"This server runs a {self.name} model; see GET /v1/model."
 
 
 TASKS: Registry[Task] = Registry("task")

@@ -37,7 +37,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     from visionflow.data.pipeline import make_dataset
     from visionflow.data.resize import Resize
     from visionflow.models.backbones import BACKBONE_LAYER
-    from visionflow.tasks.heads import head_layers
+    from visionflow.models.heads import head_layers
     from visionflow.training.setup import compile_model, schedule_factor, training_targets
 
     backbone = model.get_layer(BACKBONE_LAYER)

@@ -1,2 +1,0 @@
-"""Image restoration (denoise, superres, inpaint): data, degradations, losses, baselines,
-evaluation and whole-image inference. The tasks themselves are in `visionflow.tasks.restoration`."""

@@ -1,0 +1,76 @@
+"""What the tasks that label images share: how they build, feed, compile and finish a run.
+
+`LabelTask` is the `Task` of a model that gives labels (classes, or any number of labels) from a
+registered network plus the task's head: the recipe completes its settings from the scanned data,
+the shared tf.data pipeline feeds it, and after training the kept model is evaluated on the
+validation (and test) images into metrics.json, plots and report.html (`visionflow.workflow`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from visionflow.tasks.base import Task
+
+
+class LabelTask(Task):
+    """A task whose models label images: a registered feature network plus the task's head."""
+
+    def build(self, cfg, classes: list[str]):
+        """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""
+        from visionflow.models import build_model
+
+        return build_model(cfg.model, cfg.image_size, classes, cfg.dropout, cfg.l1, cfg.l2, cfg.weights,
+                           task=self)
+
+    def datasets(self, cfg, folder, paths, batch_size: int):
+        """(training, validation) tf.data datasets of (input, target) batches."""
+        from visionflow.training.data import labelled_datasets
+
+        return labelled_datasets(cfg, folder, paths, batch_size)
+
+    def statistics_dataset(self, cfg, folder, batch_size: int):
+        """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at
+        most PRECISE_BN_IMAGES training images, cached in memory.
+
+        The images are shuffled once: batches in folder order hold one class each, and averaging
+        such single-class batch variances gave statistics that broke a 5-class model at inference
+        (40% accuracy on its own training images).
+        """
+        from visionflow.data.pipeline import make_dataset
+        from visionflow.data.resize import Resize
+        from visionflow.training.precise_bn import PRECISE_BN_IMAGES
+        from visionflow.training.setup import training_targets
+
+        records = folder.splits["train"]
+        order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
+        sample = [records[i] for i in order]
+        return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
+                            training=False, cache="memory", resize=Resize(cfg.resize))
+
+    def complete(self, cfg, facts):
+        """(cfg with the settings that depend on the scanned data filled in, a line saying what was
+        chosen or None); by default the recipe's (`visionflow.recipe.resolve`)."""
+        from visionflow.recipe import resolve
+
+        return resolve(cfg, facts)
+
+    def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
+        from visionflow.training.setup import compile_model
+
+        compile_model(model, cfg, classes, learning_rate)
+
+    def meta(self, cfg, classes: list[str]) -> dict:
+        """labels.json: what a saved model needs besides its weights."""
+        from visionflow.data.resize import Resize
+
+        return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
+                **Resize(cfg.resize).to_meta()}
+
+    def finish_run(self, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
+        """After training: evaluation of the kept model, metrics.json, plots and report.html."""
+        from visionflow.workflow import evaluate_labels
+
+        return evaluate_labels(paths, folder, state, cfg, say)

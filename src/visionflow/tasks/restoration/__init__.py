@@ -1,0 +1,346 @@
+"""Image restoration: denoising, super-resolution and inpainting, learnt from clean images.
+
+A restoration model maps a degraded image to a clean one. Training pairs are made on the fly
+from any folder of clean photos: random patches, degraded by the task (noise, bicubic
+downscaling, holes) with seeded, stateless randomness, so the validation pairs are the same in
+every epoch and every run. The model is fully convolutional: it trains on patches and restores
+whole images at their own size (`visionflow.tasks.restoration.restorer`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visionflow.errors import ConfigError
+from visionflow.tasks.base import TASKS, Task
+
+
+class Restoration(Task):
+    """What the three restoration tasks share; each subclass says how a clean batch degrades."""
+
+    monitor = "val_psnr"
+    parity = "PSNR against the .keras model's output"
+    outputs = "image"
+    usage = ("which restores images instead of labelling them: `visionflow predict RUN IMAGES --out DIR` writes the "
+             "restored images and `visionflow evaluate RUN DIR` measures it (from Python: "
+             "visionflow.tasks.restoration.restorer.Restorer); explain does not take restoration models.")
+    data_help = "any folder of clean images (searched recursively; class folders are ignored), or DIR/train + DIR/validation"
+    model = ""  # the default network
+    patch = 64  # the default training crop side
+    learning_rate = 1e-3  # the default; measured per task (bench/README.md "Image restoration")
+    loss = "l1"
+    time_budget = 10.0  # minutes of training by default
+    input_channels = 3
+
+    # -- settings -----------------------------------------------------------------------------
+    def patch_side(self, cfg) -> int:
+        return cfg.patch or self.patch
+
+    def check_config(self, cfg):
+        from visionflow.models import MODELS, check_model
+
+        for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
+                            ("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
+                            ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
+                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
+            if given:
+                raise ConfigError(f"{flag} is for classifiers; a {self.name} model does not take it.")
+        if cfg.pairs and self.name == "inpaint":
+            raise ConfigError("--pairs is for denoise and superres; inpainting learns from holes made on the fly.")
+        if cfg.pairs:
+            import os
+
+            if not Path(cfg.pairs).is_dir():
+                raise ConfigError(f"--pairs folder {cfg.pairs} does not exist or is not a folder.")
+            cfg = cfg.replace(pairs=os.path.abspath(cfg.pairs))  # a run resumed from elsewhere still finds it
+        if cfg.weights not in (None, "none"):
+            raise ConfigError(f"{self.name} models train from scratch; drop --weights {cfg.weights}.")
+        if cfg.monitor not in (None, "val_psnr", "val_loss"):
+            raise ConfigError(f"--monitor for {self.name} is val_psnr or val_loss. Received: {cfg.monitor}")
+        model = cfg.model or self.model
+        spec = check_model(model, None, task=self.name)
+        patch = self.patch_side(cfg)
+        step = self.patch_multiple(cfg, spec.multiple)
+        if patch % step:
+            raise ConfigError(f"--patch must be a multiple of {step} for {model}"
+                              f"{' at this scale' if self.name == 'superres' else ''}. Received: patch={patch}")
+        filled = {"model": model, "weights": "none", "head_epochs": 0,
+                  "epochs": 1000, "time_budget": self.time_budget, "optimizer": "adam", "learning_rate": self.learning_rate,
+                  "weight_decay": 1e-4, "lr_schedule": "cosine", "augment": "none", "mixup": 0.0, "dropout": 0.0,
+                  "label_smoothing": 0.0, "patience": 0, "keep": "last", "monitor": "val_psnr", "loss": self.loss}
+        return cfg.replace(**{k: v for k, v in filled.items() if getattr(cfg, k) is None}, patch=patch,
+                           image_size=(patch, patch))
+
+    def complete(self, cfg, facts):
+        from visionflow.recipe import resolve
+
+        return resolve(cfg, facts)
+
+    def patch_multiple(self, cfg, multiple: int) -> int:
+        return multiple
+
+    def describe(self, cfg) -> str:
+        """The degradation in a few words, for the run's first line and the report."""
+        raise NotImplementedError
+
+    # -- data ---------------------------------------------------------------------------------
+    def load_data(self, cfg, split_file=None):
+        from visionflow.tasks.restoration.data import load_images
+
+        return load_images(cfg.data, self.patch_side(cfg), cfg.val_split, cfg.seed, split_file=split_file,
+                           pairs=cfg.pairs or None, scale=cfg.scale if self.name == "superres" else 1)
+
+    def degrade(self, clean, seed, cfg, context=None):
+        """(model input, target) of a float32 batch of clean pixels; `seed` a [2] int tensor."""
+        raise NotImplementedError
+
+    def context(self, cfg) -> dict:
+        """What `degrade` needs besides the batch (e.g. a bank of hole masks)."""
+        return {}
+
+    def epoch_size(self, cfg, folder) -> int:
+        from visionflow.tasks.restoration.data import epoch_patches
+
+        return epoch_patches(len(folder.splits["train"]))
+
+    def datasets(self, cfg, folder, paths, batch_size: int):
+        import tensorflow as tf
+
+        from visionflow.tasks.restoration.data import PatchSampler, validation_patches
+
+        patch = self.patch_side(cfg)
+        per_epoch = self.epoch_size(cfg, folder)
+        if cfg.pairs:
+            return self._pair_datasets(cfg, folder, patch, per_epoch, batch_size)
+        context = self.context(cfg)
+        sampler = PatchSampler(folder.splits["train"], patch, per_epoch, cfg.seed)
+        train = tf.data.Dataset.from_generator(sampler, output_signature=tf.TensorSpec((patch, patch, 3), tf.uint8))
+        train = train.apply(tf.data.experimental.assert_cardinality(per_epoch))
+        train = (train.batch(batch_size).enumerate()
+                 .map(lambda i, x: self.degrade(tf.cast(x, tf.float32), tf.stack([cfg.seed, tf.cast(i, tf.int32)]),
+                                                cfg, context), num_parallel_calls=tf.data.AUTOTUNE)
+                 .prefetch(tf.data.AUTOTUNE))
+        crops = validation_patches(folder.splits["validation"], patch, cfg.seed)
+        given, target = self.degrade(tf.constant(crops, tf.float32), tf.constant([cfg.seed + 1, 0]), cfg, context)
+        val = tf.data.Dataset.from_tensor_slices((given, target)).batch(batch_size).cache()
+        return train, val
+
+    def _pair_datasets(self, cfg, folder, patch: int, per_epoch: int, batch_size: int):
+        """Training and validation batches from real degraded/clean pairs (`--pairs`)."""
+        import tensorflow as tf
+
+        from visionflow.tasks.restoration.pairs import PairSampler, validation_pairs
+
+        scale = cfg.scale if self.name == "superres" else 1
+        pairs = {split: [(r.path, folder.pairs[r.path]) for r in folder.splits[split]] for split in ("train", "validation")}
+        sampler = PairSampler(pairs["train"], patch, scale, per_epoch, cfg.seed)
+        low = patch // scale
+        train = tf.data.Dataset.from_generator(sampler, output_signature=(
+            tf.TensorSpec((low, low, 3), tf.uint8), tf.TensorSpec((patch, patch, 3), tf.uint8)))
+        train = (train.apply(tf.data.experimental.assert_cardinality(per_epoch)).batch(batch_size)
+                 .map(lambda a, b: (tf.cast(a, tf.float32), tf.cast(b, tf.float32))).prefetch(tf.data.AUTOTUNE))
+        given, clean = validation_pairs(pairs["validation"], patch, scale, cfg.seed)
+        val = tf.data.Dataset.from_tensor_slices((given.astype(np.float32), clean.astype(np.float32))).batch(batch_size).cache()
+        return train, val
+
+    # -- model --------------------------------------------------------------------------------
+    def build(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return MODELS.get(cfg.model).build(scale=cfg.scale)
+
+    def compile(self, model, cfg, classes, learning_rate):
+        from visionflow.tasks.restoration.losses import LOSSES, psnr
+        from visionflow.training.setup import make_optimizer
+
+        model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=LOSSES[cfg.loss], metrics=[psnr])
+
+    def meta(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return {"task": self.name, "model": cfg.model, "classes": [], "image_size": None,
+                "input_channels": self.input_channels,
+                "multiple": MODELS.get(cfg.model).multiple, "patch": self.patch_side(cfg), **self.settings(cfg),
+                **({"pairs": cfg.pairs} if cfg.pairs else {})}
+
+    def settings(self, cfg) -> dict:
+        """The degradation settings a model keeps in labels.json (evaluation degrades the same way)."""
+        return {}
+
+    # -- export -------------------------------------------------------------------------------
+    quantizable = False
+
+    def export(self, run, names, out, samples, min_agreement, unsafe, say):
+        from visionflow.tasks.restoration.export import export_restoration
+
+        return export_restoration(run, names, out, samples, unsafe, say)
+
+    # -- service ------------------------------------------------------------------------------
+    def serve_load(self, run, cfg, say):
+        from visionflow.errors import ModelError
+        from visionflow.predictor import exported_format
+        from visionflow.tasks.restoration.serve import load_restorer
+
+        if cfg.backend != "keras" and exported_format(Path(run)) is None:
+            raise ModelError(f"--backend {cfg.backend} for a restoration model: export it first "
+                             f"(visionflow export {run} --format onnx) and serve {run}/export/onnx.")
+        served = load_restorer(run, say=say)
+        say(f"model ready: {served.name} ({served.restorer.task.name}, {served.artifact})")
+        return served
+
+    def mount(self, app, service):
+        from visionflow.tasks.restoration.serve import mount
+
+        mount(app, service)
+
+    def serve_refusal(self, served):
+        return "restoration_model", (f"This server runs a {self.name} model, which restores images: POST one image "
+                                     f"to /v1/restore.")
+
+    # -- after training -----------------------------------------------------------------------
+    def finish_run(self, paths, folder, state, cfg, say: Callable[[str], None]) -> dict:
+        from visionflow.tasks.restoration.evaluate import finish_run
+
+        return finish_run(self, paths, folder, state, cfg, say)
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def degrade_image(self, clean: np.ndarray, meta: dict, seed: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(model input, clean target, hole mask or None) for one clean uint8 image, the same for the same seed."""
+        raise NotImplementedError
+
+    def baselines(self, given: np.ndarray, meta: dict) -> dict[str, Callable[[np.ndarray, dict], np.ndarray]]:
+        raise NotImplementedError
+
+
+class Denoise(Restoration):
+    name = "denoise"
+    description = "Remove noise: Gaussian, Poisson, salt-and-pepper, JPEG (PSNR/SSIM against classical filters)."
+    model = "ffdnet_s"
+    patch = 64
+    learning_rate = 2e-3
+
+    def check_config(self, cfg):
+        from visionflow.tasks.restoration.degrade import parse_noise
+
+        parse_noise(cfg.noise)
+        return super().check_config(cfg)
+
+    def describe(self, cfg) -> str:
+        return f"real noisy/clean pairs ({cfg.pairs})" if cfg.pairs else f"noise {cfg.noise}"
+
+    def settings(self, cfg):
+        return {"noise": cfg.noise}
+
+    def degrade(self, clean, seed, cfg, context=None):
+        from visionflow.tasks.restoration.degrade import add_noise, parse_noise
+
+        return add_noise(clean, parse_noise(cfg.noise), seed), clean
+
+    def degrade_image(self, clean, meta, seed):
+        import tensorflow as tf
+
+        from visionflow.tasks.restoration.degrade import add_noise, parse_noise
+
+        noisy = add_noise(clean[None].astype(np.float32), parse_noise(meta["noise"]), tf.constant(seed, tf.int32))
+        return noisy.numpy()[0].astype(np.uint8), clean, None
+
+    def baselines(self, given, meta):
+        from visionflow.tasks.restoration import baselines
+
+        return baselines.DENOISE
+
+
+class SuperRes(Restoration):
+    name = "superres"
+    description = "Enlarge 2x, 3x or 4x (PSNR/SSIM against nearest, bilinear and bicubic upscaling)."
+    model = "espcn_s"
+
+    def patch_side(self, cfg) -> int:
+        return cfg.patch or 32 * cfg.scale
+
+    def patch_multiple(self, cfg, multiple):
+        return multiple * cfg.scale
+
+    def describe(self, cfg) -> str:
+        return f"{cfg.scale}x real low/high-resolution pairs ({cfg.pairs})" if cfg.pairs else f"{cfg.scale}x bicubic downscaling"
+
+    def settings(self, cfg):
+        return {"scale": cfg.scale}
+
+    def check_config(self, cfg):
+        cfg = super().check_config(cfg)
+        # the trainer's input size is the low-resolution patch
+        side = self.patch_side(cfg) // cfg.scale
+        return cfg.replace(image_size=(side, side))
+
+    def degrade(self, clean, seed, cfg, context=None):
+        from visionflow.tasks.restoration.degrade import downscale
+
+        return downscale(clean, cfg.scale), clean
+
+    def degrade_image(self, clean, meta, seed):
+        from visionflow.tasks.restoration.degrade import downscale
+
+        s = int(meta["scale"])
+        h, w = clean.shape[0] // s * s, clean.shape[1] // s * s
+        clean = clean[:h, :w]
+        return downscale(clean[None].astype(np.float32), s).numpy()[0].astype(np.uint8), clean, None
+
+    def baselines(self, given, meta):
+        from visionflow.tasks.restoration import baselines
+
+        return baselines.UPSCALE
+
+
+class Inpaint(Restoration):
+    name = "inpaint"
+    description = "Fill holes (boxes and brush strokes) with plausible pixels (PSNR in the holes against OpenCV's Telea and Navier-Stokes)."
+    model = "unet_inpaint"
+    patch = 96
+    # PSNR in the holes is a mean-squared measure, and L2 is what minimises it (L1 finds the median
+    # fill); the U-Net runs ~1 epoch of 1,024 crops a minute here, so it gets the 15 minutes the
+    # others do not need.
+    loss = "l2"
+    time_budget = 15.0
+    input_channels = 4
+    MASK_BANK = 512
+
+    def describe(self, cfg) -> str:
+        return f"random holes: boxes and free-form strokes up to {int(0.4 * self.patch_side(cfg))} pixels, 5-25% of the image"
+
+    def context(self, cfg):
+        from visionflow.tasks.restoration.degrade import random_masks
+
+        side = self.patch_side(cfg)
+        return {"masks": random_masks(self.MASK_BANK, side, side, np.random.default_rng(cfg.seed))}
+
+    def degrade(self, clean, seed, cfg, context=None):
+        import tensorflow as tf
+
+        from visionflow.tasks.restoration.degrade import with_hole
+
+        bank = tf.constant(context["masks"])
+        pick = tf.random.stateless_uniform([tf.shape(clean)[0]], seed, 0, self.MASK_BANK, dtype=tf.int32)
+        return with_hole(clean, tf.gather(bank, pick)), clean
+
+    def degrade_image(self, clean, meta, seed):
+        from visionflow.tasks.restoration.degrade import random_masks, with_hole
+
+        mask = random_masks(1, clean.shape[0], clean.shape[1], np.random.default_rng(list(seed)),
+                            unit=meta.get("patch"))  # holes of the sizes the model trained on
+        given = with_hole(clean[None].astype(np.float32), mask).numpy()[0]
+        return np.round(given).astype(np.uint8), clean, mask[0] > 0.5
+
+    def baselines(self, given, meta):
+        from visionflow.tasks.restoration import baselines
+
+        return baselines.INPAINT
+
+
+TASKS.add("denoise", Denoise())
+TASKS.add("superres", SuperRes())
+TASKS.add("inpaint", Inpaint())
+from visionflow.tasks.restoration import models  # noqa: E402,F401  (registers the networks)

@@ -1,0 +1,118 @@
+"""Serving a restoration model: one image in, the restored PNG out (or JSON with it and timings).
+
+Requests are restored one at a time in their own thread (a whole image already uses every core),
+with at most `max_queue` waiting; inputs are capped by `max_pixels` before decoding and outputs
+by `max_output_pixels` (super-resolution enlarges scale^2 times) before the model runs.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visionflow.data.decode import DecodeError
+from visionflow.errors import DataError
+from visionflow.serve.errors import ServeError, decode_error
+
+
+@dataclass
+class ServedRestorer:
+    """The restorer and what `GET /v1/model` says about it."""
+
+    restorer: object  # visionflow.tasks.restoration.restorer.Restorer
+    name: str
+    artifact: str
+    sha256: str
+
+    def info(self) -> dict:
+        from visionflow.version import __version__
+
+        r = self.restorer
+        return {"name": self.name, "task": r.task.name, "outputs": "image", "labels": [], "scale": r.scale,
+                "input_channels": r.channels, "backend": r.backend, "artifact": self.artifact,
+                "sha256": self.sha256, "explain": False, "version": __version__,
+                **{k: r.meta[k] for k in ("noise", "model") if k in r.meta}}
+
+
+def load_restorer(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:
+    """Loads and warms up the restoration model of a run or export folder."""
+    from visionflow.export.exporter import sha256
+    from visionflow.tasks.restoration.restorer import Restorer
+
+    restorer = Restorer.load(run)
+    side = 8 * restorer.multiple
+    restorer.restore(np.zeros((side, side, restorer.channels), np.uint8))  # traces the model once
+    artifact = Path(restorer.source)
+    say(f"restoration model {restorer.task.name} ({restorer.backend})")
+    return ServedRestorer(restorer, str(restorer.meta.get("model") or Path(run).name), str(artifact), sha256(artifact))
+
+
+def restore_bytes(served: ServedRestorer, name: str, data: bytes, max_pixels: int, max_output_pixels: int) -> tuple[bytes, dict]:
+    """(PNG bytes, facts) for one uploaded image; every input problem is a 4xx ServeError."""
+    from PIL import Image
+
+    from visionflow.data.decode import alpha, decode
+    from visionflow.tasks.restoration.predict import finish, prepare
+
+    r = served.restorer
+    try:
+        rgb = decode(data, max_pixels=max_pixels)
+        transparency = alpha(data, max_pixels=max_pixels)
+    except DecodeError as exc:
+        raise decode_error(name, exc) from None
+    h, w = rgb.shape[:2]
+    out_pixels = h * w * r.scale ** 2
+    if out_pixels > max_output_pixels:
+        raise ServeError(413, "output_too_large", f"{name}: the restored image would be {w * r.scale}x{h * r.scale} = "
+                                                  f"{out_pixels:,} pixels; this server's limit is {max_output_pixels:,}.")
+    try:
+        given = prepare(r, rgb, transparency)
+    except DataError as exc:
+        raise ServeError(400, "no_holes", f"{name}: {exc}") from None
+    start = time.perf_counter()
+    pixels = finish(r, r.restore(given), transparency)
+    model_ms = (time.perf_counter() - start) * 1000
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue(), {"filename": name, "width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
+                            "input": {"width": int(w), "height": int(h)}, "model_ms": round(model_ms, 2)}
+
+
+def mount(app, service) -> None:
+    """`POST /v1/restore` on the service of a restoration model."""
+    import base64
+
+    from fastapi import Query, Request
+    from fastapi.responses import JSONResponse, Response
+
+    from visionflow.serve.app import PREDICT_BODY, read_images
+
+    cfg = service.cfg
+
+    @app.post("/v1/restore", summary="Restore one image (restoration models): the restored PNG, or JSON with it.",
+              openapi_extra=PREDICT_BODY, response_class=Response,
+              responses={200: {"content": {"image/png": {}, "application/json": {}},
+                               "description": "The restored image as PNG (headers X-Elapsed-Ms, X-Model-Ms), "
+                                              "or with format=json: sizes, timings and the PNG as a data URL."}})
+    async def restore(request: Request, format: str = Query("png", pattern="^(png|json)$")):
+        start = time.perf_counter()
+        served = service.served_or_503()
+        items = await read_images(request, cfg)
+        if len(items) != 1:
+            raise ServeError(400, "one_image", f"Send exactly one image to /v1/restore. Received: {len(items)}")
+        name, data = items[0]
+        png, facts = await service.one_at_a_time(
+            start, "send a smaller image or serve with a longer --timeout", restore_bytes, served, name, data,
+            cfg.max_pixels, cfg.max_output_pixels)
+        elapsed = round((time.perf_counter() - start) * 1000, 2)
+        if format == "json":
+            return JSONResponse({"model": served.name, "task": served.restorer.task.name, **facts, "elapsed_ms": elapsed,
+                                 "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")})
+        return Response(png, media_type="image/png", headers={
+            "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),
+            "X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])})

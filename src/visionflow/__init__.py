@@ -57,9 +57,9 @@ def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = 
     """Images from a trained GAN (a run folder or its model.keras): (n, h, w, 3) uint8 array; a
     conditional model makes `class_name` (a name or index), or every class in turn. The same seed
     gives the same images. See `visionflow.tasks.generation.sampler.Sampler` for interpolation."""
-    from visionflow.tasks.generation.sampler import load_sampler
+    from visionflow import tasks
 
-    return load_sampler(model, unsafe=unsafe).generate(n, class_name, seed)[0]
+    return tasks.function("generate")(model, n=n, class_name=class_name, seed=seed, unsafe=unsafe)
 
 
 def audit(run, data=None, **kwargs):
@@ -96,9 +96,11 @@ def cross_validate(data, folds: int = 5, **kwargs):
 
 
 def list_models() -> list[str]:
-    """Names of the registered models."""
+    """Names of the registered models, every task's."""
+    from visionflow import tasks
     from visionflow.models import MODELS
 
+    tasks.load_all()  # a task's own networks register with it
     return MODELS.names()
 
 

@@ -83,7 +83,7 @@ def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: Train
         ConfigError / DataError: bad settings, or too few images per class for the folds.
     """
     from visionflow.doctor import examine, scan_data, summary_lines
-    from visionflow.tasks.classification.evaluate import compute_metrics, prediction_rows, read_predictions, write_plots
+    from visionflow.predictions import Labelling, read_predictions
     from visionflow.report import cv_report
     from visionflow.workflow import train
 
@@ -91,6 +91,7 @@ def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: Train
     base = config.to_dict() if config else {}
     cfg = tasks.supported(TrainConfig.from_dict({**base, **overrides, "data": data, "val_split": 0.0}),
                           "visionflow cv")
+    task = tasks.get(cfg.task)
     records = scan_data(data, cfg.image_size)
     pool = sorted((r for r in records if r.ok and r.split in ("train", "validation", "all")), key=lambda r: r.path)
     skipped = [r for r in records if not r.ok]
@@ -116,14 +117,14 @@ def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: Train
                        say=lambda text: say(_indent(text)))
         fold_rows.append(_fold_row(k, result, len(train_r), len(val_r)))
         # Images that failed to decode at training time are absent from predictions.csv.
-        rows.extend(prediction_rows(*read_predictions(result.run_dir / "predictions" / "validation.csv", classes),
-                                    classes))
+        rows.extend(task.prediction_rows(*read_predictions(result.run_dir / "predictions" / "validation.csv", classes),
+                                         Labelling(classes)))
     index = {c: i for i, c in enumerate(classes)}
     y_all = np.array([index[r["label"]] for r in rows])
     p_all = np.array([[r[f"prob:{c}"] for c in classes] for r in rows], dtype=np.float64)
-    oof = compute_metrics(y_all, p_all, classes)
+    oof = task.compute_metrics(y_all, p_all, Labelling(classes))
     write_csv(root / "oof_predictions.csv", rows)
-    write_plots({**oof, "predictions": rows}, classes, root / "plots", name="out-of-fold", prefix="oof_")
+    task.write_plots({**oof, "predictions": rows}, classes, root / "plots", name="out-of-fold", prefix="oof_")
     keys = [k for k in FOLD_METRICS if all(k in f for f in fold_rows)]
     summary = {
         "data": str(data), "classes": classes, "config": cfg.to_dict(), "folds_count": folds, "seed": cfg.seed,

@@ -223,7 +223,7 @@ def compare(teacher: str | Path, student: str | Path, say: Callable[[str], None]
     ONNX and TFLite int8 size and latency (batch of one, median of 50). Writes
     STUDENT/distillation.json; exports go to STUDENT/export/compare/."""
     from visionflow.rundir import RunPaths, read_json, write_json
-    from visionflow.tasks.classification.evaluate import read_predictions
+    from visionflow.predictions import read_predictions
 
     paths = RunPaths(Path(student))
     classes = read_json(paths.labels)["classes"]

@@ -268,7 +268,7 @@ def doctor(data: str | Path, out: str | Path = "doctor", predictions: str | Path
     Returns:
         The findings (as written to doctor.json).
     """
-    from visionflow.tasks.classification.evaluate import read_predictions
+    from visionflow.predictions import read_predictions
 
     records = scan_data(data)
     oof = None

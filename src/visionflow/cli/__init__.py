@@ -11,11 +11,14 @@ import sys
 import warnings
 from typing import Sequence
 
+from visionflow import tasks
 from visionflow.errors import VisionflowError
 
-# In the order `visionflow --help` lists them; each is the module visionflow.cli.<name>.
-COMMANDS = ("train", "evaluate", "predict", "generate", "explain", "report", "doctor", "audit", "distill", "cv", "tune", "launch", "export", "serve",
-            "models", "weights", "demo")
+# In the order `visionflow --help` lists them; each is the module visionflow.cli.<name>, except the
+# commands of a task's own (`visionflow.tasks.COMMANDS`), listed after predict.
+CORE_COMMANDS = ("train", "evaluate", "predict", "explain", "report", "doctor", "audit", "distill", "cv", "tune",
+                 "launch", "export", "serve", "models", "weights", "demo")
+COMMANDS = (*CORE_COMMANDS[:3], *tasks.COMMANDS, *CORE_COMMANDS[3:])
 
 EXAMPLES = """examples:
   visionflow train data/ --epochs 15          data/train/<class>/, data/validation/<class>/
@@ -39,11 +42,12 @@ EXAMPLES = """examples:
 """
 
 # Commands that always run TensorFlow; it is imported up front for them, quietly (see below).
-TENSORFLOW_COMMANDS = frozenset({"train", "audit", "distill", "generate", "explain", "export", "cv", "tune", "models", "weights", "demo"})
+TENSORFLOW_COMMANDS = frozenset({"train", "audit", "distill", "explain", "export", "cv", "tune", "models", "weights",
+                                 "demo", *tasks.COMMANDS})
 
 
 def _module(name: str):
-    return importlib.import_module(f"visionflow.cli.{name}")
+    return importlib.import_module(tasks.COMMANDS.get(name) or f"visionflow.cli.{name}")
 
 
 def _quiet_tensorflow(command: str) -> None:

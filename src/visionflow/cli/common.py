@@ -4,20 +4,14 @@ training settings from --config plus flags."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 RUN_HELP = "Run folder (or .keras file with labels.json beside it)."
 
 
 def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
     parser.add_argument("run", metavar="RUN", help=help)
-
-
-def restoration_run(run: str) -> bool:
-    """Whether RUN (a run folder, model file or export folder) holds a restoration model; False
-    where it cannot be told (the command's own loading then says what is wrong)."""
-    from visionflow.tasks.restoration.restorer import holds_restoration
-
-    return holds_restoration(run)
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -46,3 +40,19 @@ def train_settings(args: argparse.Namespace):
     values = overrides_from_args(args)
     values.pop("data", None)  # the positional DIR, passed on its own
     return base, values
+
+
+class JsonArray:
+    """A JSON array written to standard output one element at a time."""
+
+    def __init__(self):
+        self.count = 0
+
+    def write(self, item: dict) -> None:
+        text = json.dumps(item, indent=2)
+        sys.stdout.write(("[\n" if self.count == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+        sys.stdout.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        sys.stdout.write("[]\n" if self.count == 0 else "\n]\n")

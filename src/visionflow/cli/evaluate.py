@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from visionflow.cli.common import add_options, add_run, options, restoration_run
+from visionflow.cli.common import add_options, add_run, options
 from visionflow.options import EvaluateOptions
 
 
@@ -24,38 +24,18 @@ def run(args: argparse.Namespace) -> int:
     from visionflow import tasks
     from visionflow.errors import VisionflowError
     from visionflow.evaluation import evaluate
-    from visionflow.tasks.generation.sampler import holds_generator
 
     o = options(args, EvaluateOptions)
-    if o.slices and (holds_generator(args.run) or restoration_run(args.run)):
-        raise VisionflowError("--slices measures classifiers and multi-label models; this run makes images.")
-    if holds_generator(args.run):
-        from visionflow.tasks.generation.evaluate import evaluate_folder
-        from visionflow.tasks.generation.quality import format_table
-
-        if o.pairs or o.labels:
-            raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
-        from visionflow.runtime import silenced
-
-        with silenced():  # TensorFlow's load-time notices; a GAN is measured in TensorFlow
-            import tensorflow  # noqa: F401
-        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, features=o.features)
-        print(format_table(result))
-        print(f"\nwritten: {os.path.join(result['out'], 'report.html')} and metrics.json beside it")
-        return 0
+    task = tasks.of_path(args.run)
+    if task is not None:
+        code = task.evaluate_command(args, o)  # a task measured otherwise than by its labels
+        if code is not None:
+            return code
+    what = f"a {task.name} model" if task is not None else "a model that labels images"
     if o.features != "visionflow":
-        raise VisionflowError("--features is for GANs; this run holds a model that takes images.")
-    if restoration_run(args.run):
-        from visionflow.tasks.restoration.evaluate import evaluate_folder, format_table
-
-        result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, pairs=o.pairs)
-        print(format_table(result))
-        for item in result["skipped"]:
-            print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
-        print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
-        return 0
+        raise VisionflowError(f"--features is for image generators (GANs); this run holds {what}.")
     if o.pairs:
-        raise VisionflowError("--pairs is for restoration models (denoise, superres); this run holds a classifier.")
+        raise VisionflowError(f"--pairs is for models that restore images (denoise, superres); this run holds {what}.")
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
                       tta=o.tta, labels=o.labels, slices=o.slices)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import json
 import sys
 
-from visionflow.cli.common import add_options, add_run, options, restoration_run
+from visionflow.cli.common import JsonArray, add_options, add_run, options
 from visionflow.cli.progress import Progress
 from visionflow.errors import VisionflowError
 from visionflow.options import PredictOptions
@@ -34,12 +33,17 @@ def run(args: argparse.Namespace) -> int:
     from visionflow.predict import iter_inputs, load
     from visionflow.video.reader import is_video
 
+    from visionflow import tasks
+
     o = options(args, PredictOptions)
-    if restoration_run(args.run):
-        return _restore(args, o)
+    task = tasks.of_path(args.run)
+    if task is not None:
+        code = task.predict_command(args, o)  # a task that answers with something else than labels
+        if code is not None:
+            return code
     if o.out:
-        raise VisionflowError("--out is for restoration models, which write images; a classifier's predictions go to "
-                              "standard output (--format json or csv to save them).")
+        raise VisionflowError("--out is for models that write images; the predictions of a model that labels images "
+                              "go to standard output (--format json or csv to save them).")
     if o.video_flags() and not any(is_video(a) or _may_hold_many(a) for a in args.inputs):
         raise _no_video(o)
     predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
@@ -115,59 +119,3 @@ def _may_hold_many(arg: str) -> bool:
 def _no_video(o: PredictOptions) -> VisionflowError:
     return VisionflowError(f"{', '.join(o.video_flags())} apply to videos, and no video was given (video files end "
                            f"in .mp4, .mov, .mkv, .avi, .webm, ...).")
-
-
-class JsonArray:
-    """A JSON array written to standard output one element at a time."""
-
-    def __init__(self):
-        self.count = 0
-
-    def write(self, item: dict) -> None:
-        text = json.dumps(item, indent=2)
-        sys.stdout.write(("[\n" if self.count == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
-        sys.stdout.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        sys.stdout.write("[]\n" if self.count == 0 else "\n]\n")
-
-
-def _restore(args: argparse.Namespace, o: PredictOptions) -> int:
-    from visionflow.predict import iter_inputs
-    from visionflow.tasks.restoration.predict import restore_files
-    from visionflow.tasks.restoration.restorer import Restorer
-
-    if not o.out:
-        raise VisionflowError(f"{args.run} holds a restoration model: give --out DIR, the folder for the restored images.")
-    from visionflow.video.reader import is_video
-
-    if o.video_flags() or any(is_video(a) for a in args.inputs):
-        raise VisionflowError("Restoration models restore images, not videos.")
-    restorer = Restorer.load(args.run, unsafe=o.unsafe)
-    paths = iter_inputs(args.inputs)
-    first = next(paths, None)
-    if first is None:
-        raise VisionflowError("No input images found.")
-    failed = seen = 0
-    out = JsonArray() if o.format == "json" else None
-    for done in restore_files(restorer, itertools.chain([first], paths), o.out):
-        failed += not done.ok
-        if out is not None:
-            out.write(done.to_dict())
-        elif o.format == "csv":
-            if seen == 0:
-                csv.writer(sys.stdout).writerow(["source", "output", "width", "height", "seconds", "error"])
-            row = done.to_dict()
-            csv.writer(sys.stdout).writerow([row[k] if row[k] is not None else "" for k in
-                                             ("source", "output", "width", "height", "seconds", "error")])
-        elif done.ok:
-            print(f"{done.source}\t-> {done.output} ({done.width}x{done.height}, {done.seconds:.2f}s)")
-        else:
-            print(f"{done.source}\tERROR: {done.error}")
-        seen += 1
-    if out is not None:
-        out.close()
-    if failed:
-        print(f"{failed} of {seen} image(s) could not be restored.", file=sys.stderr)
-    return 1 if failed else 0

@@ -11,7 +11,6 @@ from visionflow.errors import ConfigError
 from visionflow.registry import Registry
 
 BN_MOMENTUM = 0.9  # Keras' 0.99 lags far behind on small datasets (validation stuck at chance).
-LABEL_TASKS = ("classification", "multilabel")  # models that give features for a head
 
 
 @dataclass(frozen=True)
@@ -25,20 +24,30 @@ class ModelSpec:
     min_size: int  # smallest image side the network's downsampling allows
     backbone: bool = False  # a network that accepts --weights (pretrained weights)
     native_size: int = 0  # the resolution its pretrained weights were trained at (0: none known)
-    tasks: tuple[str, ...] = LABEL_TASKS  # the tasks it serves
+    tasks: tuple[str, ...] = ()  # the tasks it serves; () a feature network, for every task that heads features
     multiple: int = 1  # image-to-image models: input sides must be a multiple of this (padded otherwise)
+    listing: Callable[[], tuple[int, str]] | None = None  # (parameters, input) for `visionflow models`; None: built
+
+    def serves(self, task: str) -> bool:
+        """Whether the network trains for `task`: a task it names, or any task that puts its head on
+        a feature network (`Task.on_features`) for a feature network."""
+        from visionflow import tasks
+
+        return task in self.tasks if self.tasks else tasks.known(task) and tasks.get(task).on_features
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False,
-             native_size: int = 0, tasks: tuple[str, ...] = LABEL_TASKS, multiple: int = 1):
-    """Decorator registering a builder under `name`; duplicate names raise ValueError."""
+             native_size: int = 0, tasks: tuple[str, ...] = (), multiple: int = 1,
+             listing: Callable[[], tuple[int, str]] | None = None):
+    """Decorator registering a builder under `name`; duplicate names raise ValueError. A network
+    registered without `tasks` is a feature network (raw pixels in, features out)."""
 
     def decorator(fn):
         MODELS.add(name, ModelSpec(name, fn, description, default_dropout, min_size, backbone, native_size, tasks,
-                                   multiple))
+                                   multiple, listing))
         return fn
 
     return decorator
@@ -57,11 +66,11 @@ def make_regularizer(l1: float, l2: float):
 
 def names_for(task: str) -> list[str]:
     """The registered models that serve `task`."""
-    return [name for name in MODELS.names() if task in MODELS.get(name).tasks]
+    return [name for name in MODELS.names() if MODELS.get(name).serves(task)]
 
 
 def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "none",
-                head_epochs: int = 0, task: str = "classification") -> ModelSpec:
+                head_epochs: int = 0, task: str | None = None) -> ModelSpec:
     """The spec of model `name`, after checking that it can be built with these settings.
 
     Raises:
@@ -69,9 +78,12 @@ def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "n
             below the model's minimum, or --weights / --head-epochs on a model that trains from
             scratch.
     """
+    from visionflow import tasks
+
+    task = task or tasks.DEFAULT
     spec = MODELS.get(name)
-    if task not in spec.tasks:
-        raise ConfigError(f"{name} is a model for {' and '.join(spec.tasks)}, not for --task {task}; models for "
+    if not spec.serves(task):
+        raise ConfigError(f"{name} is a model for {' and '.join(_served(spec))}, not for --task {task}; models for "
                           f"{task}: {', '.join(names_for(task))}.")
     if not spec.backbone and weights != "none":
         raise ConfigError(f"--weights only applies to pretrained backbones; {name} trains from scratch. "
@@ -83,6 +95,13 @@ def check_model(name: str, image_size: tuple[int, int] | None, weights: str = "n
         raise ConfigError(f"{name} needs an image size of at least {spec.min_size}x{spec.min_size}. "
                           f"Received: image_size={image_size[0]}x{image_size[1]}")
     return spec
+
+
+def _served(spec: ModelSpec) -> list[str]:
+    """The names of the tasks `spec` trains for."""
+    from visionflow import tasks
+
+    return list(spec.tasks) or [t for t in tasks.names() if spec.serves(t)]
 
 
 def build_features(name: str, image_size: tuple[int, int], l1: float = 0.0, l2: float = 0.0,
@@ -131,28 +150,28 @@ def _pretrained(spec: ModelSpec) -> str:
 
 
 def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
-    """One row per registered model: name, parameters at `image_size` with a `num_classes` classifier
-    head, description.
+    """One row per registered model, every task's: name, tasks, parameters (a feature network at
+    `image_size` with a `num_classes` classifier head; a task's own network as its `listing` says,
+    else as built for its task's defaults), input, description.
 
     Models whose minimum size is above `image_size` are counted at their minimum size.
     """
+    from visionflow import tasks
+
+    tasks.load_all()  # a task's own networks register with it
     rows = []
     for name in MODELS:
         spec = MODELS.get(name)
         size = (max(image_size[0], spec.min_size), max(image_size[1], spec.min_size))
-        if LABEL_TASKS[0] in spec.tasks:
-            model, shape = build_model(name, size, num_classes), f"{size[0]}x{size[1]}x3"
-        elif "gan" in spec.tasks:  # generators: counted with their discriminator (not the EMA copy), 32x32
+        if spec.listing is not None:
+            params, shape = spec.listing()
+        elif not spec.tasks:
+            params, shape = build_model(name, size, num_classes).count_params(), f"{size[0]}x{size[1]}x3"
+        else:  # a task's own network, as built for its task's defaults (image-to-image: any size)
             model = spec.build()
-            shape = f"latent {model.latent}"
-        elif "video" in spec.tasks:  # clip models: counted at their default frames and size
-            model = spec.build()
-            shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
-        else:  # image-to-image: any size; counted as built for its task's defaults
-            model, shape = spec.build(), "any"
-        params = (model.generator.count_params() + model.discriminator.count_params() if "gan" in spec.tasks
-                  else model.count_params())
-        rows.append({"name": name, "task": "/".join(spec.tasks), "params": int(params),
+            dims = model.inputs[0].shape[1:]
+            params, shape = model.count_params(), "x".join(map(str, dims)) if None not in dims else "any"
+        rows.append({"name": name, "task": "/".join(_served(spec)), "params": int(params),
                      "input": shape, "min_size": spec.min_size,
                      "pretrained": _pretrained(spec), "description": spec.description})
         keras.backend.clear_session()

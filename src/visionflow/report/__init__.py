@@ -197,11 +197,14 @@ def rebuild(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; give a run folder (runs/exp1), an evaluation, cv or doctor folder.")
-    labels = read_json(path / "labels.json") if (path / "labels.json").exists() else {}
-    if labels.get("task") == "gan" and (path / "metrics.json").exists():  # a GAN run or its evaluation
-        from visionflow.tasks.generation.report import write_report
+    from visionflow import tasks
 
-        return write_report(path, labels, read_json(path / "metrics.json"))
+    labels = read_json(path / "labels.json") if (path / "labels.json").exists() else {}
+    task = tasks.of(labels) if isinstance(labels, dict) and tasks.known(labels.get("task") or tasks.DEFAULT) else None
+    if task is not None and (path / "metrics.json").exists():  # a report of the task's own, where it has one
+        out = task.rebuild_report(path, labels, read_json(path / "metrics.json"))
+        if out is not None:
+            return out
     if (path / "config.yaml").exists():
         return run_report(path)
     if (path / "cv.json").exists():

@@ -6,9 +6,9 @@ export parity, service routes, commands), its networks, its evaluation and its r
 The core (scan, decode, pipeline, training loop, runtimes, export formats, HTTP transport) never
 imports a task package: it asks this map for a task by name and calls the `Task` interface.
 
-A task package is imported only when its task is asked for (`get("denoise")`), so listing the
-task names (`names()`, for --help and config checks) loads none, and `import visionflow` loads
-no task. A model's metadata (labels.json) names its task; files written before tasks existed
+A task package is imported only when its task is asked for (`get("denoise")`, which also
+registers the task's own networks), so listing the task names (`names()`, for --help and config
+checks) loads none, and `import visionflow` loads no task. A model's metadata (labels.json) names its task; files written before tasks existed
 are classifications.
 """
 
@@ -39,12 +39,20 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Functions of the `visionflow` package that belong to one task: name -> "module:function".
+FUNCTIONS: dict[str, str] = {
+    "generate": "visionflow.tasks.generation.sampler:generate",
+}
+
 # Service routes of a task's own, and what a server of another model answers there (409 code,
 # who the route is for): the service refuses them without loading the task that owns them.
 ROUTES: dict[str, tuple[str, str]] = {
     "/v1/restore": ("not_restoration", "restoration models (--task denoise, superres or inpaint)"),
     "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)"),
 }
+
+
+_READY: set[str] = set()  # tasks whose networks are registered
 
 
 def names() -> tuple[str, ...]:
@@ -65,7 +73,12 @@ def get(name: str | None) -> Task:
         if name not in WHERE:
             raise ConfigError(unknown_message("task", name, list(WHERE)))
         importlib.import_module(WHERE[name])
-    return TASKS.get(name)
+    task = TASKS.get(name)
+    if name not in _READY:  # its own networks register with the model registry (and Keras)
+        if task.networks:
+            importlib.import_module(task.networks)
+        _READY.add(name)
+    return task
 
 
 def of(meta: dict) -> Task:
@@ -89,6 +102,12 @@ def of_path(path: str | Path) -> Task | None:
     return of(meta)
 
 
+def function(name: str):
+    """The task function `name` of FUNCTIONS, its task loaded."""
+    module, _, attr = FUNCTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def load_all() -> list[Task]:
     """Every task, loaded (for listings that cover them all: `visionflow models`)."""
     return [get(name) for name in WHERE]
@@ -102,5 +121,5 @@ def supported(cfg, command: str, names: tuple[str, ...] = (DEFAULT,)):
     return get(cfg.task).check_config(cfg)
 
 
-__all__ = ["COMMANDS", "ROUTES", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "known", "load_all", "names", "of", "of_path",
+__all__ = ["COMMANDS", "ROUTES", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "function", "FUNCTIONS", "known", "load_all", "names", "of", "of_path",
            "supported"]

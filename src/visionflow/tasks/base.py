@@ -50,6 +50,8 @@ class Task:
     distributable: bool = True  # trains with --distributed (multi-worker)
     examines_data: bool = True  # the dataset doctor's duplicate and leakage check runs on the training images
     private: bool = False  # trains with --dp (DP-SGD): the task's loss gives one value per example
+    on_features: bool = False  # its models are a registered feature network plus the task's head
+    networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -184,6 +186,11 @@ class Task:
         """Fitted on the validation result (e.g. temperature scaling); stored in labels.json."""
         return None
 
+    def rebuild_report(self, folder: Path, meta: dict, metrics: dict) -> Path | None:
+        """report.html of a run or evaluation folder of the task rebuilt from its files, where the
+        task writes a report of its own (`visionflow report`); None: the shared report."""
+        return None
+
     def summary_tiles(self, m: dict) -> list[tuple[str, Any]]:
         raise NotImplementedError
 
@@ -211,6 +218,17 @@ class Task:
     def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
         return ""
+
+    # -- command line -------------------------------------------------------------------------
+    def predict_command(self, args, o) -> int | None:
+        """`visionflow predict` for a model of the task (`o`: PredictOptions), its exit code; None
+        where the shared prediction of labels applies."""
+        return None
+
+    def evaluate_command(self, args, o) -> int | None:
+        """`visionflow evaluate` for a model of the task (`o`: EvaluateOptions), its exit code; None
+        where the shared evaluation of labels applies."""
+        return None
 
     # -- service ------------------------------------------------------------------------------
     def serve_load(self, run, cfg, say: Callable[[str], None]):

@@ -18,6 +18,8 @@ from visionflow.tasks.base import Task
 class LabelTask(Task):
     """A task whose models label images: a registered feature network plus the task's head."""
 
+    on_features = True
+
     def build(self, cfg, classes: list[str]):
         """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""
         from visionflow.models import build_model

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.calibration import reliability
+from visionflow.predictions import read_predictions  # noqa: F401  (predictions.csv of a classifier)
 
 TOP_K = 5
 
@@ -81,19 +82,6 @@ def prediction_rows(paths: list[str], y_true: np.ndarray, probs: np.ndarray, cla
         row.update({f"prob:{c}": round(float(v), 6) for c, v in zip(classes, p)})
         rows.append(row)
     return rows
-
-
-def read_predictions(path: Path, classes: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(paths, true class indices, probabilities (n, k)) from a predictions.csv."""
-    import csv
-
-    index = {c: i for i, c in enumerate(classes)}
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    paths = [r["path"] for r in rows]
-    y = np.array([index[r["label"]] for r in rows], dtype=int)
-    probs = np.array([[float(r[f"prob:{c}"]) for c in classes] for r in rows], dtype=np.float64).reshape(len(rows), len(classes))
-    return paths, y, probs
 
 
 def write_plots(result: dict, classes: list[str], folder: Path, name: str, prefix: str = "") -> list[Path]:

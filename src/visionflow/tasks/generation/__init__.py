@@ -28,6 +28,7 @@ class Generation(Task):
     description = "Generate new images like the folder's (GAN; class-conditional with --conditional), " \
                   "with feature-distance, precision/recall and memorisation checks against held-out images."
     data_help = "any folder of images (searched recursively); with --conditional, one folder per class"
+    networks = "visionflow.tasks.generation.models"
     monitor = "val_loss"
     parity = "PSNR of the export's images against the .keras generator's, for the same latent vectors"
     outputs = "samples"
@@ -148,6 +149,11 @@ class Generation(Task):
                 "conditional": bool(cfg.conditional), "image_size": list(cfg.image_size),
                 "latent_dim": int(cfg.latent_dim), **Resize(cfg.resize).to_meta()}
 
+    def rebuild_report(self, folder, meta, metrics):
+        from visionflow.tasks.generation.report import write_report
+
+        return write_report(folder, meta, metrics)
+
     # -- export -------------------------------------------------------------------------------
     quantizable = False
 
@@ -155,6 +161,12 @@ class Generation(Task):
         from visionflow.tasks.generation.export import export_generator
 
         return export_generator(run, names, out, samples, unsafe, say)
+
+    # -- command line -------------------------------------------------------------------------
+    def evaluate_command(self, args, o):
+        from visionflow.tasks.generation.cli import evaluate
+
+        return evaluate(args, o)
 
     # -- service ------------------------------------------------------------------------------
     def serve_load(self, run, cfg, say):
@@ -181,4 +193,3 @@ class Generation(Task):
 
 
 TASKS.add("gan", Generation())
-from visionflow.tasks.generation import models  # noqa: E402,F401  (registers the networks)

@@ -60,3 +60,24 @@ def run(args: argparse.Namespace) -> int:
         which = f" of class {sampler.classes[int(labels[0])]}" if o.class_name is not None else ", every class in turn"
     print(f"written: {len(images)} images{which} ({images.shape[1]}x{images.shape[2]}) to {o.out}/, and {written[0]}")
     return 0
+
+
+def evaluate(args: argparse.Namespace, o) -> int:
+    """`visionflow evaluate` of a GAN: its samples measured against a folder of real images."""
+    import os
+
+    from visionflow.errors import VisionflowError
+    from visionflow.runtime import silenced
+    from visionflow.tasks.generation.evaluate import evaluate_folder
+    from visionflow.tasks.generation.quality import format_table
+
+    if o.slices:
+        raise VisionflowError("--slices measures models that label images; this run makes images.")
+    if o.pairs or o.labels:
+        raise VisionflowError("--pairs and --labels are not for a GAN; give a folder of real images.")
+    with silenced():  # TensorFlow's load-time notices; a GAN is measured in TensorFlow
+        import tensorflow  # noqa: F401
+    result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, features=o.features)
+    print(format_table(result))
+    print(f"\nwritten: {os.path.join(result['out'], 'report.html')} and metrics.json beside it")
+    return 0

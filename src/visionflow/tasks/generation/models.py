@@ -291,9 +291,19 @@ def _builder(family: str):
     return build
 
 
+def _listing(family: str):
+    """(generator + discriminator parameters at 32x32, "latent N") for `visionflow models`."""
+
+    def listing() -> tuple[int, str]:
+        model = _builder(family)()
+        return model.generator.count_params() + model.discriminator.count_params(), f"latent {model.latent}"
+
+    return listing
+
+
 register("sngan", "GAN default: DCGAN generator, spectral-norm discriminator, hinge loss (Miyato et al. 2018); "
                  "parameters: generator and discriminator at 32x32",
-         0.0, 16, tasks=GAN_TASKS)(_builder("sngan"))
+         0.0, 16, tasks=GAN_TASKS, listing=_listing("sngan"))(_builder("sngan"))
 register("dcgan", "GAN: DCGAN generator, batch-norm discriminator, logistic loss (Radford et al. 2016); parameters: "
                   "generator and discriminator at 32x32",
-         0.0, 16, tasks=GAN_TASKS)(_builder("dcgan"))
+         0.0, 16, tasks=GAN_TASKS, listing=_listing("dcgan"))(_builder("dcgan"))

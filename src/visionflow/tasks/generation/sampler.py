@@ -121,6 +121,11 @@ def holds_generator(path: str | Path) -> bool:
         return False
 
 
+def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = False) -> np.ndarray:
+    """(n, h, w, 3) uint8 images from the generator of `model` (`visionflow.generate`)."""
+    return load_sampler(model, unsafe=unsafe).generate(n, class_name, seed)[0]
+
+
 def load_sampler(run: str | Path, unsafe: bool = False) -> Sampler:
     """The generator of a run folder (its model.keras), of a .keras file with labels.json beside it,
     or of an export folder (RUN/export/onnx, ...; run with that format's runtime).

@@ -21,6 +21,7 @@ from visionflow.tasks.base import TASKS, Task
 class Restoration(Task):
     """What the three restoration tasks share; each subclass says how a clean batch degrades."""
 
+    networks = "visionflow.tasks.restoration.models"
     monitor = "val_psnr"
     parity = "PSNR against the .keras model's output"
     outputs = "image"
@@ -177,6 +178,17 @@ class Restoration(Task):
         from visionflow.tasks.restoration.export import export_restoration
 
         return export_restoration(run, names, out, samples, unsafe, say)
+
+    # -- command line -------------------------------------------------------------------------
+    def predict_command(self, args, o):
+        from visionflow.tasks.restoration.cli import predict
+
+        return predict(args, o)
+
+    def evaluate_command(self, args, o):
+        from visionflow.tasks.restoration.cli import evaluate
+
+        return evaluate(args, o)
 
     # -- service ------------------------------------------------------------------------------
     def serve_load(self, run, cfg, say):
@@ -343,4 +355,3 @@ class Inpaint(Restoration):
 TASKS.add("denoise", Denoise())
 TASKS.add("superres", SuperRes())
 TASKS.add("inpaint", Inpaint())
-from visionflow.tasks.restoration import models  # noqa: E402,F401  (registers the networks)

@@ -35,6 +35,8 @@ class VideoClassification(Classification):
     monitor = "val_accuracy"
     parity = "top-1 agreement"
     inputs = "clip"
+    networks = "visionflow.tasks.video.models"
+    on_features = False  # clip networks of its own (tasks/video/models.py)
 
     def check_config(self, cfg):
         for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
@@ -172,4 +174,3 @@ def augment_clips(x, mirror: bool = False):
 
 
 TASKS.add("video", VideoClassification())
-from visionflow.tasks.video import models  # noqa: E402,F401  (registers the networks)

@@ -18,7 +18,7 @@ from synthetic import SHAPES, shapes_folder, shapes_image
 from visionflow.tasks.multilabel.labels_csv import csv_records, load_multilabel, multilabel_split, read_labels_csv
 from visionflow.data.scan import Record
 from visionflow.errors import ConfigError, DataError
-from visionflow.tasks import multilabel_eval as ev
+from visionflow.tasks.multilabel import evaluate as ev
 
 
 def vf(*args, cwd=None):

@@ -42,8 +42,9 @@ def load_teacher(run: str | Path, classes: list[str]):
     if not path.exists():
         raise ConfigError(f"Teacher {run} does not exist; give the run folder of a trained classifier.")
     teacher = load(path, backend="keras")
-    if teacher.task.name != "classification":
-        raise ConfigError(f"The teacher {run} is a {teacher.task.name} model; distillation takes a classification run.")
+    if not teacher.task.distillable:
+        raise ConfigError(f"The teacher {run} is a {teacher.task.name} model; distillation takes a run of "
+                          f"{_distillable()}.")
     if sorted(teacher.classes) != sorted(classes):
         raise ConfigError(f"The teacher {run} knows the classes {', '.join(teacher.classes)}, the data has "
                           f"{', '.join(classes)}; distil on images of the teacher's classes.")
@@ -157,10 +158,17 @@ def datasets(cfg, folder, paths, batch_size: int, say: Callable[[str], None]):
     return train_ds, val_ds
 
 
+def _distillable() -> str:
+    """The tasks distillation takes, in words (from the task map)."""
+    from visionflow import tasks
+
+    return " or ".join(t.name for t in tasks.load_all() if t.distillable)
+
+
 def check(cfg, task) -> None:
     """ConfigError for settings distillation cannot honour."""
-    if task.name != "classification":
-        raise ConfigError(f"Distillation trains classification students; --task {cfg.task} is not supported.")
+    if not task.distillable:
+        raise ConfigError(f"Distillation trains {_distillable()} students; --task {cfg.task} is not supported.")
     if cfg.mixup:
         raise ConfigError("--mixup is not supported with a teacher (the soft targets belong to single images).")
     if cfg.dp:

@@ -147,7 +147,8 @@ def audit(run: str | Path, data: str | Path | None = None, out: str | Path | Non
     cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
     task = tasks.get(cfg.task)
     if task.outputs != "labels" or task.inputs != "image":
-        raise ConfigError(f"audit measures classifiers of images (classification, multilabel); {run} is a {cfg.task} run.")
+        able = ", ".join(t.name for t in tasks.load_all() if t.outputs == "labels" and t.inputs == "image")
+        raise ConfigError(f"audit measures models that label images ({able}); {run} is a {cfg.task} run.")
     predictor = load(paths.root, backend="keras")
     members, outsiders, source = _split_records(paths, cfg, task, str(data) if data else None, predictor, say)
     rng = np.random.default_rng(seed)

@@ -15,8 +15,10 @@ from visionflow.privacy.accountant import SAMPLING_NOTE, Budget, plan
 def check(cfg, task, distributed: bool = False) -> None:
     """ConfigError, in one sentence, for settings DP-SGD cannot honour."""
     if not task.private:
-        raise ConfigError(f"--dp trains classification and multilabel models; --task {cfg.task} has no private "
-                          f"training yet.")
+        from visionflow import tasks
+
+        able = " and ".join(t.name for t in tasks.load_all() if t.private)
+        raise ConfigError(f"--dp trains {able} models; --task {cfg.task} has no private training yet.")
     if distributed:
         raise ConfigError("--dp does not train with --distributed yet; train it on one worker.")
     if cfg.mixup:

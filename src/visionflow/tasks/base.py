@@ -50,6 +50,7 @@ class Task:
     distributable: bool = True  # trains with --distributed (multi-worker)
     examines_data: bool = True  # the dataset doctor's duplicate and leakage check runs on the training images
     private: bool = False  # trains with --dp (DP-SGD): the task's loss gives one value per example
+    distillable: bool = False  # a run of it teaches, and it learns from, a teacher's softened answers (distill)
     on_features: bool = False  # its models are a registered feature network plus the task's head
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 

@@ -47,6 +47,7 @@ class Prediction:
 
 
 class Classification(LabelTask):
+    distillable = True
     name = "classification"
     description = "One class per image: softmax (sigmoid for two classes), cross-entropy, accuracy."
     data_help = "DIR/<class>/*.jpg, or DIR/train + DIR/validation holding class folders"

@@ -36,6 +36,7 @@ class VideoClassification(Classification):
     parity = "top-1 agreement"
     inputs = "clip"
     networks = "visionflow.tasks.video.models"
+    distillable = False  # a teacher's answers are per image
     on_features = False  # clip networks of its own (tasks/video/models.py)
 
     def check_config(self, cfg):

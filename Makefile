@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install clean bench bench-quick bench-serve browser
+.PHONY: demo test install clean bench bench-quick bench-serve browser docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ browser:
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
 	  echo "Chromium could not be installed: the browser test will be skipped."
 
+# The documentation (README.md's links, docs/) as a static site in site/, built offline.
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/mkdocs build --strict
+
 # Benchmarks print figures and write bench/results/; they are not tests.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -45,4 +50,4 @@ bench-serve: $(STAMP)
 	$(BIN)/python bench/serve_load.py
 
 clean:
-	rm -rf $(VENV) runs demo build dist src/*.egg-info
+	rm -rf $(VENV) runs demo build dist site src/*.egg-info

@@ -181,18 +181,13 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     from visionflow import tasks
     from visionflow.models import check_model
 
+    from visionflow.training import strategies as strategies_lib
+
     task = tasks.get(cfg.task)
     cfg = task.check_config(cfg)
-    if cfg.dp:
-        from visionflow.privacy import training as privacy
-
-        privacy.check(cfg, task, distributed)
-    if cfg.teacher:
-        from visionflow import distillation as distill
-
-        distill.check(cfg, task)
-        if distributed:
-            raise ConfigError("--teacher does not train with --distributed yet; train it on one worker.")
+    strategies = strategies_lib.for_run(cfg)
+    for strategy in strategies:
+        strategy.check(cfg, task, distributed)
 
     cluster = None
     if distributed:
@@ -232,12 +227,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         for line in chosen.splitlines():
             say(line)
         check_model(cfg.model, cfg.image_size, cfg.weights, cfg.head_epochs, task=cfg.task)
-    if cfg.dp and paths is None:
-        from visionflow.models import MODELS
+    from visionflow.models import MODELS
 
-        cfg = privacy.settle(cfg, pretrained=cfg.weights != "none" and MODELS.get(cfg.model).backbone)
-    if cfg.teacher and cfg.head_epochs:  # the head phase trains on labels alone
-        cfg = cfg.replace(head_epochs=0)
+    for strategy in strategies:
+        cfg = strategy.settle(cfg, new_run=paths is None, backbone=MODELS.get(cfg.model).backbone)
     if cluster and cfg.head_epochs:
         say("distributed: no head phase on cached features; the head trains together with the backbone")
         cfg = cfg.replace(head_epochs=0)
@@ -247,8 +240,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         # Built before the run folder exists, so a failed weights download leaves nothing behind
         # (a distributed run builds it inside the strategy's scope instead).
         model = None if cluster else task.build(cfg, folder.classes)
-        if cfg.dp:
-            model = privacy.private_model(model, cfg, say)
+        for strategy in strategies:
+            model = strategy.prepare(model, cfg, say)
         if cluster and not cluster.chief:
             import tempfile
 
@@ -272,18 +265,16 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     if cluster and not cluster.chief:
         try:
             if not state.get("finished") and state["epoch"] < cfg.epochs:
-                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
+                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies)
         finally:
             shutil.rmtree(paths.root.parent, ignore_errors=True)  # the worker's private copy
         return Fitted(None, folder, state, cfg)
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster)
+        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies)
     state["finished"] = True
     write_json(paths.state, state)
-    if state.get("privacy"):  # the model's metadata says how private it is
-        from visionflow.privacy.training import summary
-
-        write_json(paths.labels, {**read_json(paths.labels), **summary(state)})
+    for strategy in strategies:
+        strategy.finish(paths, state)
     return Fitted(paths, folder, state, cfg)
 
 
@@ -365,12 +356,13 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float, boo
 
 
 def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
-         model=None, extra: list | None = None, cluster=None) -> None:
+         model=None, extra: list | None = None, cluster=None, strategies: list | None = None) -> None:
     """Runs the remaining epochs, phase by phase, with the run's callbacks.
 
     `model` is the freshly built model of a new run; a resumed run loads its checkpoint instead.
     With a `cluster` (multi-worker), the model lives in the strategy's scope and
-    `training.distributed.fit` runs the epochs.
+    `training.distributed.fit` runs the epochs. `strategies` (`training.strategies`) supply the
+    datasets, the compile, callbacks and what runs before the epochs where the run asks for them.
     """
     import contextlib
 
@@ -378,9 +370,9 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
 
     from visionflow.models import MODELS
     from visionflow.models.backbones import freeze_batchnorm, set_backbone_trainable
-    from visionflow.training.callbacks import Progress, RunKeeper
-    from visionflow.training.precise_bn import PreciseBN, has_batchnorm
     from visionflow import tasks
+    from visionflow.training.callbacks import Progress, RunKeeper
+    from visionflow.training.strategies import PreciseStatistics, Run, for_run
 
     task = tasks.get(cfg.task)
     n_train = task.epoch_size(cfg, folder)
@@ -388,15 +380,13 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
     if cfg.cache == "disk" and paths.cache.exists():
         shutil.rmtree(paths.cache)  # a cache left by an interrupted run may be incomplete
-    if cfg.teacher:
-        from visionflow import distillation as distill  # also registers the distillation loss a checkpoint names
+    strategies = for_run(cfg) if strategies is None else strategies
+    weights = task.class_weights(folder) if cfg.class_weight == "auto" else None
+    run = Run(cfg, task, folder, paths, state, say, batch=batch, images=n_train, class_weight=weights,
+              distributed=cluster is not None)
+    supplied = [d for d in (s.datasets(run) for s in strategies) if d is not None]
+    train_ds, val_ds = supplied[0] if supplied else task.datasets(cfg, folder, paths, batch)
 
-        train_ds, val_ds = distill.datasets(cfg, folder, paths, batch, say)
-    else:
-        train_ds, val_ds = task.datasets(cfg, folder, paths, batch)
-    weights = None
-    if cfg.class_weight == "auto":
-        weights = task.class_weights(folder)
     def scope():  # a fresh context each time: a strategy scope cannot be entered twice
         return cluster.strategy.scope() if cluster else contextlib.nullcontext()
 
@@ -411,25 +401,19 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
         freeze_batchnorm(model)
     kept = task.kept_model(model)  # what model.keras holds (a GAN keeps its EMA generator)
     best_model = keras.models.clone_model(kept)  # same architecture, no optimizer
-    precise_bn = []
-    if not cluster and not pretrained and has_batchnorm(kept):  # the distributed loop keeps the moving averages
-        stats = task.statistics_dataset(cfg, folder, batch)
-        precise_bn = [PreciseBN(stats)] if stats is not None else []
+    for strategy in strategies:
+        if isinstance(strategy, PreciseStatistics):
+            strategy.keep(kept)
 
     spec = MODELS.get(cfg.model)
     phases = _phases(cfg, spec.backbone)
     steps = -(-n_train // batch)
-    if spec.backbone and cfg.head_epochs and state["epoch"] == 0 and not state["checkpoint"]:
-        from visionflow.training.head import train_head
-
-        state["head"] = train_head(model, cfg, folder, batch, weights, val_ds, say)
-        state["train_seconds"] = state.get("train_seconds", 0.0) + state["head"]["seconds"]
-    budget, ledger = None, []
-    if cfg.dp:
-        from visionflow.privacy import training as privacy
-
-        budget = privacy.start(cfg, state, n_train, batch, say)
-        ledger = [privacy.ledger(budget, model)]
+    for strategy in strategies:
+        strategy.begin(run, model, val_ds)
+    before, after = [], []
+    for strategy in strategies:
+        first, then = strategy.callbacks(run, model)
+        before, after = before + first, after + then
     per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
     say(f"model: {cfg.model} ({task.describe_size(model)}), {cfg.epochs} epochs, "
         f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
@@ -451,14 +435,10 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                     else "backbone unfrozen: fine-tuning all layers")
             if fresh or model.optimizer is None:
                 with scope():
-                    if cfg.teacher:
-                        distill.compile_student(model, cfg, folder.classes, lr)
-                    else:
+                    if not any(strategy.compile(run, model, lr) for strategy in strategies):
                         task.compile(model, cfg, folder.classes, lr)
-            if budget is not None:
-                from visionflow.privacy.dpsgd import make_private
-
-                make_private(model, model.loss, budget.clip, budget.noise_multiplier, budget.batch_size)
+            for strategy in strategies:
+                strategy.after_compile(run, model)
             keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
                                time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train,
@@ -479,7 +459,7 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             else:
                 model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
                           shuffle=False, class_weight=weights,
-                          callbacks=[*task.callbacks(cfg, paths, folder, state, say), *ledger, keeper, *precise_bn, progress,
+                          callbacks=[*task.callbacks(cfg, paths, folder, state, say), *before, keeper, *after, progress,
                                      tensorboard, *(extra or [])])
             if keeper.nan_at is not None or state["stopped"]:
                 break

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from fastapi import Request
+
 from visionflow.data.decode import DecodeError
 from visionflow.errors import DataError
 from visionflow.serve.errors import ServeError, decode_error
@@ -84,10 +86,11 @@ def restore_bytes(served: ServedRestorer, name: str, data: bytes, max_pixels: in
 
 
 def mount(app, service) -> None:
-    """`POST /v1/restore` on the service of a restoration model."""
+    """`POST /v1/restore` on the service of a restoration model (FastAPI reads the route's
+    annotations from this module's globals: `Request` is imported at the top)."""
     import base64
 
-    from fastapi import Query, Request
+    from fastapi import Query
     from fastapi.responses import JSONResponse, Response
 
     from visionflow.serve.app import PREDICT_BODY, read_images

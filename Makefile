@@ -21,8 +21,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/visionflow demo
 
+# Two test processes (pytest-xdist), each taking whole files so that a file's shared fixtures
+# train once; JOBS=1 runs them in one process.
+JOBS ?= 2
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
 # The web page test drives Debian's Chromium; installed where this machine allows (root + apt),
 # otherwise that one test is skipped and says why.

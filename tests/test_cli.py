@@ -5,19 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from conftest import make_class_folder, write_bad_corpus
-
-
-def vf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+from clirun import vf
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +102,13 @@ def test_models_and_help():
     help_text = vf("train", "--help").stdout
     for flag in ("--val-split", "--lr-schedule", "--label-smoothing", "--class-weight", "--resume", "--config"):
         assert flag in help_text
+
+
+def test_the_console_entry_point_in_its_own_process(tmp_path):
+    """The real `python -m visionflow` process: help, and the exit code and one line of a bad call."""
+    from clirun import entry_point
+
+    help_text = entry_point("evaluate", "--help")
+    assert help_text.returncode == 0 and "--slices" in help_text.stdout
+    missing = entry_point("evaluate", tmp_path / "no_run", tmp_path / "no_data")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr

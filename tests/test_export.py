@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -121,13 +119,12 @@ def test_exporting_an_export_is_refused(trained, tmp_path):
 
 def test_cli_export(trained, tmp_path):
     run_dir, _ = trained
-    out = subprocess.run([sys.executable, "-m", "visionflow", "export", str(run_dir), "--format", "onnx",
-                          "--out", str(tmp_path), "--samples", "8"], capture_output=True, text=True)
+    from clirun import vf
+
+    out = vf("export", run_dir, "--format", "onnx", "--out", tmp_path, "--samples", "8")
     assert out.returncode == 0, out.stderr
     assert "onnx         ok" in out.stdout and (tmp_path / "onnx" / "model.onnx").stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "-m", "visionflow", "export", str(run_dir), "--format", "tflite8"],
-                         capture_output=True, text=True)
+    bad = vf("export", run_dir, "--format", "tflite8")
     assert bad.returncode == 2 and "Unknown export format 'tflite8'" in bad.stderr and "Traceback" not in bad.stderr
-    missing = subprocess.run([sys.executable, "-m", "visionflow", "export", str(tmp_path / "nope")],
-                             capture_output=True, text=True)
+    missing = vf("export", tmp_path / "nope")
     assert missing.returncode == 2 and "No model file" in missing.stderr

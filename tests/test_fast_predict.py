@@ -4,8 +4,6 @@ parity-checked export."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import pytest
 import visionflow
 from visionflow.errors import ConfigError, ModelError
 from visionflow.export import cached
+from clirun import vf
 
 
 @pytest.fixture
@@ -92,22 +91,19 @@ def test_a_failed_export_falls_back_to_tensorflow_with_a_note(run, monkeypatch):
 
 def test_cli_predict_and_evaluate_backends(run):
     run_dir, data = run
-    vf = [sys.executable, "-m", "visionflow"]
     image = str(sorted((data / "validation" / "red").iterdir())[0])
-    fast = subprocess.run([*vf, "predict", str(run_dir), image, "--format", "csv"], capture_output=True, text=True)
-    keras = subprocess.run([*vf, "predict", str(run_dir), image, "--format", "csv", "--backend", "keras"],
-                           capture_output=True, text=True)
+    fast = vf("predict", run_dir, image, "--format", "csv")
+    keras = vf("predict", run_dir, image, "--format", "csv", "--backend", "keras")
     assert fast.returncode == keras.returncode == 0, fast.stderr + keras.stderr
     assert "exporting" in fast.stderr and "exporting" not in keras.stderr
     a, b = (np.array(p.stdout.splitlines()[1].split(",")[2:-1], float) for p in (fast, keras))
     assert np.abs(a - b).max() <= 1e-4
-    ev = subprocess.run([*vf, "evaluate", str(run_dir), str(data / "validation"), "--out", str(run_dir / "ev")],
-                        capture_output=True, text=True)
+    ev = vf("evaluate", run_dir, data / "validation", "--out", run_dir / "ev")
     assert ev.returncode == 0, ev.stderr
     import json
 
     assert json.loads((run_dir / "ev" / "metrics.json").read_text())["backend"] == "tflite"
-    bad = subprocess.run([*vf, "predict", str(run_dir), image, "--backend", "tf"], capture_output=True, text=True)
+    bad = vf("predict", run_dir, image, "--backend", "tf")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
@@ -126,9 +122,7 @@ def test_flip_tta_averages_the_image_and_its_mirror_in_every_runtime(run):
         one = tta.predict(images[0])
         assert abs(one.probabilities[tta.classes[1]] - (a[0, 1] + b[0, 1]) / 2) <= 1e-5
 
-    vf = [sys.executable, "-m", "visionflow"]
-    ev = subprocess.run([*vf, "evaluate", str(run_dir), str(data / "validation"), "--tta", "--out", str(run_dir / "ev")],
-                        capture_output=True, text=True)
+    ev = vf("evaluate", run_dir, data / "validation", "--tta", "--out", run_dir / "ev")
     assert ev.returncode == 0, ev.stderr
     assert "with flip test-time augmentation" in ev.stdout
     import json

@@ -8,8 +8,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,12 +17,7 @@ from visionflow.tasks.multilabel.labels_csv import csv_records, load_multilabel,
 from visionflow.data.scan import Record
 from visionflow.errors import ConfigError, DataError
 from visionflow.tasks.multilabel import evaluate as ev
-
-
-def vf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+from clirun import vf
 
 
 # -- the labels CSV -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import struct
-import subprocess
 import sys
 import types
 import zipfile
@@ -316,8 +315,9 @@ def test_weights_imagenet_and_weights_path_load_the_backbone(installed_lite0, mo
 # -- the command line and the recipe -------------------------------------------------------------------
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "visionflow", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    from clirun import vf
+
+    return vf(*args, env=env)
 
 
 def test_weights_list_and_an_unknown_name(tmp_path):

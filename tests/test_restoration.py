@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,12 +14,7 @@ from PIL import Image
 from synthetic import smooth_folder, smooth_image
 from visionflow.errors import ConfigError, DataError, ModelError
 from visionflow.tasks.restoration.degrade import add_noise, downscale, parse_noise, random_masks, with_hole
-
-
-def vf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+from clirun import vf
 
 
 # -- degradations ---------------------------------------------------------------------------------

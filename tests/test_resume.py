@@ -62,23 +62,19 @@ def test_resume_from_another_folder_and_after_the_data_moved(tmp_path, monkeypat
 
 
 def test_resume_cli_with_moved_data_and_wrong_data(tmp_path):
-    import subprocess
-    import sys
+    from clirun import vf
 
     data = make_class_folder(tmp_path / "data", classes=("red", "green"), per_class=8, seed=5)
     other = make_class_folder(tmp_path / "other", classes=("red", "green"), per_class=8, seed=6)
-    vf = [sys.executable, "-m", "visionflow"]
     args = ["--val-split", "0.25", "--image-size", "24", "--batch-size", "8", "--epochs", "1",
             "--project", str(tmp_path / "runs"), "--name", "r"]
-    assert subprocess.run([*vf, "train", str(data), *args], capture_output=True, text=True).returncode == 0
+    assert vf("train", data, *args).returncode == 0
     run = str(tmp_path / "runs" / "r")
-    wrong = subprocess.run([*vf, "train", "--resume", run, "--data", str(other), "--epochs", "2"],
-                           capture_output=True, text=True, cwd=tmp_path / "other")
+    wrong = vf("train", "--resume", run, "--data", other, "--epochs", "2", cwd=tmp_path / "other")
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert "are not the ones" in wrong.stderr and "start a new run" in wrong.stderr
     moved = tmp_path / "moved"
     shutil.move(str(data), moved)
-    ok = subprocess.run([*vf, "train", "--resume", run, "--data", "moved", "--epochs", "2"],
-                        capture_output=True, text=True, cwd=tmp_path)
+    ok = vf("train", "--resume", run, "--data", "moved", "--epochs", "2", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "epoch 2/2" in ok.stdout and f"now at {moved}" in ok.stdout

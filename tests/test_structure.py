@@ -148,6 +148,14 @@ def test_import_visionflow_loads_no_task_and_listing_names_loads_none():
     assert out.stdout.strip() == "7 []"
 
 
+def test_a_tasks_own_network_is_found_by_name_in_a_fresh_process():
+    code = ("from visionflow.models import MODELS\n"
+            "print(MODELS.get('ffdnet_s').name, MODELS.get('r2plus1d_s').tasks, MODELS.get('sngan').tasks)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ffdnet_s ('video',) ('gan',)"
+
+
 def test_an_unknown_task_names_the_choices():
     from visionflow import tasks
     from visionflow.errors import ConfigError

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +15,9 @@ from synthetic import colour_frames, colour_model_run, write_video
 from visionflow.errors import DataError
 from visionflow.video import Sampling, VideoReader, analyse
 from visionflow.video.segments import exclusive_segments, label_segments, moving_average
+from clirun import vf
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 220, 30), (30, 30, 220)
-
-
-def vf(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")

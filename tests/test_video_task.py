@@ -5,20 +5,14 @@ baseline cannot. Then the same verbs as for images: predict, evaluate, export, s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from synthetic import motion_folder, motion_frames, write_video
+from clirun import vf
 
 FRAMES, SIZE = 8, 32
-
-
-def vf(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")

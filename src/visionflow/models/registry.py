@@ -36,7 +36,19 @@ class ModelSpec:
         return task in self.tasks if self.tasks else tasks.known(task) and tasks.get(task).on_features
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+class ModelRegistry(Registry[ModelSpec]):
+    """The registry of networks. A task's own networks register when the task is loaded, so a name
+    not found loads every task before the lookup fails (naming the closest of all)."""
+
+    def get(self, name: str) -> ModelSpec:
+        if name not in self:
+            from visionflow import tasks
+
+            tasks.load_all()
+        return super().get(name)
+
+
+MODELS: ModelRegistry = ModelRegistry("model")
 
 
 def register(name: str, description: str, default_dropout: float, min_size: int, backbone: bool = False,

@@ -131,6 +131,7 @@ def test_task_packages_do_not_import_each_other_except_through_the_map():
 def test_every_task_name_maps_to_a_package_that_registers_it():
     from visionflow import tasks
 
+    assert set(tasks.SUMMARY) == set(tasks.WHERE)  # --help describes every task
     for name in tasks.names():
         task = tasks.get(name)
         assert task.name == name

@@ -40,12 +40,7 @@ class TrainConfig:
     """Settings of one training run. Every field is also a `visionflow train --flag`."""
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
-    task: str = _opt("classification", "What the model learns: classification (one class per image, from class "
-                                       "folders), multilabel (any labels per image, from DIR/labels.csv), video (one "
-                                       "class per clip, from class folders of videos), restoration from any folder "
-                                       "of clean images (denoise, superres, inpaint), or gan (an image generator "
-                                       "learnt from any folder of images).",
-                     choices=TASK_NAMES)
+    task: str = _opt(tasks.DEFAULT, f"What the model learns: {tasks.described()}.", choices=TASK_NAMES)
     labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
                            "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "

@@ -33,6 +33,23 @@ WHERE: dict[str, str] = {
     "gan": "visionflow.tasks.generation",
 }
 
+# What each task learns from what, in a few words, for --help (without importing the task).
+SUMMARY: dict[str, str] = {
+    "classification": "one class per image, from class folders",
+    "multilabel": "any labels per image, from DIR/labels.csv",
+    "video": "one class per clip, from class folders of videos",
+    "denoise": "noise removed, learnt from any folder of clean images",
+    "superres": "images enlarged, learnt from any folder of clean images",
+    "inpaint": "holes filled, learnt from any folder of clean images",
+    "gan": "an image generator learnt from any folder of images",
+}
+
+
+def described() -> str:
+    """Every task with its summary, for --help: "classification (one class per image, ...), ..."."""
+    return ", ".join(f"{name} ({SUMMARY[name]})" for name in WHERE)
+
+
 # Commands a task adds to the `visionflow` command line: command -> its module (`add`, `run`).
 COMMANDS: dict[str, str] = {
     "generate": "visionflow.tasks.generation.cli",
@@ -121,5 +138,5 @@ def supported(cfg, command: str, names: tuple[str, ...] = (DEFAULT,)):
     return get(cfg.task).check_config(cfg)
 
 
-__all__ = ["COMMANDS", "ROUTES", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "function", "FUNCTIONS", "known", "load_all", "names", "of", "of_path",
+__all__ = ["COMMANDS", "ROUTES", "SUMMARY", "described", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "function", "FUNCTIONS", "known", "load_all", "names", "of", "of_path",
            "supported"]

@@ -2,7 +2,8 @@
 
 The core (scan, decode, tf.data pipeline, training loop, run folder, runtimes, HTTP transport)
 never asks which task it runs; whatever differs between tasks is a method here. A new task is
-one module that subclasses `Task` and registers an instance in `visionflow.tasks.TASKS`.
+one package under `visionflow/tasks/` that subclasses `Task`, registers an instance in `TASKS`
+and is named in the task map (`visionflow.tasks.WHERE`).
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ class Task:
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
         """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
-        if self.outputs != "image" and cfg.pairs:
-            raise ConfigError(f"--pairs is for restoration (--task denoise or superres); a {self.name} model does not take it.")
         return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
 
     def load_data(self, cfg, split_file: dict | None = None):

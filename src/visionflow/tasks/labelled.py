@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from visionflow.errors import ConfigError
 from visionflow.tasks.base import Task
 
 
@@ -19,6 +20,12 @@ class LabelTask(Task):
     """A task whose models label images: a registered feature network plus the task's head."""
 
     on_features = True
+
+    def check_config(self, cfg):
+        if cfg.pairs:
+            raise ConfigError(f"--pairs is for restoration (--task denoise or superres); a {self.name} model does "
+                              f"not take it.")
+        return super().check_config(cfg)
 
     def build(self, cfg, classes: list[str]):
         """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""

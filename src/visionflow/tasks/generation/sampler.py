@@ -109,16 +109,6 @@ class Sampler:
         return self.run(slerp(ends[0], ends[1], steps), y)
 
 
-def holds_generator(path: str | Path) -> bool:
-    """Whether `path` (a run folder or model file) holds a GAN generator, judged from labels.json."""
-    from visionflow.rundir import read_json
-
-    path = Path(path)
-    try:
-        meta = read_json((path if path.is_dir() else path.parent) / "labels.json")
-        return isinstance(meta, dict) and meta.get("task") == "gan"
-    except (OSError, ValueError):
-        return False
 
 
 def generate(model, n: int = 16, class_name=None, seed: int = 0, unsafe: bool = False) -> np.ndarray:

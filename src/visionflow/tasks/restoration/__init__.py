@@ -41,7 +41,7 @@ class Restoration(Task):
         return cfg.patch or self.patch
 
     def check_config(self, cfg):
-        from visionflow.models import MODELS, check_model
+        from visionflow.models import check_model
 
         for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
                             ("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),

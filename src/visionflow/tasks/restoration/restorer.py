@@ -110,18 +110,3 @@ def _check_task(run, meta: dict) -> None:
     if tasks.of(meta).outputs != "image":
         raise ModelError(f"{run} holds a {tasks.of(meta).name} model, not a restoration model.")
 
-
-def holds_restoration(path: str | Path) -> bool:
-    """Whether `path` (a run folder, a model file, or an export folder) holds a restoration model,
-    judged from its labels.json; False where that cannot be read (the caller's loading says why)."""
-    from visionflow import tasks
-    from visionflow.rundir import read_json
-
-    path = Path(path)
-    labels = (path if path.is_dir() else path.parent) / "labels.json"
-    try:
-        meta = read_json(labels)
-        return isinstance(meta, dict) and tasks.known(meta.get("task")) \
-            and tasks.get(str(meta["task"])).outputs == "image"
-    except (OSError, ValueError):
-        return False

@@ -117,7 +117,7 @@ class VideoClassification(Classification):
     def build(self, cfg, classes):
         import keras
 
-        from visionflow.models import MODELS, check_model
+        from visionflow.models import check_model
         from visionflow.models.registry import make_regularizer
 
         spec = check_model(cfg.model, cfg.image_size, "none", task=self.name)

@@ -290,7 +290,16 @@ def test_superres_output_is_scale_times_the_input(tmp_path):
         client.__exit__(None, None, None)
 
 
-def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path):
+def short_epochs(monkeypatch):
+    """128 patches an epoch instead of at least 1,024, for tests that check what a run writes, not
+    how well it restores (the commands run in this process)."""
+    from visionflow.tasks.restoration import data
+
+    monkeypatch.setattr(data, "EPOCH_PATCHES", (128, 4096))
+
+
+def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path, monkeypatch):
+    short_epochs(monkeypatch)
     data = smooth_folder(tmp_path / "photos", images=10, side=64)
     out = vf("train", data, "--task", "inpaint", "--patch", 48, "--epochs", 1, "--batch-size", 16,
              "--project", tmp_path / "runs", "--name", "ip", cwd=tmp_path)
@@ -359,12 +368,13 @@ def _pairs(root, scale: int = 1, sigma: float = 20.0):
     return clean, degraded
 
 
-def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path):
+def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path, monkeypatch):
+    short_epochs(monkeypatch)
     clean, noisy = _pairs(tmp_path)
     Image.new("RGB", (64, 64)).save(clean / "lonely.png")  # no partner
     Image.new("RGB", (64, 64)).save(clean / "odd.png")
     Image.new("RGB", (60, 64)).save(noisy / "odd.png")  # another size
-    out = vf("train", clean, "--task", "denoise", "--pairs", noisy, "--patch", 32, "--epochs", 3, "--batch-size", 16,
+    out = vf("train", clean, "--task", "denoise", "--pairs", noisy, "--patch", 32, "--epochs", 1, "--batch-size", 16,
              "--project", tmp_path / "runs", "--name", "dn", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "lonely.png: no degraded image with its name" in out.stdout

@@ -201,6 +201,8 @@ def test_serve_generates_pngs_with_a_cap_on_n(gan_run):
         assert bad.status_code == 400 and "red" in bad.json()["error"]["message"]
         wrong = client.post("/v1/predict", files={"file": ("a.png", b"x", "image/png")})
         assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "generator_model"
+        restore = client.post("/v1/restore", files={"file": ("a.png", b"x", "image/png")})  # an image route too
+        assert restore.status_code == 409 and restore.json()["error"]["code"] == "generator_model"
 
 
 def visionflow_generate(run, n, class_name, seed):

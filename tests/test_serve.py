@@ -177,6 +177,19 @@ def test_model_info_health_and_metrics(client, trained):
     assert "visionflow_request_seconds_bucket" in text
 
 
+def test_routes_of_other_tasks_answer_409_with_their_codes(client):
+    """/v1/restore and /v1/generate belong to restoration models and GANs (their task packages
+    mount them); a classifier's server refuses them with the code that says so."""
+    message = _error(client.post("/v1/restore", files={"file": ("red.png", _png(), "image/png")}), 409,
+                     "not_restoration")
+    assert "classification model" in message and "/v1/predict" in message
+    message = _error(client.post("/v1/generate"), 409, "not_generator")
+    assert "GANs" in message
+    paths = {route.path for route in client.app.routes}
+    assert {"/v1/predict", "/v1/explain", "/v1/video", "/v1/restore", "/v1/generate"} <= paths
+    assert "/v1/restore" not in client.get("/openapi.json").json()["paths"]  # not this server's own route
+
+
 def test_web_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

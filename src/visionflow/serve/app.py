@@ -213,13 +213,16 @@ def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int, predicto
         raise decode_error(name, exc) from None
 
 
-def _refuse(app: FastAPI, service: Service, path: str, code: str, who: str) -> None:
-    """`path`, a route of another task's models, answering 409 `code` on this server."""
+def _refuse(app: FastAPI, service: Service, path: str, code: str, who: str, takes_images: bool) -> None:
+    """`path`, a route of another task's models, answering 409 `code` on this server (a route that
+    takes images, on the server of a task with routes of its own: that task's refusal)."""
 
     @app.post(path, include_in_schema=False)
     async def refused():
         if service.model is None and service.served is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
+        if takes_images and service.served is not None:
+            raise ServeError(409, *service.task.serve_refusal(service.served))
         what = service.task.name if service.task is not None else "different"
         takes = ("POST images to /v1/predict" if service.served is None else "see GET /v1/model for what it takes")
         raise ServeError(409, code, f"This server runs a {what} model: {path} is for {who}; {takes}.")
@@ -268,11 +271,28 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         service.single.shutdown(wait=False)
         service.videos.shutdown(wait=False)
 
-    own = ", ".join(f"{path} ({who})" for path, (_, who) in tasks.ROUTES.items())
+    own = ", ".join(f"{path} ({who})" for path, (_, who, _) in tasks.ROUTES.items())
     app = FastAPI(title="visionflow", version=__version__, lifespan=lifespan,
                   description=f"A visionflow model: POST images to /v1/predict and videos to /v1/video (models that "
                               f"label images); routes of other models: {own}.")
     app.state.service = service
+
+    _error_handlers(app, service, cfg)
+    _status_routes(app, service, cfg)
+    _image_routes(app, service, cfg)  # models that label images
+    if service.task is not None:
+        service.task.mount(app, service)  # the task's own routes
+    for path, (code, who, takes_images) in tasks.ROUTES.items():
+        if not any(getattr(route, "path", None) == path for route in app.routes):
+            _refuse(app, service, path, code, who, takes_images)
+
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes, paths={"/v1/video": cfg.max_video_bytes})
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    return app
+
+
+def _error_handlers(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
+    """Every error as the JSON body `{"error": {status, code, message}}`; never a bare 500 page."""
 
     @app.exception_handler(ServeError)
     async def serve_error(request: Request, exc: ServeError):
@@ -299,6 +319,10 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(ServeError(500, "internal", "Internal error; the server logged it.").body(),
                             status_code=500)
+
+
+def _status_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
+    """The web page, liveness, readiness, the model's description and Prometheus metrics."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -328,6 +352,10 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     async def metrics():
         service.metrics.queue_depth.set(service.batcher.queued if service.batcher else 0)
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+
+def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
+    """The shared routes of models that label images: /v1/predict, /v1/explain, /v1/video."""
 
     @app.post("/v1/predict", summary="Predict one or more images: classes, or labels for a multi-label model.",
               openapi_extra=PREDICT_BODY)
@@ -391,12 +419,6 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
         return result
 
-    if service.task is not None:
-        service.task.mount(app, service)  # the task's own routes
-    for path, (code, who) in tasks.ROUTES.items():
-        if not any(getattr(route, "path", None) == path for route in app.routes):
-            _refuse(app, service, path, code, who)
-
     @app.post("/v1/video", summary="Label the frames of one video: the timeline (per-frame answers and segments).",
               openapi_extra=VIDEO_BODY)
     async def video(request: Request, fps: float | None = Query(None, description="Frames per second to label "
@@ -432,6 +454,3 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
             service.video_queue.done()
         return {"model": model.name, **result, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
-    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes, paths={"/v1/video": cfg.max_video_bytes})
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
-    return app

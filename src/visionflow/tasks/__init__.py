@@ -62,10 +62,12 @@ FUNCTIONS: dict[str, str] = {
 }
 
 # Service routes of a task's own, and what a server of another model answers there (409 code,
-# who the route is for): the service refuses them without loading the task that owns them.
-ROUTES: dict[str, tuple[str, str]] = {
-    "/v1/restore": ("not_restoration", "restoration models (--task denoise, superres or inpaint)"),
-    "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)"),
+# who the route is for, whether it takes images): the service refuses them without loading the
+# task that owns them. A route that takes images, on a server whose task has routes of its own,
+# gets that task's refusal (Task.serve_refusal) instead.
+ROUTES: dict[str, tuple[str, str, bool]] = {
+    "/v1/restore": ("not_restoration", "restoration models (--task denoise, superres or inpaint)", True),
+    "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)", False),
 }
 
 

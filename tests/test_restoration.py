@@ -420,3 +420,17 @@ def test_superres_pairs_are_cropped_aligned_and_checked_for_size(tmp_path):
         # box downscaling of the clean crop gives the degraded crop: the two are the same place
         down = b.reshape(16, 2, 16, 2, 3).astype(float).mean(axis=(1, 3))
         assert np.abs(down - a).max() <= 1.0  # rounding only; one pixel off gives ~10
+
+
+def test_report_rebuilds_a_restoration_run_and_its_evaluation(denoiser, tmp_path):
+    root, run, _ = denoiser
+    (run / "report.html").unlink()
+    out = vf("report", run)
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = (run / "report.html").read_text()
+    assert "Model and baselines" in page and "non-local means (OpenCV)" in page and "training curves" in page
+    ev = vf("evaluate", run, root / "photos", "--out", tmp_path / "ev")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    (tmp_path / "ev" / "report.html").unlink()
+    again = vf("report", tmp_path / "ev")
+    assert again.returncode == 0 and "denoise · photos" in (tmp_path / "ev" / "report.html").read_text()

@@ -200,9 +200,11 @@ def rebuild(path: str | Path) -> Path:
     from visionflow import tasks
 
     labels = read_json(path / "labels.json") if (path / "labels.json").exists() else {}
-    task = tasks.of(labels) if isinstance(labels, dict) and tasks.known(labels.get("task") or tasks.DEFAULT) else None
-    if task is not None and (path / "metrics.json").exists():  # a report of the task's own, where it has one
-        out = task.rebuild_report(path, labels, read_json(path / "metrics.json"))
+    metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    name = (labels.get("task") if isinstance(labels, dict) else None) or (
+        metrics.get("task") if isinstance(metrics, dict) else None)  # a run's labels, or an evaluation's metrics
+    if metrics and tasks.known(name or tasks.DEFAULT):  # a report of the task's own, where it has one
+        out = tasks.get(name).rebuild_report(path, labels if isinstance(labels, dict) else {}, metrics)
         if out is not None:
             return out
     if (path / "config.yaml").exists():

@@ -171,6 +171,19 @@ class Restoration(Task):
         """The degradation settings a model keeps in labels.json (evaluation degrades the same way)."""
         return {}
 
+    def rebuild_report(self, folder, meta, metrics):
+        """report.html of a run (or an evaluation) folder from its metrics.json: the tables and the
+        training curves (the per-image histogram and gallery need the images, so only a new run or
+        evaluation draws them)."""
+        from visionflow.tasks.restoration.report import write_report
+        from visionflow.tasks.restoration.restorer import Restorer
+
+        run = folder if (folder / "labels.json").exists() else metrics.get("model")
+        if not run:
+            return None
+        title = f"{self.name} · {Path(metrics['data']).name}" if metrics.get("data") else None
+        return write_report(folder, Restorer.load(run), metrics, {}, title=title)
+
     # -- export -------------------------------------------------------------------------------
     quantizable = False
 

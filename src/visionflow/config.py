@@ -104,8 +104,9 @@ class TrainConfig:
     patience: int | None = _opt(None, "Early stopping: epochs without improvement of --monitor before stopping; 0 turns it off.",
                                 kind=int)
     monitor: str | None = _opt(None, "Validation metric that picks the best model and drives early stopping; unset: "
-                                     "the task's (val_accuracy for classification, val_loss for multilabel, val_psnr for restoration).",
-                               choices=("val_accuracy", "val_loss", "val_psnr"), kind=str, shown="the task's")
+                                     "the task's (val_accuracy for classification, val_loss for multilabel, val_psnr for restoration, "
+                                     "val_map50 for detection).",
+                               choices=("val_accuracy", "val_loss", "val_psnr", "val_map50"), kind=str, shown="the task's")
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",

@@ -41,6 +41,8 @@ class EvaluateOptions:
     fail_on_gap: float | None = _opt(None, "With --slices: exit 1 when an attribute's accuracy differs by more than "
                                            "this between its best and worst slice (e.g. 0.1).", kind=float,
                                      shown="off")
+    conf: float | None = _opt(None, "Detection models: the score threshold of the precision/recall operating point "
+                                    "(mAP ranks every box).", kind=float, shown="0.25")
     batch_size: int = _opt(64, "Images per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)
     tta: bool = _opt(False, TTA_HELP)
@@ -76,10 +78,20 @@ class PredictOptions:
     min_segment: float = _opt(1.0, "Videos, --segments: shortest segment in seconds; shorter ones are merged into "
                                    "a neighbour.", metavar="SECONDS")
     annotate: str | None = _opt(None, "Videos: write a copy with the answer drawn on every frame: a .mp4/.mkv/.mov/.avi "
-                                      "file for one video, or a folder for several (no sound).", metavar="OUT", kind=str,
+                                      "file for one video, or a folder for several (no sound). Detection models: "
+                                      "images too, drawn into the folder OUT.", metavar="OUT", kind=str,
                                 shown="none")
     cam: bool = _opt(False, "Videos, --annotate: also blend each sampled frame's Grad-CAM heat map over the copy "
                             "(runs the Keras model; slower).")
+    conf: float | None = _opt(None, "Detection models: the lowest score of a box shown.", kind=float, shown="0.25")
+    iou: float | None = _opt(None, "Detection models: boxes of one class overlapping more than this are merged "
+                                   "(non-maximum suppression).", kind=float, shown="0.5")
+    track: bool = _opt(False, "Detection models, videos: give each object an id that follows it across frames "
+                              "(ByteTrack-style association).")
+    count_line: str | None = _opt(None, "Detection models, videos: count tracked objects crossing the segment "
+                                        "x1,y1,x2,y2 (frame pixels), per class and direction (in: to the right of the "
+                                        "segment walking from x1,y1 to x2,y2).", metavar="X1,Y1,X2,Y2", kind=str,
+                                  shown="none")
 
     def __post_init__(self) -> None:
         _check(self.top_k >= 1, f"--top-k must be at least 1. Received: {self.top_k}")
@@ -95,7 +107,7 @@ class PredictOptions:
         """The video-only flags that were changed from their defaults, as --names."""
         defaults = PredictOptions()
         return [f"--{name.replace('_', '-')}" for name in ("fps", "every", "segments", "smooth", "min_segment",
-                                                            "annotate", "cam")
+                                                            "annotate", "cam", "track", "count_line")
                 if getattr(self, name) != getattr(defaults, name)]
 
 

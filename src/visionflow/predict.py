@@ -45,6 +45,14 @@ def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
         ModelError: missing files, a refused file, or labels that do not fit the model.
         ConfigError: an unknown backend.
     """
+    from visionflow import tasks
+
+    task = tasks.of_path(path)
+    own = task.load_model(path, unsafe=unsafe, backend=backend, say=say) if task is not None else None
+    if own is not None:  # a model that answers with something else than labels (a detector's boxes)
+        if tta:
+            raise ConfigError(f"tta is for models that label images; {path} holds a {task.name} model.")
+        return own
     predictor = _load(path, unsafe, backend, say)
     predictor.tta = bool(tta)
     return predictor

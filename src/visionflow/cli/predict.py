@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         code = task.predict_command(args, o)  # a task that answers with something else than labels
         if code is not None:
             return code
+    detection_flags = [f for f, on in (("--conf", o.conf is not None), ("--iou", o.iou is not None),
+                                       ("--track", o.track), ("--count-line", o.count_line)) if on]
+    if detection_flags:
+        raise VisionflowError(f"{', '.join(detection_flags)} are for detection models; {args.run} labels images.")
     if o.out:
         raise VisionflowError("--out is for models that write images; the predictions of a model that labels images "
                               "go to standard output (--format json or csv to save them).")

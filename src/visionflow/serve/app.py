@@ -279,9 +279,9 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
 
     _error_handlers(app, service, cfg)
     _status_routes(app, service, cfg)
-    _image_routes(app, service, cfg)  # models that label images
     if service.task is not None:
-        service.task.mount(app, service)  # the task's own routes
+        service.task.mount(app, service)  # the task's own routes (first: a route it shares, /v1/predict, is its)
+    _image_routes(app, service, cfg)  # models that label images
     for path, (code, who, takes_images) in tasks.ROUTES.items():
         if not any(getattr(route, "path", None) == path for route in app.routes):
             _refuse(app, service, path, code, who, takes_images)

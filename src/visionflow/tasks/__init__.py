@@ -31,6 +31,7 @@ WHERE: dict[str, str] = {
     "superres": "visionflow.tasks.restoration",
     "inpaint": "visionflow.tasks.restoration",
     "gan": "visionflow.tasks.generation",
+    "detection": "visionflow.tasks.detection",
 }
 
 # What each task learns from what, in a few words, for --help (without importing the task).
@@ -42,6 +43,7 @@ SUMMARY: dict[str, str] = {
     "superres": "images enlarged, learnt from any folder of clean images",
     "inpaint": "holes filled, learnt from any folder of clean images",
     "gan": "an image generator learnt from any folder of images",
+    "detection": "boxes around objects, from YOLO, VOC or COCO annotations",
 }
 
 

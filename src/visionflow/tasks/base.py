@@ -219,7 +219,12 @@ class Task:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
         return ""
 
-    # -- command line -------------------------------------------------------------------------
+    # -- loading and the command line ----------------------------------------------------------
+    def load_model(self, path, unsafe: bool = False, backend: str = "auto", say: Callable[[str], None] | None = None):
+        """What `visionflow.load(path)` returns for a model of the task when it answers with something
+        else than labels (e.g. a detector's boxes); None: the shared `Predictor`."""
+        return None
+
     def predict_command(self, args, o) -> int | None:
         """`visionflow predict` for a model of the task (`o`: PredictOptions), its exit code; None
         where the shared prediction of labels applies."""

@@ -66,6 +66,8 @@ def print_data_summary(folder: ImageFolder, say: Callable[[str], None]) -> None:
         grouped = split.get("duplicates_grouped")
         say(f"  split: {split['val_split']:.0%} held out for validation ({split['strategy']}), seed {split['seed']}"
             + (f"; {grouped} near-duplicate images kept on one side" if grouped is not None else ""))
+    for line in folder.report.get("details", []):  # what a task adds (e.g. boxes per class)
+        say(f"  {line}")
     decoded = folder.report.get("decoded")
     if decoded:
         say(f"  decoded: {decoded['frames']} frames per clip at {decoded['size'][0]}x{decoded['size'][1]}, "

@@ -70,7 +70,7 @@ def annotate(timeline: Timeline, source, out: str | Path, segments: list[Segment
             for frame in reader.frames(raw=True):
                 img = to_image(frame.pixels)
                 if stream is None:
-                    stream, size = _open_stream(container, img.size, reader.info.fps, crf)
+                    stream, size = open_stream(container, img.size, reader.info.fps, crf)
                     font = _font(img.size)
                 k = bisect.bisect_right(times, frame.time + 1e-6) - 1  # the last sampled frame at or before this one
                 row = timeline.frames[k] if k >= 0 else None
@@ -100,7 +100,7 @@ def annotate(timeline: Timeline, source, out: str | Path, segments: list[Segment
     return out
 
 
-def _open_stream(container, size: tuple[int, int], fps: float | None, crf: int):
+def open_stream(container, size: tuple[int, int], fps: float | None, crf: int):
     import av
 
     w, h = size

@@ -1,0 +1,192 @@
+"""The command line of detection models: `visionflow predict RUN INPUT...` lists the boxes of
+images (and of the sampled frames of videos, with --track ids and --count-line counts), and
+`visionflow evaluate RUN DIR` scores them by the COCO protocol."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+import sys
+from pathlib import Path
+
+from visionflow.cli.common import JsonArray
+from visionflow.errors import VisionflowError
+
+CSV_HEADER = ["source", "frame", "time", "id", "label", "score", "x1", "y1", "x2", "y2", "error"]
+
+
+class _Rows:
+    """Writes detections as a table, JSON array or CSV (one row per box)."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.json = JsonArray() if fmt == "json" else None
+        self.csv = None
+
+    def image(self, det) -> None:
+        if self.json is not None:
+            self.json.write(det.to_dict())
+        elif self.fmt == "csv":
+            self._csv_boxes(det.source, "", "", det.boxes, det.error)
+        elif det.ok:
+            print(f"{det.source}\t{det.text()}")
+        else:
+            print(f"{det.source}\tERROR: {det.error}")
+
+    def frame(self, row: dict) -> None:
+        if self.json is not None:
+            self.json.write(row)
+        elif self.fmt == "csv":
+            self._csv_boxes(row["source"], row["frame"], row["time"], row["boxes"], None)
+        else:
+            text = ", ".join(f"{b['label']}{' #' + str(b['id']) if b.get('id') else ''} {b['score']:.2f} "
+                             f"[{', '.join(f'{v:.0f}' for v in b['box'])}]" for b in row["boxes"]) or "no objects"
+            print(f"{row['source']}@{row['time']:.2f}s\t{text}")
+
+    def summary(self, result) -> None:
+        if self.json is not None:
+            self.json.write(result.to_dict())
+        elif self.fmt != "csv":
+            parts = [f"{result.frames} frames"]
+            if result.tracks:
+                parts.append(f"{result.tracks} tracks")
+            for label, c in sorted(result.counts.items()):
+                parts.append(f"{label}: in {c['in']}, out {c['out']}")
+            if result.annotated:
+                parts.append(f"annotated copy: {result.annotated}")
+            print(f"{result.source}\t" + "; ".join(parts))
+        if result.stopped:
+            print(f"warning: {result.stopped}", file=sys.stderr)
+
+    def _csv_boxes(self, source, frame, time, boxes, error) -> None:
+        if self.csv is None:
+            self.csv = csv.writer(sys.stdout)
+            self.csv.writerow(CSV_HEADER)
+        if not boxes:
+            self.csv.writerow([source, frame, time, "", "", "", "", "", "", "", error or ""])
+        for b in boxes:
+            self.csv.writerow([source, frame, time, b.get("id", ""), b["label"], b["score"], *b["box"], ""])
+
+    def close(self) -> None:
+        if self.json is not None:
+            self.json.close()
+
+
+def _annotated_image(out_dir: Path, source: str, det, used: set) -> None:
+    from PIL import Image
+
+    from visionflow.data.decode import decode
+    from visionflow.tasks.detection.video import draw_frame
+
+    stem = Path(source).stem or "image"
+    name = f"{stem}.jpg"
+    n = 1
+    while name in used:
+        n += 1
+        name = f"{stem}_{n}.jpg"
+    used.add(name)
+    drawn = [(b["box"], 0, b["label"], b["score"], []) for b in det.boxes]
+    target = out_dir / name
+    if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
+        raise VisionflowError(f"--annotate {out_dir} would overwrite the input {source}; choose another folder.")
+    tmp = target.with_name(f".{name}.part.jpg")
+    Image.fromarray(draw_frame(decode(source), drawn)).save(tmp, quality=92)
+    os.replace(tmp, target)
+
+
+def predict(args: argparse.Namespace, o) -> int:
+    from visionflow.predict import iter_inputs
+    from visionflow.tasks.detection.detector import Detector, check_thresholds
+    from visionflow.tasks.detection.track import parse_line
+    from visionflow.video.reader import Sampling, VideoError, is_video
+
+    if o.out:
+        raise VisionflowError("--out is for models that write images; a detector's boxes go to standard output "
+                              "(--annotate DIR draws them).")
+    if o.segments or o.cam or o.top_k != 1 or o.tta:
+        raise VisionflowError("--segments, --cam, --top-k and --tta are for classifiers; a detector lists boxes.")
+    detector = Detector.load(args.run, backend=o.backend, unsafe=o.unsafe)
+    detector.conf = detector.conf if o.conf is None else o.conf
+    detector.iou = detector.iou if o.iou is None else o.iou
+    check_thresholds(detector.conf, detector.iou)
+    line = parse_line(o.count_line) if o.count_line else None
+    videos: list[str] = []
+
+    def images():
+        for path in iter_inputs(args.inputs, videos=True):
+            if is_video(path):
+                videos.append(path)
+            else:
+                yield path
+
+    paths = images()
+    first = next(paths, None)
+    if first is None and not videos:
+        raise VisionflowError("No input images or videos found.")
+    if (o.track or line) and first is not None and not videos:
+        raise VisionflowError("--track and --count-line follow objects through a video; no video was given.")
+    from visionflow.cli.video import annotate_targets
+
+    image_dir = None
+    targets: dict = {}
+    rows = _Rows(o.format)
+    failed = seen = 0
+    if first is not None and o.annotate:
+        image_dir = Path(o.annotate)
+        if image_dir.suffix:
+            raise VisionflowError(f"--annotate {o.annotate}: images are drawn into a folder; give a folder name.")
+        image_dir.mkdir(parents=True, exist_ok=True)
+    used: set = set()
+    if first is not None:
+        for det in detector.iter_predict(itertools.chain([first], paths), batch_size=o.batch_size):
+            failed += not det.ok
+            rows.image(det)
+            if image_dir is not None and det.ok:
+                _annotated_image(image_dir, det.source, det, used)
+            seen += 1
+    if videos:
+        if o.format == "csv" and seen:
+            raise VisionflowError("CSV output holds either images or videos (their columns differ): predict the "
+                                  "videos in a command of their own.")
+        targets = annotate_targets(o.annotate, videos) if o.annotate else {}
+        sampling = Sampling(fps=o.fps, every=o.every)
+        from visionflow.tasks.detection.video import VideoResult, analyse
+
+        for video in videos:
+            result = VideoResult(video)
+            try:
+                for row in analyse(detector, video, sampling, track=o.track, line=line, annotate=targets.get(video),
+                                   result=result):
+                    rows.frame(row)
+            except VideoError as exc:
+                failed += 1
+                print(f"{video}\tERROR: {exc}", file=sys.stderr)
+                continue
+            rows.summary(result)
+    rows.close()
+    if failed:
+        print(f"{failed} of {seen + len(videos)} input(s) could not be read.", file=sys.stderr)
+    if image_dir is not None:
+        print(f"annotated images: {image_dir}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def evaluate(args: argparse.Namespace, o) -> int:
+    from visionflow.tasks.detection.detector import check_thresholds
+    from visionflow.tasks.detection.evaluate import evaluate_folder, format_table
+
+    for flag, on in (("--slices", o.slices), ("--labels", o.labels), ("--pairs", o.pairs), ("--tta", o.tta),
+                     ("--features", o.features != "visionflow")):
+        if on:
+            raise VisionflowError(f"{flag} does not apply to detection models.")
+    if o.conf is not None:
+        check_thresholds(o.conf, 0.5)
+    result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, backend=o.backend, conf=o.conf)
+    print(f"{result['data']}:")
+    print(format_table(result))
+    for rec in result["skipped"]:
+        print(f"skipped {rec.path}: {rec.reason}", file=sys.stderr)
+    print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
+    return 0

@@ -1,0 +1,210 @@
+"""A trained detector, loaded: images in, boxes out (`Detector.predict`, `visionflow.load(run)`).
+
+Whatever runs the network (TensorFlow, or ONNX Runtime / LiteRT through the run's cached,
+parity-checked export, the default where installed), it returns the decoded rows; the
+thresholds, NMS and scaling back to the original image happen here, identically for each.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from visionflow.data.decode import DecodeError, decode
+from visionflow.errors import ConfigError, ModelError
+from visionflow.tasks.detection.boxes import MAX_DETECTIONS, select
+
+CONF = 0.25  # default score threshold of predictions (Ultralytics' default too)
+IOU = 0.5  # default NMS overlap
+
+
+@dataclass
+class Detections:
+    """One image's answer: `boxes` [{"label", "score", "box": [x1, y1, x2, y2]}] in the original
+    image's pixels, highest score first; `error` set (and no boxes) when it could not be read."""
+
+    source: str
+    boxes: list[dict] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for b in self.boxes:
+            out[b["label"]] = out.get(b["label"], 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        if not self.ok:
+            return {"source": self.source, "error": self.error, "boxes": []}
+        return {"source": self.source, "width": self.width, "height": self.height, "boxes": self.boxes,
+                "counts": self.counts()}
+
+    def text(self) -> str:
+        if not self.boxes:
+            return "no objects"
+        return ", ".join(f"{b['label']} {b['score']:.2f} [{', '.join(f'{v:.0f}' for v in b['box'])}]"
+                         for b in self.boxes)
+
+
+def check_thresholds(conf: float, iou: float) -> None:
+    if not 0.0 <= conf < 1.0:
+        raise ConfigError(f"--conf must be in [0, 1). Received: {conf}")
+    if not 0.0 < iou <= 1.0:
+        raise ConfigError(f"--iou must be in (0, 1]. Received: {iou}")
+
+
+class Detector:
+    """A detection model with its classes and input size. `conf` and `iou` are the score
+    threshold and NMS overlap of its answers (settable)."""
+
+    def __init__(self, runtime: Callable[[np.ndarray], np.ndarray], classes: Sequence[str], image_size: tuple[int, int],
+                 backend: str, source: str, meta: dict, keras_model=None):
+        self.runtime, self.classes, self.image_size = runtime, list(classes), (int(image_size[0]), int(image_size[1]))
+        self.backend, self.source, self.meta = backend, source, meta
+        self.keras_model = keras_model
+        self.conf, self.iou = CONF, IOU
+        self.max_detections = MAX_DETECTIONS
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "auto", unsafe: bool = False,
+             say: Callable[[str], None] | None = None) -> "Detector":
+        """A run folder (its model.keras, in the fast runtime by default), a `.keras` file, or an
+        export folder written by `visionflow export`."""
+        from visionflow.predictor import exported_format, load_keras, model_files, read_labels
+
+        path = Path(path)
+        exported = exported_format(path)
+        if exported is not None:
+            return cls._from_export(*exported)
+        model_path, meta = model_files(path)
+        if backend not in ("keras", "auto") or (backend == "auto" and path.is_dir() and model_path.suffix == ".keras"):
+            fast = cls._fast(path, backend, say)
+            if fast is not None:
+                fast.meta = meta
+                return fast
+        from visionflow.runtime import keras_runtime
+        from visionflow.tasks.detection.models import with_decoding
+
+        model = load_keras(model_path, unsafe)
+        read_labels(model_path.parent / "labels.json")
+        decoding = with_decoding(model)
+        size = tuple(meta["image_size"])
+        return cls(keras_runtime(decoding, size), meta["classes"], size, "keras", str(model_path), meta, model)
+
+    @classmethod
+    def _from_export(cls, artifact: Path, meta: dict) -> "Detector":
+        from visionflow.runtime import open_artifact
+
+        if not artifact.exists():
+            raise ModelError(f"No exported model at {artifact}.")
+        try:
+            classes, size = meta["classes"], meta["image_size"]
+        except KeyError:
+            raise ModelError(f"{artifact.parent / 'labels.json'} is not a visionflow export description.") from None
+        return cls(open_artifact(str(meta["format"]), artifact, meta), classes, size, str(meta["format"]),
+                   str(artifact), meta)
+
+    @classmethod
+    def _fast(cls, run: Path, backend: str, say) -> "Detector | None":
+        from visionflow.errors import ExportFailed
+        from visionflow.export import cached
+        from visionflow.predictor import exported_format
+
+        say = say or (lambda line: print(line, file=sys.stderr))
+        fmt = cached.fast_format() if backend == "auto" else backend
+        if fmt is None:
+            return None
+        if fmt not in cached.FAST_FORMATS:
+            raise ConfigError(f"--backend for a detector is auto, keras, onnx or tflite. Received: {backend}")
+        if not cached.available(fmt):
+            raise ModelError(f"The {fmt} backend needs {', '.join(cached.FAST_FORMATS[fmt])}: pip install 'visionflow[export]'.")
+        try:
+            detector = cls._from_export(*exported_format(cached.cached_export(run, fmt, say=say)))
+        except (ExportFailed, ModelError, OSError) as exc:
+            if backend != "auto":
+                raise
+            say(f"note: running {run} in TensorFlow: no {fmt} export could be used ({str(exc).splitlines()[0]})")
+            return None
+        return detector
+
+    # -- predicting ---------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = self.image_size
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if image.shape[0] * image.shape[1] > h * w
+                          else cv2.INTER_LINEAR)
+
+    def decoded(self, batch: np.ndarray) -> np.ndarray:
+        """The network's decoded rows (n, points, 4 + classes) for prepared images."""
+        return np.asarray(self.runtime(np.asarray(batch, np.float32)))
+
+    def detect_arrays(self, images: list[np.ndarray], batch_size: int = 8) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(boxes, scores, class indices) per RGB uint8 image, boxes in the image's pixels."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            rows = self.decoded(np.stack([self.prepare(im) for im in chunk]))
+            for image, r in zip(chunk, rows):
+                h, w = image.shape[:2]
+                scale = (w / self.image_size[1], h / self.image_size[0])
+                out.append(select(r, self.conf, self.iou, scale, (w, h), self.max_detections))
+        return out
+
+    def to_boxes(self, found) -> list[dict]:
+        boxes, scores, labels = found
+        return [{"label": self.classes[int(c)], "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
+                for b, s, c in zip(boxes, scores, labels)]
+
+    def predict(self, inputs, batch_size: int = 8):
+        """Detections for one image (a path, bytes, PIL image or uint8 array) or a list of them."""
+        single = not isinstance(inputs, (list, tuple))
+        out = list(self.iter_predict([inputs] if single else inputs, batch_size))
+        return out[0] if single else out
+
+    def iter_predict(self, items: Iterable, batch_size: int = 8) -> Iterator[Detections]:
+        """Detections per input in order, decoding the next batch while the model runs."""
+        items = iter(items)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            while True:
+                chunk = [item for _, item in zip(range(batch_size), items)]
+                if not chunk:
+                    return
+                decoded = list(pool.map(_decode, chunk))
+                good = [(i, d) for i, d in enumerate(decoded) if not isinstance(d, str)]
+                found = dict(zip((i for i, _ in good), self.detect_arrays([d for _, d in good], batch_size)))
+                for i, (item, d) in enumerate(zip(chunk, decoded)):
+                    name = _describe(item)
+                    if isinstance(d, str):
+                        yield Detections(name, error=d)
+                    else:
+                        yield Detections(name, self.to_boxes(found[i]), int(d.shape[1]), int(d.shape[0]))
+
+    def info(self) -> dict:
+        return {"task": "detection", "outputs": "boxes", "labels": self.classes, "image_size": list(self.image_size),
+                "backend": self.backend, "conf": self.conf, "iou": self.iou}
+
+
+def _decode(item) -> np.ndarray | str:
+    try:
+        return decode(item)
+    except DecodeError as exc:
+        return str(exc)
+
+
+def _describe(item) -> str:
+    if isinstance(item, (str, Path)):
+        return str(item)
+    return f"<{type(item).__name__}>"

@@ -1,0 +1,198 @@
+"""How well a detector finds boxes: the COCO figures on the validation (and test) images after
+training, on any annotated folder with `visionflow evaluate RUN DIR`, and validation mAP@0.5 each
+epoch (the metric that picks the kept epoch)."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from visionflow.errors import DataError
+from visionflow.tasks.detection.metrics import coco_evaluate, match, operating_point
+
+SCORED = 0.001  # lowest score that takes part in mAP (every candidate is ranked)
+EPOCH_IMAGES = 300  # validation images scored each epoch (all of them after training)
+
+
+class ValidationMap(keras.callbacks.Callback):
+    """Adds `val_map50` (COCO mAP@0.5 of the validation images) to each epoch's logs."""
+
+    def __init__(self, folder, size: tuple[int, int]):
+        super().__init__()
+        from visionflow.tasks.detection.pipeline import Images
+
+        self.records = folder.splits["validation"][:EPOCH_IMAGES]
+        self.truth = [folder.truth[r.path] for r in self.records]
+        self.images = Images(self.records, folder.truth, size)
+        self.size = size
+        self._decoding = None
+        self._batch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from visionflow.tasks.detection.augment import resize
+        from visionflow.tasks.detection.boxes import select
+        from visionflow.tasks.detection.models import with_decoding
+
+        if logs is None:
+            return
+        if self._decoding is None:
+            self._decoding = with_decoding(self.model)
+            self._batch = np.stack([resize(*self.images.get(i), self.size)[0] for i in range(len(self.images))])
+        rows = np.concatenate([np.asarray(self._decoding(self._batch[i:i + 16].astype(np.float32), training=False))
+                               for i in range(0, len(self._batch), 16)])
+        found = []
+        for r, rec in zip(rows, self.records):
+            found.append(select(r, SCORED, 0.5, (rec.width / self.size[1], rec.height / self.size[0]), (rec.width, rec.height)))
+        result = coco_evaluate(self.truth, found, ["c"] * max(1, _classes(self.truth, rows)),
+                               [(r.width, r.height) for r in self.records])
+        logs["val_map50"] = max(0.0, result["map50"])
+
+
+def _classes(truths, rows) -> int:
+    return rows.shape[-1] - 4
+
+
+def evaluate_records(detector, records: list, truth: dict, say: Callable[[str], None] | None = None) -> dict:
+    """COCO figures, the operating point (the detector's conf) and one row per image."""
+    from visionflow.data.decode import decode
+
+    truths, found, sizes, rows = [], [], [], []
+    start = time.perf_counter()
+    conf = detector.conf
+    detector.conf = min(conf, SCORED)  # mAP ranks every candidate; the operating point uses conf
+    try:
+        for i in range(0, len(records), 8):
+            chunk = records[i:i + 8]
+            images = [decode(r.path) for r in chunk]
+            for rec, image, got in zip(chunk, images, detector.detect_arrays(images)):
+                truths.append(truth[rec.path])
+                found.append(got)
+                sizes.append((image.shape[1], image.shape[0]))
+    finally:
+        detector.conf = conf
+    seconds = time.perf_counter() - start
+    result = coco_evaluate(truths, found, detector.classes, sizes)
+    kept = [tuple(a[s >= conf] for a in (b, s, c)) for b, s, c in found]
+    result["operating_point"] = {"conf": conf, "iou": detector.iou, **operating_point(truths, kept)}
+    for rec, t, (b, s, c) in zip(records, truths, kept):
+        tp, fp, missed = match(t, b, s, c)
+        rows.append({"path": rec.path, "boxes": int((~t.ignore).sum()), "detected": int(len(b)), "true_positives": tp,
+                     "false_positives": fp, "missed": missed})
+    result.update(images=len(records), boxes=int(sum((~t.ignore).sum() for t in truths)),
+                  seconds_per_image=round(seconds / max(1, len(records)), 4), rows=rows)
+    result["_found"], result["_truths"] = kept, truths
+    return result
+
+
+def format_table(result: dict) -> str:
+    op = result["operating_point"]
+    lines = [f"mAP@0.5 {result['map50']:.3f}   mAP@0.5:0.95 {result['map50_95']:.3f}   "
+             f"({result['images']} images, {result['boxes']} boxes)",
+             f"at conf {op['conf']:g}: precision {op['precision']:.3f}, recall {op['recall']:.3f}, "
+             f"{op['false_positives']} false positive(s), {op['missed']} missed",
+             "AP by size: " + ", ".join(f"{k} {'-' if v < 0 else f'{v:.3f}'}" for k, v in result["by_size"].items()),
+             f"{'class':<20} {'boxes':>6} {'AP@0.5':>8} {'AP@.5:.95':>10}"]
+    for name, c in result["per_class"].items():
+        ap50 = "-" if c["ap50"] < 0 else f"{c['ap50']:.3f}"
+        ap = "-" if c["ap50_95"] < 0 else f"{c['ap50_95']:.3f}"
+        lines.append(f"{name:<20} {c['boxes']:>6} {ap50:>8} {ap:>10}")
+    return "\n".join(lines)
+
+
+def public(result: dict) -> dict:
+    """The result as metrics.json holds it (no per-image rows or boxes)."""
+    return {k: v for k, v in result.items() if k not in ("rows",) and not k.startswith("_")}
+
+
+def write_rows(path: Path, result: dict, classes: list[str]) -> None:
+    """One row per detection (and per image without any), as `visionflow predict --format csv`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["source", "label", "score", "x1", "y1", "x2", "y2", "true_boxes", "false_positives", "missed"])
+        for row, (b, s, c) in zip(result["rows"], result["_found"]):
+            facts = [row["boxes"], row["false_positives"], row["missed"]]
+            if not len(b):
+                out.writerow([row["path"], "", "", "", "", "", "", *facts])
+            for box, score, cls in zip(b, s, c):
+                out.writerow([row["path"], classes[int(cls)], f"{score:.4f}", *(f"{v:.1f}" for v in box), *facts])
+
+
+def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
+    """After training: the kept model on the validation (and test) images: metrics.json,
+    predictions/<split>.csv, plots and report.html."""
+    from visionflow import plots
+    from visionflow.rundir import write_json
+    from visionflow.tasks.detection.detector import Detector
+    from visionflow.tasks.detection.report import write_report
+
+    detector = Detector.load(paths.root, backend="keras")
+    plots.training_curves(state["history"], paths.plots / "training_curves.png",
+                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric="map50",
+                          title="validation mAP@0.5")
+    metrics: dict = {"task": "detection", "model": cfg.model, "classes": folder.classes,
+                     "best_epoch": state["best"]["epoch"] if state["best"] else None, "epochs_run": state["epoch"],
+                     "stopped": state["stopped"], "train_seconds": round(state.get("train_seconds", 0.0), 2)}
+    results = {}
+    for split in ("validation", "test"):
+        recs = folder.splits.get(split)
+        if not recs:
+            continue
+        result = results[split] = evaluate_records(detector, recs, folder.truth)
+        write_rows(paths.root / "predictions" / f"{split}.csv", result, folder.classes)
+        metrics[split] = public(result)
+        say(f"\n{split}, kept epoch {metrics['best_epoch'] or state['epoch']}:")
+        say(format_table(result))
+    write_json(paths.metrics, metrics)
+    write_report(paths.root, metrics, detector.meta, results)
+    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, predictions/, plots/, history.csv)")
+    return metrics
+
+
+def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = None, unsafe: bool = False,
+                    backend: str = "auto", conf: float | None = None, iou: float | None = None) -> dict:
+    """`visionflow evaluate RUN DIR` for a detector: DIR is one annotated folder in any layout, or a
+    dataset root (its test split, else its validation split); writes metrics.json (map50,
+    map50_95, per_class, ...), predictions.csv, plots and report.html to `out` (default
+    RUN/evaluations/<DIR name>)."""
+    from visionflow.rundir import write_json
+    from visionflow.tasks.detection.annotations import find_splits
+    from visionflow.tasks.detection.data import load_boxes
+    from visionflow.tasks.detection.detector import Detector
+    from visionflow.tasks.detection.report import write_report
+
+    data = Path(data)
+    if not data.is_dir():
+        raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
+    detector = Detector.load(run, backend=backend, unsafe=unsafe)
+    detector.conf = detector.conf if conf is None else conf
+    detector.iou = detector.iou if iou is None else iou
+    splits = find_splits(data)
+    pick = next((s for s in ("test", "validation") if s in splits), None)
+    where = splits[pick] if pick else data
+    if isinstance(where, tuple):  # Ultralytics' images/<split> + labels/<split>: read through the root
+        folder = load_boxes(data, classes=detector.classes)
+        recs = folder.splits.get(pick, [])
+    else:
+        folder = load_boxes(where, classes=detector.classes, only="test")
+        recs = folder.splits["test"]
+    if not recs:
+        raise DataError(f"No usable annotated images in {where}.")
+    result = evaluate_records(detector, recs, folder.truth)
+    run_path = Path(run)
+    root = run_path if run_path.is_dir() else run_path.parent
+    target = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
+    target.mkdir(parents=True, exist_ok=True)
+    write_rows(target / "predictions.csv", result, detector.classes)
+    metrics = {"task": "detection", "data": str(where), "split": pick or "all", "model": detector.source,
+               "backend": detector.backend, "classes": detector.classes, "skipped": len(folder.skipped),
+               "annotation_findings": folder.report.get("findings", {}), "evaluation": public(result),
+               **{k: result[k] for k in ("map50", "map50_95", "per_class")}}
+    write_json(target / "metrics.json", metrics)
+    write_report(target, metrics, detector.meta, {"evaluation": result})
+    return {**result, "out": str(target), "data": str(where), "skipped": folder.skipped}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clirun import vf
 from scenes import CLASSES, make_scenes, scene, voc_xml
 
@@ -151,3 +150,236 @@ def test_the_count_line_counts_each_crossing_exactly():
         counter.update([Track(np.array([x - 5, 300, x + 5, 320], np.float32), 1, 0.9, id=2)])
     assert counter.counts == {"car": {"in": 1, "out": 2}}
     assert [e["direction"] for e in counter.events] == ["out", "in", "out"]
+
+
+# -- a trained detector ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def detector_run(tmp_path_factory):
+    """fcos_small trained once on generated scenes (YOLO layout) with train/validation/test splits."""
+    import visionflow
+
+    root = tmp_path_factory.mktemp("det")
+    data = make_scenes(root / "scenes", {"train": 96, "validation": 24, "test": 12}, layout="yolo", seed=11)
+    result = visionflow.train(data=str(data), task="detection", model="fcos_small", image_size=128, epochs=EPOCHS,
+                              batch_size=8, project=str(root / "runs"), name="run", say=lambda line: None)
+    return Path(result.run_dir), data
+
+
+EPOCHS = 40
+
+
+def test_training_on_generated_scenes_finds_the_shapes(detector_run):
+    run, data = detector_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["task"] == "detection" and metrics["classes"] == list(CLASSES)
+    for split in ("validation", "test"):
+        m = metrics[split]
+        assert m["map50"] >= 0.9, (split, m["map50"])
+        assert 0 < m["map50_95"] <= m["map50"]
+        assert set(m["per_class"]) == set(CLASSES) and all(c["ap50"] >= 0.8 for c in m["per_class"].values())
+        assert m["operating_point"]["recall"] >= 0.85
+    meta = json.loads((run / "labels.json").read_text())
+    assert meta["task"] == "detection" and meta["image_size"] == [128, 128]
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:4] == ["epoch", "loss", "val_loss", "val_map50"] and len(history) == EPOCHS + 1
+    page = (run / "report.html").read_text()
+    assert "mAP@0.5" in page and "Precision-recall" in page and "AP per class" in page
+    assert (run / "plots" / "validation_pr.png").stat().st_size > 5_000
+    rows = (run / "predictions" / "test.csv").read_text().splitlines()
+    assert rows[0].startswith("source,label,score,x1,y1,x2,y2") and len(rows) > 12
+
+
+def test_predict_lists_boxes_as_json_csv_and_table_and_draws_them(detector_run, tmp_path):
+    import visionflow
+
+    run, data = detector_run
+    images = sorted((data / "test" / "images").iterdir())[:3]
+    before = [p.read_bytes() for p in images]
+    r = vf("predict", run, *images, "--format", "json", "--backend", "keras")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    direct = visionflow.load(run, backend="keras").predict([str(p) for p in images])
+    assert [row["source"] for row in rows] == [str(p) for p in images]
+    for row, det in zip(rows, direct):
+        assert row["boxes"] == det.boxes and row["width"] == 128
+        for b in row["boxes"]:
+            assert b["label"] in CLASSES and 0.25 <= b["score"] <= 1 and len(b["box"]) == 4
+            assert 0 <= b["box"][0] < b["box"][2] <= 128
+    truth = [line.split() for line in (data / "test" / "labels" / (images[0].stem + ".txt")).read_text().splitlines()]
+    assert len(rows[0]["boxes"]) == len(truth)  # each shape found once
+    r = vf("predict", run, *images, "--format", "csv", "--backend", "keras", "--conf", "0.5")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "source,frame,time,id,label,score,x1,y1,x2,y2,error"
+    assert len(lines) - 1 == sum(max(1, len([b for b in row["boxes"] if b["score"] >= 0.5])) for row in rows)
+    r = vf("predict", run, images[0], "--backend", "keras", "--annotate", tmp_path / "drawn")
+    assert r.returncode == 0 and str(images[0]) in r.stdout and ("square" in r.stdout or "disc" in r.stdout)
+    from PIL import Image
+
+    drawn = np.asarray(Image.open(tmp_path / "drawn" / f"{images[0].stem}.jpg"))
+    assert drawn.shape == (128, 128, 3) and not np.array_equal(drawn, np.asarray(Image.open(images[0])))
+    assert [p.read_bytes() for p in images] == before
+    bad = vf("predict", run, images[0], "--conf", "1.5", "--backend", "keras")
+    assert bad.returncode != 0 and "--conf" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_evaluate_writes_coco_metrics_for_a_folder_in_another_layout(detector_run, tmp_path):
+    from visionflow.tasks.detection.data import load_boxes
+
+    run, data = detector_run
+    # the test split written again as COCO: the same images and boxes, another layout
+    folder = load_boxes(data)
+    from PIL import Image
+    from scenes import WRITERS
+
+    items = []
+    for rec in folder.splits["test"]:
+        t = folder.truth[rec.path]
+        items.append((Path(rec.path).stem, Image.open(rec.path).convert("RGB"),
+                      [(CLASSES[c], [int(round(v)) for v in b]) for b, c in zip(t.boxes, t.labels)]))
+    WRITERS["coco"](tmp_path / "coco", items, 128)
+    r = vf("evaluate", run, tmp_path / "coco", "--out", tmp_path / "ev", "--backend", "keras")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    reference = json.loads((run / "metrics.json").read_text())["test"]
+    assert m["map50"] == pytest.approx(reference["map50"], abs=1e-3)
+    assert m["map50_95"] == pytest.approx(reference["map50_95"], abs=1e-3)
+    assert set(m["per_class"]) == set(CLASSES)
+    assert "mAP@0.5" in r.stdout and (tmp_path / "ev" / "report.html").exists()
+    # a dataset root is scored on its test split
+    r = vf("evaluate", run, data, "--out", tmp_path / "ev2", "--backend", "keras")
+    assert r.returncode == 0 and json.loads((tmp_path / "ev2" / "metrics.json").read_text())["split"] == "test"
+
+
+def _moving_square_clip(path: Path, frames: int = 24) -> Path:
+    from synthetic import write_video
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(frames):
+        frame = rng.integers(0, 90, size=(128, 192, 3), dtype=np.uint8)
+        x = 8 + i * 6
+        frame[44:80, x:x + 36] = (230, 200, 60)
+        out.append(frame)
+    return write_video(path, out, fps=8)
+
+
+def test_video_boxes_tracking_and_line_counting(detector_run, tmp_path):
+    run, _ = detector_run
+    clip = _moving_square_clip(tmp_path / "clip.mp4")
+    r = vf("predict", run, clip, "--format", "json", "--backend", "keras", "--track", "--count-line", "96,0,96,128",
+           "--annotate", tmp_path / "out.mp4")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    frames, summary = rows[:-1], rows[-1]
+    assert len(frames) == 24 and summary["summary"] and summary["frames"] == 24
+    ids = {b["id"] for f in frames for b in f["boxes"] if b["label"] == "square"}
+    assert len(ids) == 1  # one square, one id
+    assert sum(1 for f in frames if any(b["label"] == "square" for b in f["boxes"])) >= 20
+    # the square's centre crosses x=96 once, moving right: "out" for a line drawn downwards
+    assert summary["counts"] == {"square": {"in": 0, "out": 1}}
+    assert (tmp_path / "out.mp4").stat().st_size > 1_000
+    r = vf("predict", run, clip, "--fps", "2", "--backend", "keras")
+    assert r.returncode == 0 and r.stdout.count("@") == 6 and "6 frames" in r.stdout  # 3 s at 2 per second
+
+
+def test_export_keeps_the_boxes_and_is_the_default_runtime(detector_run, tmp_path):
+    import visionflow
+
+    run, data = detector_run
+    r = vf("export", run, "--format", "onnx,tflite", "--out", tmp_path / "export")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for fmt in ("onnx", "tflite"):
+        meta = json.loads((tmp_path / "export" / fmt / "labels.json").read_text())
+        assert meta["parity"]["passed"] and meta["parity"]["agreement"] == 1.0 and meta["task"] == "detection"
+    images = [str(p) for p in sorted((data / "test" / "images").iterdir())[:4]]
+    keras_boxes = visionflow.load(run, backend="keras").predict(images)
+    onnx_model = visionflow.load(tmp_path / "export" / "onnx")
+    assert onnx_model.backend == "onnx"
+    for a, b in zip(keras_boxes, onnx_model.predict(images)):
+        assert [x["label"] for x in a.boxes] == [x["label"] for x in b.boxes]
+        assert np.allclose([x["box"] for x in a.boxes], [x["box"] for x in b.boxes], atol=1.0)
+    fast = visionflow.load(run)  # the default runtime: the run's cached, parity-checked export
+    assert fast.backend in ("onnx", "tflite") and len(fast.predict(images[0]).boxes) == len(keras_boxes[0].boxes)
+
+
+def test_the_service_answers_boxes_and_refuses_other_routes(detector_run):
+    from fastapi.testclient import TestClient
+
+    from visionflow.serve.app import create_app
+    from visionflow.serve.settings import ServeConfig
+
+    run, data = detector_run
+    image = sorted((data / "test" / "images").iterdir())[0]
+    with TestClient(create_app(run, ServeConfig()), raise_server_exceptions=False) as client:
+        for _ in range(100):
+            if client.get("/readyz").status_code == 200:
+                break
+            import time
+
+            time.sleep(0.1)
+        info = client.get("/v1/model").json()
+        assert info["task"] == "detection" and info["outputs"] == "boxes" and info["labels"] == list(CLASSES)
+        r = client.post("/v1/predict", files={"file": (image.name, image.read_bytes(), "image/png")})
+        assert r.status_code == 200, r.text
+        got = r.json()["predictions"][0]
+        assert got["filename"] == image.name and got["width"] == 128 and got["boxes"]
+        assert got["boxes"][0]["label"] in CLASSES and len(got["boxes"][0]["box"]) == 4
+        strict = client.post("/v1/predict?conf=0.99", files={"file": (image.name, image.read_bytes(), "image/png")})
+        assert len(strict.json()["predictions"][0]["boxes"]) <= len(got["boxes"])
+        bad = client.post("/v1/predict", files={"file": ("x.png", b"not an image", "image/png")})
+        assert bad.status_code in (400, 415) and "error" in bad.json()
+        assert client.post("/v1/predict?conf=2", files={"file": (image.name, image.read_bytes())}).status_code == 400
+        refused = client.post("/v1/explain", files={"file": (image.name, image.read_bytes(), "image/png")})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "detection_model"
+        assert client.post("/v1/restore", files={"file": (image.name, image.read_bytes())}).status_code == 409
+
+
+def test_the_page_draws_the_boxes_over_the_image(detector_run):
+    from test_web import CHROMIUM, DRIVER, _serving
+
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium and ChromeDriver are not installed (apt-get install chromium chromium-driver)")
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    import visionflow
+
+    run, data = detector_run
+    image = sorted((data / "test" / "images").iterdir())[0]
+    expected = visionflow.load(run, backend="keras").predict(str(image)).boxes
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="vf-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1000,800", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        with _serving(run) as url:
+            browser.get(url + "/")
+            wait = WebDriverWait(browser, 30)
+            wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "detector of 2 classes"))
+            browser.find_element(By.ID, "file").send_keys(str(image))
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box"))
+            rects = browser.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box")
+            assert len(rects) == len(expected)
+            for rect, box in zip(rects, expected):
+                x1, y1, x2, y2 = box["box"]
+                assert float(rect.get_attribute("x")) == pytest.approx(x1, abs=0.2)
+                assert float(rect.get_attribute("width")) == pytest.approx(x2 - x1, abs=0.2)
+            # drawn to scale over the picture: the overlay covers the shown image exactly
+            shown = browser.find_element(By.ID, "scene-image").size
+            overlay = browser.find_element(By.ID, "scene-boxes").size
+            assert overlay == shown and shown["width"] > 128
+            items = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#box-list li")]
+            assert items and items[0].startswith(expected[0]["label"])
+            assert "answered in" in browser.find_element(By.ID, "status").text
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -67,9 +67,8 @@ class Detection(Task):
     def complete(self, cfg, facts):
         """The network (pretrained where the weights are here, else from scratch), input size and
         learning rate, with the line saying so."""
-        from visionflow.models import MODELS
-
         from visionflow import pretrained
+        from visionflow.models import MODELS
 
         chosen, why = {}, None
         if cfg.model is None:

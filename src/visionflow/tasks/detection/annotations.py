@@ -46,7 +46,7 @@ class Truth:
     ignore: np.ndarray  # (m,) bool: difficult/crowd, not scored
 
     @classmethod
-    def empty(cls) -> "Truth":
+    def empty(cls) -> Truth:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, bool))
 
     def to_rows(self, classes: list[str]) -> list[str]:

@@ -181,7 +181,7 @@ def _report(folder: BoxFolder, findings: Counter, listed: list[dict], negatives:
                        "ignored_boxes": hard})
         details.append(f"{split:<10} {sum(per_class.values()):6d} boxes ("
                        + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items()))
-                       + f"); sizes: " + ", ".join(f"{k} {sizes.get(k, 0)}" for k in SIZES)
+                       + "); sizes: " + ", ".join(f"{k} {sizes.get(k, 0)}" for k in SIZES)
                        + (f"; {negatives[split]} negative image(s) (no annotation file)" if negatives.get(split) else "")
                        + (f"; {hard} difficult/crowd box(es) not scored" if hard else ""))
     if any(findings.values()):

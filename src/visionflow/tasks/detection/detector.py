@@ -8,10 +8,10 @@ thresholds, NMS and scaling back to the original image happen here, identically 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from visionflow.data.decode import DecodeError, decode
 from visionflow.errors import ConfigError, ModelError
 from visionflow.tasks.detection.boxes import MAX_DETECTIONS, select
 
-CONF = 0.25  # default score threshold of predictions (Ultralytics' default too)
+CONF = 0.25  # score threshold of predictions until one is fitted on validation (Ultralytics' default)
 IOU = 0.5  # default NMS overlap
 
 
@@ -73,16 +73,22 @@ class Detector:
         self.runtime, self.classes, self.image_size = runtime, list(classes), (int(image_size[0]), int(image_size[1]))
         self.backend, self.source, self.meta = backend, source, meta
         self.keras_model = keras_model
-        self.conf, self.iou = CONF, IOU
+        self.conf = float(meta.get("conf", CONF))  # fitted on validation after training (best F1)
+        self.iou = float(meta.get("iou", IOU))
         self.max_detections = MAX_DETECTIONS
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", unsafe: bool = False,
-             say: Callable[[str], None] | None = None) -> "Detector":
+             say: Callable[[str], None] | None = None) -> Detector:
         """A run folder (its model.keras, in the fast runtime by default), a `.keras` file, or an
         export folder written by `visionflow export`."""
-        from visionflow.predictor import exported_format, load_keras, model_files, read_labels
+        from visionflow.predictor import (
+            exported_format,
+            load_keras,
+            model_files,
+            read_labels,
+        )
 
         path = Path(path)
         exported = exported_format(path)
@@ -91,8 +97,9 @@ class Detector:
         model_path, meta = model_files(path)
         if backend not in ("keras", "auto") or (backend == "auto" and path.is_dir() and model_path.suffix == ".keras"):
             fast = cls._fast(path, backend, say)
-            if fast is not None:
+            if fast is not None:  # the run's labels.json is the truth for its thresholds
                 fast.meta = meta
+                fast.conf, fast.iou = float(meta.get("conf", CONF)), float(meta.get("iou", IOU))
                 return fast
         from visionflow.runtime import keras_runtime
         from visionflow.tasks.detection.models import with_decoding
@@ -104,7 +111,7 @@ class Detector:
         return cls(keras_runtime(decoding, size), meta["classes"], size, "keras", str(model_path), meta, model)
 
     @classmethod
-    def _from_export(cls, artifact: Path, meta: dict) -> "Detector":
+    def _from_export(cls, artifact: Path, meta: dict) -> Detector:
         from visionflow.runtime import open_artifact
 
         if not artifact.exists():
@@ -117,7 +124,7 @@ class Detector:
                    str(artifact), meta)
 
     @classmethod
-    def _fast(cls, run: Path, backend: str, say) -> "Detector | None":
+    def _fast(cls, run: Path, backend: str, say) -> Detector | None:
         from visionflow.errors import ExportFailed
         from visionflow.export import cached
         from visionflow.predictor import exported_format

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -16,7 +16,8 @@ from visionflow.errors import DataError
 from visionflow.tasks.detection.metrics import coco_evaluate, match, operating_point
 
 SCORED = 0.001  # lowest score that takes part in mAP (every candidate is ranked)
-EPOCH_IMAGES = 300  # validation images scored each epoch (all of them after training)
+EPOCH_IMAGES = 300
+FIT_IMAGES = 1000  # validation images the operating threshold is fitted on  # validation images scored each epoch (all of them after training)
 
 
 class ValidationMap(keras.callbacks.Callback):
@@ -58,10 +59,11 @@ def _classes(truths, rows) -> int:
 
 
 def evaluate_records(detector, records: list, truth: dict, say: Callable[[str], None] | None = None) -> dict:
-    """COCO figures, the operating point (the detector's conf) and one row per image."""
+    """COCO figures of every candidate box, then the operating point (the detector's conf) and one
+    row per image (`at_threshold`)."""
     from visionflow.data.decode import decode
 
-    truths, found, sizes, rows = [], [], [], []
+    truths, found, sizes = [], [], []
     start = time.perf_counter()
     conf = detector.conf
     detector.conf = min(conf, SCORED)  # mAP ranks every candidate; the operating point uses conf
@@ -77,16 +79,36 @@ def evaluate_records(detector, records: list, truth: dict, say: Callable[[str], 
         detector.conf = conf
     seconds = time.perf_counter() - start
     result = coco_evaluate(truths, found, detector.classes, sizes)
-    kept = [tuple(a[s >= conf] for a in (b, s, c)) for b, s, c in found]
-    result["operating_point"] = {"conf": conf, "iou": detector.iou, **operating_point(truths, kept)}
-    for rec, t, (b, s, c) in zip(records, truths, kept):
-        tp, fp, missed = match(t, b, s, c)
-        rows.append({"path": rec.path, "boxes": int((~t.ignore).sum()), "detected": int(len(b)), "true_positives": tp,
-                     "false_positives": fp, "missed": missed})
     result.update(images=len(records), boxes=int(sum((~t.ignore).sum() for t in truths)),
-                  seconds_per_image=round(seconds / max(1, len(records)), 4), rows=rows)
-    result["_found"], result["_truths"] = kept, truths
+                  seconds_per_image=round(seconds / max(1, len(records)), 4))
+    result["_paths"], result["_truths"], result["_all"] = [r.path for r in records], truths, found
+    return at_threshold(result, conf, detector.iou)
+
+
+def at_threshold(result: dict, conf: float, iou: float) -> dict:
+    """`result` with its operating point, per-image rows and kept boxes at score threshold `conf`."""
+    kept = [tuple(a[s >= conf] for a in (b, s, c)) for b, s, c in result["_all"]]
+    truths = result["_truths"]
+    result["operating_point"] = {"conf": round(conf, 3), "iou": iou, **operating_point(truths, kept)}
+    rows = []
+    for path, t, (b, s, c) in zip(result["_paths"], truths, kept):
+        tp, fp, missed = match(t, b, s, c)
+        rows.append({"path": path, "boxes": int((~t.ignore).sum()), "detected": int(len(b)), "true_positives": tp,
+                     "false_positives": fp, "missed": missed})
+    result["rows"], result["_found"] = rows, kept
     return result
+
+
+def fit_conf(result: dict, limit: int = FIT_IMAGES) -> float:
+    """The score threshold with the best F1 (ties: the higher threshold) over the result's images."""
+    truths, found = result["_truths"][:limit], result["_all"][:limit]
+    best, best_f1 = 0.25, -1.0
+    for conf in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        kept = [tuple(a[s >= conf] for a in (b, s, c)) for b, s, c in found]
+        f1 = operating_point(truths, kept)["f1"]
+        if f1 >= best_f1:
+            best, best_f1 = float(conf), f1
+    return best
 
 
 def format_table(result: dict) -> str:
@@ -127,7 +149,7 @@ def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> d
     """After training: the kept model on the validation (and test) images: metrics.json,
     predictions/<split>.csv, plots and report.html."""
     from visionflow import plots
-    from visionflow.rundir import write_json
+    from visionflow.rundir import read_json, write_json
     from visionflow.tasks.detection.detector import Detector
     from visionflow.tasks.detection.report import write_report
 
@@ -144,6 +166,15 @@ def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> d
         if not recs:
             continue
         result = results[split] = evaluate_records(detector, recs, folder.truth)
+        if split == "validation":  # the answer's score threshold: the best F1 on validation, kept in labels.json
+            detector.conf = fit_conf(result)
+            at_threshold(result, detector.conf, detector.iou)
+            meta = read_json(paths.labels)
+            meta["conf"] = detector.conf
+            write_json(paths.labels, meta)
+            detector.meta = meta
+            say(f"score threshold {detector.conf:g}: the best F1 on the validation images (labels.json conf; "
+                f"--conf to override)")
         write_rows(paths.root / "predictions" / f"{split}.csv", result, folder.classes)
         metrics[split] = public(result)
         say(f"\n{split}, kept epoch {metrics['best_epoch'] or state['epoch']}:")

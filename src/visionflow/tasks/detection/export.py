@@ -10,8 +10,8 @@ it passes the same check.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -83,6 +83,7 @@ def export_detector(run: str | Path, names: list[str], out: str | Path | None, s
     reference = detector.detect_arrays(images)
     model = with_decoding(detector.keras_model)
     prepared = np.stack([detector.prepare(im) for im in images])
+    reference_rows = np.asarray(model(prepared[:1].astype(np.float32), training=False))  # also builds it for tf2onnx
     source = Path(detector.source)
     n_points = int(model.output_shape[1])
     meta = {**detector.meta, "input": {"name": model.inputs[0].name, "shape": [None, *detector.image_size, 3],
@@ -95,14 +96,13 @@ def export_detector(run: str | Path, names: list[str], out: str | Path | None, s
     for name in names:
         fmt = FORMATS.get(name)
 
-        def check(run_export) -> dict:
+        def check(run_export, fmt=fmt) -> dict:
             other = Detector(run_export, detector.classes, detector.image_size, fmt.name, "", detector.meta)
             got = other.detect_arrays(images)
             agree = [same_boxes(r, g, detector.conf) for r, g in zip(reference, got)]
             share = float(np.mean(agree))
             rows = np.asarray(run_export(prepared[:1].astype(np.float32)))
-            ref_rows = np.asarray(model(prepared[:1].astype(np.float32), training=False))
-            return {"max_abs_diff": float(np.abs(rows[..., 4:] - ref_rows[..., 4:]).max()), "agreement": share,
+            return {"max_abs_diff": float(np.abs(rows[..., 4:] - reference_rows[..., 4:]).max()), "agreement": share,
                     "samples": len(images), "sample_source": where, "passed": share == 1.0,
                     "criterion": f"every box matched (IoU >= {MIN_IOU}, score within {MAX_SCORE_DIFF})",
                     "parity": "boxes"}

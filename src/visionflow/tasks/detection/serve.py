@@ -8,16 +8,15 @@ routes; every input problem is a 4xx with the shared error body.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-
 from fastapi import Request
 
 from visionflow.data.decode import DecodeError
-from visionflow.serve.errors import ServeError, decode_error
+from visionflow.serve.errors import decode_error
 
 
 @dataclass

@@ -8,10 +8,10 @@ ones (--fps / --every) go through the detector, and the frames between keep the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -383,3 +383,21 @@ def test_the_page_draws_the_boxes_over_the_image(detector_run):
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_run_resumes_from_another_folder_and_keeps_its_split(tmp_path):
+    data = make_scenes(tmp_path / "flat", {"": 20}, layout="coco", size=64, seed=9)
+    runs = tmp_path / "runs"
+    r = vf("train", data, "--task", "detection", "--model", "fcos_small", "--image-size", "64", "--epochs", "1",
+           "--project", runs, "--name", "r")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((runs / "r" / "data_report.json").read_text())
+    assert report["split"]["val_split"] == 0.2 and len(report["validation_files"]) == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = vf("train", "--resume", runs / "r", "--epochs", "2", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "resuming after epoch 1" in r.stdout
+    assert len((runs / "r" / "history.csv").read_text().splitlines()) == 3
+    assert json.loads((runs / "r" / "data_report.json").read_text())["validation_files"] == report["validation_files"]
+    assert json.loads((runs / "r" / "metrics.json").read_text())["epochs_run"] == 2

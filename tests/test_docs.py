@@ -42,7 +42,7 @@ def test_the_docs_have_their_pages():
     names = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")}
     for name in ("index.md", "architecture.md", "deployment.md", "performance.md", "scaling.md",
                  "tasks/classification.md", "tasks/multilabel.md", "tasks/restoration.md", "tasks/video.md",
-                 "tasks/generation.md"):
+                 "tasks/generation.md", "tasks/detection.md"):
         assert name in names
 
 

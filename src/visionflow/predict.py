@@ -21,7 +21,8 @@ BACKENDS = options.BACKENDS
 
 def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
          say: Callable[[str], None] | None = None, tta: bool = False) -> Predictor:
-    """Loads a run directory (or its model file), or an exported model, for prediction.
+    """Loads a run directory (or its model file), or an exported model, for prediction. A detection
+    model loads as a `visionflow.tasks.detection.detector.Detector` (`.predict(img).boxes`).
 
     Args:
         path: `runs/exp1`; a `.keras` file with `labels.json` beside it; or a folder written by

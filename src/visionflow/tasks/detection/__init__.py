@@ -49,9 +49,9 @@ class Detection(Task):
                 raise ConfigError(f"{flag} is not for detection models; a detector learns boxes from the annotations.")
         if cfg.monitor not in (None, "val_map50", "val_loss"):
             raise ConfigError(f"--monitor for detection is val_map50 or val_loss. Received: {cfg.monitor}")
-        if cfg.augment not in (None, "none", "boxes"):
-            raise ConfigError(f"--augment for detection is boxes (flip, crop, zoom-out, colour; the default) or none. "
-                              f"Received: {cfg.augment}")
+        if cfg.augment not in (None, "none", "light"):
+            raise ConfigError(f"--augment for detection is light (box-aware: crop, zoom-out, flip, colour; the "
+                              f"default) or none. Received: {cfg.augment}")
         if cfg.image_size is not None and (cfg.image_size[0] % 32 or cfg.image_size[1] % 32):
             raise ConfigError(f"--image-size for a detector must be a multiple of 32 (the coarsest map's stride). "
                               f"Received: {cfg.image_size[0]}x{cfg.image_size[1]}")
@@ -61,7 +61,7 @@ class Detection(Task):
                   "lr_schedule": "cosine", "mixup": 0.0, "dropout": 0.0, "label_smoothing": 0.0,
                   "patience": 0, "keep": "best", "monitor": "val_map50"}
         return cfg.replace(**{k: v for k, v in filled.items() if getattr(cfg, k) is None},
-                           augment="none" if cfg.augment in (None, "boxes") else cfg.augment,
+                           augment=cfg.augment or "light",
                            **({"time_budget": TIME_BUDGET} if cfg.time_budget is None and cfg.epochs is None else {}))
 
     def complete(self, cfg, facts):
@@ -95,7 +95,8 @@ class Detection(Task):
                 f"-> {cfg.model} ({backbone}), {cfg.image_size[0]}x{cfg.image_size[1]}, batch {cfg.batch_size}, "
                 f"{cfg.optimizer} {cfg.learning_rate:g} cosine, "
                 + (f"{cfg.time_budget:g} min budget" if cfg.time_budget else f"{cfg.epochs} epochs")
-                + ", box-aware augmentation; best epoch by validation mAP@0.5")
+                + (", box-aware augmentation" if cfg.augment != "none" else ", no augmentation")
+                + "; best epoch by validation mAP@0.5")
         if why:
             line += f"\n{why}"
         return cfg, line
@@ -109,7 +110,12 @@ class Detection(Task):
     def datasets(self, cfg, folder, paths, batch_size):
         from visionflow.tasks.detection.pipeline import datasets
 
-        return datasets(folder, tuple(cfg.image_size), cfg.seed, batch_size)
+        return datasets(folder, tuple(cfg.image_size), cfg.seed, batch_size, augmented=cfg.augment != "none")
+
+    def epoch_size(self, cfg, folder):
+        from visionflow.tasks.detection.pipeline import epoch_images
+
+        return epoch_images(len(folder.splits["train"]))
 
     def callbacks(self, cfg, paths, folder, state, say):
         from visionflow.tasks.detection.evaluate import ValidationMap

@@ -173,13 +173,13 @@ def _stage(x, filters: int, name: str):
 @register("fcos_lite0", "Detector: FCOS head and feature pyramid on EfficientNet-Lite0 (offline ImageNet weights: "
                         "visionflow weights install efficientnet_lite0).",
           default_dropout=0.0, min_size=64, backbone=True, native_size=224, tasks=("detection",),
-          listing=lambda: (3_900_000, "320x320"))
+          listing=lambda: (3_290_918, "320x320, one class"))
 def fcos_lite0(input_shape=(320, 320, 3), classes: int = 1, weights: str = "none", **_) -> keras.Model:
     return fcos_on_lite("efficientnet_lite0", input_shape, classes, weights)
 
 
 @register("fcos_small", "Detector: FCOS head and feature pyramid on a 5-stage CNN from scratch (tests, tiny data).",
-          default_dropout=0.0, min_size=64, tasks=("detection",), listing=lambda: (330_000, "256x256"))
+          default_dropout=0.0, min_size=64, tasks=("detection",), listing=lambda: (751_670, "256x256, one class"))
 def fcos_small(input_shape=(256, 256, 3), classes: int = 1, **_) -> keras.Model:
     inputs = image_input(input_shape)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(inputs)

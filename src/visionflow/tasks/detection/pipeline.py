@@ -11,6 +11,8 @@ from visionflow.tasks.detection.annotations import Truth
 from visionflow.tasks.detection.assign import Assigner
 from visionflow.tasks.detection.augment import augment, resize
 
+EPOCH_IMAGES = 2000  # training images per epoch at most (a new random draw each epoch), so that big
+# sets still get epochs, validation scores and a kept best epoch within the time budget
 CACHE_BYTES = 2 * 1024 ** 3  # decoded images kept in memory up to this size
 KEEP_SCALE = 2.0  # cached images are at most this many times the input side (crops still have detail)
 
@@ -45,12 +47,17 @@ class Images:
         return image, truth
 
 
+def epoch_images(n: int) -> int:
+    return min(n, EPOCH_IMAGES)
+
+
 class Batches:
     """A generator of (image, targets) per example for tf.data: augmented views in a new seeded
     order each epoch (training), or the plain resized images in order (validation)."""
 
-    def __init__(self, images: Images, assigner: Assigner, seed: int, train: bool):
+    def __init__(self, images: Images, assigner: Assigner, seed: int, train: bool, augmented: bool = True):
         self.images, self.assigner, self.seed, self.train = images, assigner, seed, train
+        self.augmented = augmented
         self.epoch = 0
 
     def __call__(self):
@@ -62,13 +69,15 @@ class Batches:
             return
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        for i in rng.permutation(len(self.images)):
-            image, truth = augment(*self.images.get(int(i)), size, rng)
+        for i in rng.permutation(len(self.images))[:epoch_images(len(self.images))]:
+            image, truth = (augment if self.augmented else lambda im, t, sz, _: resize(im, t, sz))(
+                *self.images.get(int(i)), size, rng)
             yield image, self.assigner(truth.boxes, truth.labels, truth.ignore)
 
 
-def datasets(folder, size: tuple[int, int], seed: int, batch_size: int):
-    """(training, validation) tf.data datasets of (uint8 images, float32 targets) batches."""
+def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmented: bool = True):
+    """(training, validation) tf.data datasets of (uint8 images, float32 targets) batches; the
+    training images augmented with their boxes unless `augmented` is False."""
     import tensorflow as tf
 
     assigner = Assigner(size, len(folder.classes))
@@ -76,7 +85,7 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int):
     out = []
     for split, train in (("train", True), ("validation", False)):
         images = Images(folder.splits[split], folder.truth, size)
-        ds = tf.data.Dataset.from_generator(Batches(images, assigner, seed, train), output_signature=spec)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(len(images)))
+        ds = tf.data.Dataset.from_generator(Batches(images, assigner, seed, train, augmented), output_signature=spec)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_images(len(images)) if train else len(images)))
         out.append(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2))
     return out[0], out[1]

@@ -339,50 +339,35 @@ def test_the_page_draws_the_boxes_over_the_image(detector_run):
 
     if not (CHROMIUM and DRIVER):
         pytest.skip("Chromium and ChromeDriver are not installed (apt-get install chromium chromium-driver)")
-    import tempfile
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     import visionflow
+    from test_web import chromium
 
     run, data = detector_run
     image = sorted((data / "test" / "images").iterdir())[0]
     expected = visionflow.load(run, backend="keras").predict(str(image)).boxes
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="vf-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1000,800", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
-    try:
-        with _serving(run) as url:
-            browser.get(url + "/")
-            wait = WebDriverWait(browser, 30)
-            wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "detector of 2 classes"))
-            browser.find_element(By.ID, "file").send_keys(str(image))
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box"))
-            rects = browser.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box")
-            assert len(rects) == len(expected)
-            for rect, box in zip(rects, expected):
-                x1, y1, x2, y2 = box["box"]
-                assert float(rect.get_attribute("x")) == pytest.approx(x1, abs=0.2)
-                assert float(rect.get_attribute("width")) == pytest.approx(x2 - x1, abs=0.2)
-            # drawn to scale over the picture: the overlay covers the shown image exactly
-            shown = browser.find_element(By.ID, "scene-image").size
-            overlay = browser.find_element(By.ID, "scene-boxes").size
-            assert overlay == shown and shown["width"] > 128
-            items = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#box-list li")]
-            assert items and items[0].startswith(expected[0]["label"])
-            assert "answered in" in browser.find_element(By.ID, "status").text
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as browser, _serving(run) as url:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "detector of 2 classes"))
+        browser.find_element(By.ID, "file").send_keys(str(image))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box"))
+        rects = browser.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box")
+        assert len(rects) == len(expected)
+        for rect, box in zip(rects, expected):
+            x1, _, x2, _ = box["box"]
+            assert float(rect.get_attribute("x")) == pytest.approx(x1, abs=0.2)
+            assert float(rect.get_attribute("width")) == pytest.approx(x2 - x1, abs=0.2)
+        # drawn to scale over the picture: the overlay covers the shown image exactly
+        shown = browser.find_element(By.ID, "scene-image").size
+        overlay = browser.find_element(By.ID, "scene-boxes").size
+        assert overlay == shown and shown["width"] > 128
+        items = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#box-list li")]
+        assert items and items[0].startswith(expected[0]["label"])
+        assert "answered in" in browser.find_element(By.ID, "status").text
 
 
 def test_a_run_resumes_from_another_folder_and_keeps_its_split(tmp_path):

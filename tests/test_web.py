@@ -41,8 +41,9 @@ def _serving(run):
         proc.wait(timeout=30)
 
 
-@pytest.fixture
-def browser():
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium through ChromeDriver, with a fresh profile removed afterwards."""
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -53,9 +54,17 @@ def browser():
                  "--window-size=1000,800", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser():
+    with chromium() as driver:
+        yield driver
 
 
 def test_page_shows_the_predicted_label(trained, browser, tmp_path):

@@ -226,6 +226,18 @@ def psnr_between(reference: np.ndarray, got: np.ndarray) -> float:
     return 100.0 if mse == 0 else min(100.0, 10 * np.log10(255.0 ** 2 / mse))
 
 
+def export_folders(run: str | Path, model, out: str | Path | None) -> tuple[RunPaths, Path]:
+    """(the run's paths, the export folder, made) for a task's own export of `run`; ModelError when
+    `model` is None (`run` is already an export)."""
+    if model is None:
+        raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
+    run_path = Path(run)
+    paths = RunPaths(run_path if run_path.is_dir() else run_path.parent)
+    out_dir = Path(out) if out else paths.root / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return paths, out_dir
+
+
 def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibration=None,
                   opener: Callable | None = None) -> ExportResult:
     """Writes `model` in format `fmt` to a temporary folder beside `out_dir/<format>`, runs

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.errors import ExportFailed, ModelError
-from visionflow.rundir import RunPaths, locate
+from visionflow.errors import ExportFailed
+from visionflow.rundir import locate
 
 MIN_IOU, MAX_SCORE_DIFF = 0.9, 0.01
 MAX_SAMPLES = 32
@@ -66,18 +66,13 @@ def sample_images(detector, manifest: Path, count: int) -> tuple[list[np.ndarray
 
 def export_detector(run: str | Path, names: list[str], out: str | Path | None, samples: int, unsafe: bool,
                     say: Callable[[str], None]) -> list:
-    from visionflow.export.exporter import sha256, write_checked
+    from visionflow.export.exporter import export_folders, sha256, write_checked
     from visionflow.export.formats import FORMATS
     from visionflow.tasks.detection.detector import Detector
     from visionflow.tasks.detection.models import with_decoding
 
     detector = Detector.load(run, backend="keras", unsafe=unsafe)
-    if detector.keras_model is None:
-        raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
-    run_path = Path(run)
-    paths = RunPaths(run_path if run_path.is_dir() else run_path.parent)
-    out_dir = Path(out) if out else paths.root / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, out_dir = export_folders(run, detector.keras_model, out)
     images, where = sample_images(detector, paths.manifest, max(1, min(samples, MAX_SAMPLES)))
     say(f"parity check on {where}")
     reference = detector.detect_arrays(images)

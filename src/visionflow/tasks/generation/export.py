@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.errors import ConfigError, ExportFailed, ModelError
+from visionflow.errors import ConfigError, ExportFailed
 from visionflow.tasks.generation.runtime import open_generator
 
 MIN_PSNR = 50.0  # dB between an export's images and the .keras generator's, on every sample
@@ -25,22 +25,16 @@ def export_generator(run: str | Path, names: list[str], out: str | Path | None, 
                      say: Callable[[str], None]) -> list:
     """Writes each format of a GAN run's generator (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's images and the .keras generator's over `samples` latents."""
-    from visionflow.export.exporter import psnr_between, sha256, write_formats
+    from visionflow.export.exporter import export_folders, psnr_between, sha256, write_formats
     from visionflow.export.formats import FORMATS
     from visionflow.tasks.generation.sampler import latents, load_sampler
-    from visionflow.rundir import RunPaths
 
     quantized = [n for n in names if FORMATS.get(n).quantized]
     if quantized:
         raise ConfigError(f"{', '.join(quantized)} is for classifiers: an 8-bit generator's images drift visibly from "
                           f"the model's; export tflite (float32) instead.")
     sampler = load_sampler(run, unsafe=unsafe)
-    if sampler.model is None:
-        raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
-    run_path = Path(run)
-    paths = RunPaths(run_path if run_path.is_dir() else run_path.parent)
-    out_dir = Path(out) if out else paths.root / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, out_dir = export_folders(run, sampler.model, out)
     n = max(2, min(samples, 64))
     z = latents(n, sampler.latent_dim, PARITY_SEED)
     y = sampler.labels_for(n)

@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.errors import ConfigError, ExportFailed, ModelError
-from visionflow.rundir import RunPaths, locate
+from visionflow.errors import ConfigError, ExportFailed
+from visionflow.rundir import locate
 
 MIN_PSNR = 50.0  # dB between an export's output and the .keras model's, on every sample image
 MAX_SIDE = 320  # sample images are cropped to at most this side (parity, not speed, is measured)
@@ -54,7 +54,7 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
                        say: Callable[[str], None]) -> list:
     """Writes each format of a restoration run (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's output and the .keras model's over the sample images."""
-    from visionflow.export.exporter import psnr_between, sha256, write_formats
+    from visionflow.export.exporter import export_folders, psnr_between, sha256, write_formats
     from visionflow.export.formats import FORMATS
     from visionflow.tasks.restoration.restorer import Restorer
 
@@ -63,12 +63,7 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
         raise ConfigError(f"{', '.join(quantized)} is for classifiers: an 8-bit restoration model loses the fine "
                           f"detail it is for; export tflite (float32) instead.")
     restorer = Restorer.load(run, unsafe=unsafe)
-    if restorer.model is None:
-        raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")
-    run_path = Path(run)
-    paths = RunPaths(run_path if run_path.is_dir() else run_path.parent)
-    out_dir = Path(out) if out else paths.root / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, out_dir = export_folders(run, restorer.model, out)
     inputs, where = sample_inputs(restorer, paths.manifest, min(samples, 4))
     say(f"parity check on {where} ({', '.join(f'{x.shape[1]}x{x.shape[0]}' for x in inputs)} pixels)")
     padded = [restorer.padded(x)[None] for x in inputs]

@@ -97,6 +97,7 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
 
     strategy = cluster.strategy
     replicas = strategy.num_replicas_in_sync
+    labels = len(train_ds.element_spec[1].shape) == 2  # one target row per image: accuracy is counted
     dist_train = distribute_dataset(cluster, train_ds)
 
     @tf.function
@@ -151,13 +152,14 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
         for x, y in val_ds:
             a, b, c = val_step(x, y)
             v_loss, v_right, v_n = v_loss + float(a), v_right + float(b), v_n + float(c)
-        logs = {"loss": sum(losses) / max(1, len(losses)), "accuracy": right / max(1.0, seen),
-                "val_loss": v_loss / max(1.0, v_n), "val_accuracy": v_right / max(1.0, v_n)}
+        logs = {"loss": sum(losses) / max(1, len(losses)), "val_loss": v_loss / max(1.0, v_n)}
+        if labels:
+            logs.update(accuracy=right / max(1.0, seen), val_accuracy=v_right / max(1.0, v_n))
         for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        say(f"epoch {epoch + 1}/{epochs}  loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}  "
-            f"val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.4f}  "
-            f"{time.perf_counter() - t0:.1f}s  ({cluster.workers} workers)")
+            cb.on_epoch_end(epoch, logs)  # a task's callbacks come first and may add to logs (val_map50)
+        shown = "  ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_map50")
+                          if k in logs)
+        say(f"epoch {epoch + 1}/{epochs}  {shown}  {time.perf_counter() - t0:.1f}s  ({cluster.workers} workers)")
         # Stop together: a decision taken on one worker alone (e.g. the time budget) would leave
         # the others waiting in the next all-reduce.
         if float(any_worker(1.0 if model.stop_training else 0.0)) > 0:

@@ -451,8 +451,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                 from visionflow.training import distributed
 
                 try:
-                    distributed.fit(model, cluster, train_ds, val_ds, state["epoch"], end, [keeper, *(extra or [])],
-                                    say)
+                    distributed.fit(model, cluster, train_ds, val_ds, state["epoch"], end,
+                                    [*task.callbacks(cfg, paths, folder, state, say), keeper, *(extra or [])], say)
                 except distributed.worker_errors() as exc:
                     kept = (f"the last checkpoint is kept: continue with visionflow launch ... train --resume "
                             f"{paths.root}" if state["checkpoint"] else "no epoch finished")

@@ -95,6 +95,11 @@ def test_bad_annotations_are_counted_listed_and_never_guessed(tmp_path):
     assert f.report["counts"]["train"]["ignored_boxes"] == 1
     assert any("1 negative image" in line for line in f.report["details"])
     assert {p.name: p.read_bytes() for p in ann.iterdir()} == before  # nothing was rewritten
+    # an image whose every box was unusable is skipped, not taught as background
+    (ann / "edge.xml").write_text(voc_xml("edge", boxes[1:3], 128))
+    g = load_boxes(root)
+    assert str(img / "edge.png") not in g.truth
+    assert "every box" in {Path(r.path).name: r.reason for r in g.skipped}["edge.png"]
 
 
 def test_yolo_unknown_class_ids_and_polygon_rows(tmp_path):

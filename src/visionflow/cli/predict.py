@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if o.out:
         raise VisionflowError("--out is for models that write images; the predictions of a model that labels images "
                               "go to standard output (--format json or csv to save them).")
-    if o.video_flags() and not any(is_video(a) or _may_hold_many(a) for a in args.inputs):
+    if o.video_flags() and not any(is_video(a) or may_hold_many(a) for a in args.inputs):
         raise _no_video(o)
     predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
     videos: list[str] = []
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _may_hold_many(arg: str) -> bool:
+def may_hold_many(arg: str) -> bool:
     """A folder, glob or @list: what it holds is known only when it is read."""
     import glob
     from pathlib import Path

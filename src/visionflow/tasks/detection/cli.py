@@ -97,6 +97,7 @@ def _annotated_image(out_dir: Path, source: str, det, used: set) -> None:
 
 
 def predict(args: argparse.Namespace, o) -> int:
+    from visionflow.cli.predict import may_hold_many
     from visionflow.predict import iter_inputs
     from visionflow.tasks.detection.detector import Detector, check_thresholds
     from visionflow.tasks.detection.track import parse_line
@@ -107,11 +108,13 @@ def predict(args: argparse.Namespace, o) -> int:
                               "(--annotate DIR draws them).")
     if o.segments or o.cam or o.top_k != 1 or o.tta:
         raise VisionflowError("--segments, --cam, --top-k and --tta are for classifiers; a detector lists boxes.")
+    line = parse_line(o.count_line) if o.count_line else None
+    if (o.track or line) and not any(is_video(a) or may_hold_many(a) for a in args.inputs):
+        raise VisionflowError("--track and --count-line follow objects through a video; no video was given.")
+    check_thresholds(0.25 if o.conf is None else o.conf, 0.5 if o.iou is None else o.iou)
     detector = Detector.load(args.run, backend=o.backend, unsafe=o.unsafe)
     detector.conf = detector.conf if o.conf is None else o.conf
     detector.iou = detector.iou if o.iou is None else o.iou
-    check_thresholds(detector.conf, detector.iou)
-    line = parse_line(o.count_line) if o.count_line else None
     videos: list[str] = []
 
     def images():

@@ -121,7 +121,11 @@ def load_boxes(root: str | Path, val_split: float = 0.0, seed: int = 42, classes
                 skipped.append(rec)
                 continue
             t = _check_boxes(entry, rec, index, names if split.layout == "yolo" else [], findings, listed)
-            if entry.objects is None:
+            if entry.objects and not len(t.boxes):  # its objects were all unusable: not a picture of nothing
+                rec.status, rec.reason = "skipped", "every box of its annotation was unusable (listed in problems)"
+                skipped.append(rec)
+                continue
+            if not entry.objects:  # no annotation file, or one listing no object: background only
                 negatives[target] += 1
             rec.labels = tuple(t.to_rows(names)) or ("negative",)
             truth[rec.path] = t
@@ -182,7 +186,7 @@ def _report(folder: BoxFolder, findings: Counter, listed: list[dict], negatives:
         details.append(f"{split:<10} {sum(per_class.values()):6d} boxes ("
                        + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items()))
                        + "); sizes: " + ", ".join(f"{k} {sizes.get(k, 0)}" for k in SIZES)
-                       + (f"; {negatives[split]} negative image(s) (no annotation file)" if negatives.get(split) else "")
+                       + (f"; {negatives[split]} negative image(s) (no boxes)" if negatives.get(split) else "")
                        + (f"; {hard} difficult/crowd box(es) not scored" if hard else ""))
     if any(findings.values()):
         details.append("annotations: " + ", ".join(f"{v} {k}" for k, v in sorted(findings.items()) if v))

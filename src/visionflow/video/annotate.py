@@ -71,7 +71,7 @@ def annotate(timeline: Timeline, source, out: str | Path, segments: list[Segment
                 img = to_image(frame.pixels)
                 if stream is None:
                     stream, size = open_stream(container, img.size, reader.info.fps, crf)
-                    font = _font(img.size)
+                    font = font_for(img.size)
                 k = bisect.bisect_right(times, frame.time + 1e-6) - 1  # the last sampled frame at or before this one
                 row = timeline.frames[k] if k >= 0 else None
                 if cam is not None and row is not None and row.frame == frame.index:
@@ -125,8 +125,10 @@ def _pad_even(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return canvas
 
 
-def _font(size: tuple[int, int]):
-    px = max(12, min(size) // 22)
+def font_for(size: tuple[int, int], lines: int = 22):
+    """Pillow's default font scaled so that `lines` lines of text fill the image's shorter side
+    (at least 12 pixels)."""
+    px = max(12, min(size) // lines)
     try:
         return ImageFont.load_default(size=px)
     except TypeError:  # Pillow without FreeType: the fixed bitmap font

@@ -40,18 +40,20 @@ def draw(image: np.ndarray, boxes: list[tuple], width: int = 0) -> np.ndarray:
     """`image` with each (box, colour, text) drawn; text above the box's top-left corner."""
     from PIL import Image, ImageDraw
 
+    from visionflow.video.annotate import font_for
+
     pil = Image.fromarray(image)
     pen = ImageDraw.Draw(pil)
+    font = font_for(pil.size, 30)
     width = width or max(2, round(max(image.shape[:2]) / 250))
     for box, colour, text in boxes:
         x1, y1, x2, y2 = [float(v) for v in box]
         pen.rectangle([x1, y1, x2, y2], outline=colour, width=width)
         if text:
-            left, top, right, bottom = pen.textbbox((x1, y1), text)
-            h = bottom - top
-            y = y1 - h - 4 if y1 - h - 4 >= 0 else y1
-            pen.rectangle([x1, y, x1 + (right - left) + 4, y + h + 4], fill=colour)
-            pen.text((x1 + 2, y + 1), text, fill=(255, 255, 255))
+            _, _, right, bottom = pen.textbbox((0, 0), text, font=font)
+            y = y1 - bottom - 4 if y1 - bottom - 4 >= 0 else y1
+            pen.rectangle([x1, y, x1 + right + 4, y + bottom + 4], fill=colour)
+            pen.text((x1 + 2, y + 2), text, fill=(255, 255, 255), font=font)
     return np.asarray(pil)
 
 

@@ -104,27 +104,30 @@ def draw_frame(pixels: np.ndarray, drawn: list, counter=None) -> np.ndarray:
     """The frame with each (box, id, label, score, trail) drawn, and the count line with its tallies."""
     from PIL import Image, ImageDraw
 
+    from visionflow.video.annotate import font_for
+
     img = Image.fromarray(pixels)
     pen = ImageDraw.Draw(img)
+    font = font_for(img.size, 36)
     width = max(2, round(max(pixels.shape[:2]) / 320))
     for box, ident, label, score, trail in drawn:
         colour = COLOURS[ident % len(COLOURS)] if ident else COLOURS[0]
         x1, y1, x2, y2 = [float(v) for v in box]
         pen.rectangle([x1, y1, x2, y2], outline=colour, width=width)
         text = f"{label} #{ident} {score:.2f}" if ident else f"{label} {score:.2f}"
-        left, top, right, bottom = pen.textbbox((x1, y1), text)
-        y = max(0, y1 - (bottom - top) - 4)
-        pen.rectangle([x1, y, x1 + right - left + 4, y + bottom - top + 4], fill=colour)
-        pen.text((x1 + 2, y + 1), text, fill=(0, 0, 0))
+        left, top, right, bottom = pen.textbbox((0, 0), text, font=font)
+        y = max(0, y1 - bottom - 4)
+        pen.rectangle([x1, y, x1 + right + 4, y + bottom + 4], fill=colour)
+        pen.text((x1 + 2, y + 2), text, fill=(0, 0, 0), font=font)
         if len(trail) > 1:
             pen.line(trail, fill=colour, width=width)
     if counter is not None:
         x1, y1, x2, y2 = counter.line
         pen.line([(x1, y1), (x2, y2)], fill=(255, 255, 0), width=width + 1)
         tally = "  ".join(f"{k}: in {v['in']} out {v['out']}" for k, v in sorted(counter.counts.items())) or "in 0 out 0"
-        left, top, right, bottom = pen.textbbox((8, 8), tally)
+        left, top, right, bottom = pen.textbbox((8, 6), tally, font=font)
         pen.rectangle([4, 4, right + 4, bottom + 4], fill=(0, 0, 0))
-        pen.text((8, 6), tally, fill=(255, 255, 0))
+        pen.text((8, 6), tally, fill=(255, 255, 0), font=font)
     return np.asarray(img)
 
 

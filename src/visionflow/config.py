@@ -63,8 +63,9 @@ class TrainConfig:
                                                         "of every image the discriminator sees (any of color, "
                                                         "translation, cutout, comma-separated, or none).",
                             metavar="POLICY")
-    loss: str | None = _opt(None, "Restoration: training loss, l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",
-                            choices=("l1", "l2", "ssim"), kind=str, shown="l1")
+    loss: str | None = _opt(None, "Training loss. Restoration: l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1). "
+                                  "Segmentation: ce (cross-entropy) or ce+dice (plus soft Dice).",
+                            choices=("l1", "l2", "ssim", "ce", "ce+dice"), kind=str, shown="the task's")
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
@@ -105,8 +106,9 @@ class TrainConfig:
                                 kind=int)
     monitor: str | None = _opt(None, "Validation metric that picks the best model and drives early stopping; unset: "
                                      "the task's (val_accuracy for classification, val_loss for multilabel, val_psnr for restoration, "
-                                     "val_map50 for detection).",
-                               choices=("val_accuracy", "val_loss", "val_psnr", "val_map50"), kind=str, shown="the task's")
+                                     "val_map50 for detection, val_miou for segmentation).",
+                               choices=("val_accuracy", "val_loss", "val_psnr", "val_map50", "val_miou"), kind=str,
+                               shown="the task's")
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
     time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",

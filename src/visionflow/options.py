@@ -62,7 +62,11 @@ class PredictOptions:
     top_k: int = _opt(1, "Classifiers: classes shown per image; a multi-label model shows every label over its "
                          "threshold.")
     out: str | None = _opt(None, "Restoration models (required for them): the folder the restored images are written "
-                                 "to, as PNG named after each input.", metavar="DIR", kind=str, shown="none")
+                                 "to, as PNG named after each input. Segmentation models: the folder each image's "
+                                 "mask is written to (OUT/<stem>.png, class indices as a palette PNG).",
+                           metavar="DIR", kind=str, shown="none")
+    overlay: bool = _opt(False, "Segmentation models, with --out: also write OUT/<stem>_overlay.jpg, the image with "
+                                "its mask blended over it.")
     format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
     batch_size: int = _opt(32, "Images (or video frames) per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)

@@ -91,13 +91,18 @@ class DataFacts:
     classes: int
     short_side: int
     noun: str = "classes"  # what `classes` counts: classes, or labels of multi-label data
+    height: int = 0  # median height and width of the training images (0: unknown)
+    width: int = 0
 
     @classmethod
     def of(cls, folder) -> "DataFacts":
         train = folder.splits["train"]
-        sides = [min(r.width, r.height) for r in train if r.width and r.height]
+        known = [r for r in train if r.width and r.height]
+        sides = [min(r.width, r.height) for r in known]
         return cls(len(train), len(folder.classes), int(statistics.median(sides)) if sides else 0,
-                   folder.report.get("noun", "classes"))
+                   folder.report.get("noun", "classes"),
+                   int(statistics.median(r.height for r in known)) if known else 0,
+                   int(statistics.median(r.width for r in known)) if known else 0)
 
 
 RECIPES: Registry = Registry("recipe")

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                                        ("--track", o.track), ("--count-line", o.count_line)) if on]
     if detection_flags:
         raise VisionflowError(f"{', '.join(detection_flags)} are for detection models; {args.run} labels images.")
+    if o.overlay:
+        raise VisionflowError(f"--overlay is for segmentation models; {args.run} labels images.")
     if o.out:
         raise VisionflowError("--out is for models that write images; the predictions of a model that labels images "
                               "go to standard output (--format json or csv to save them).")

@@ -69,6 +69,16 @@ def blocks(variant: Variant) -> list[dict]:
     return out
 
 
+def taps(name: str, strides=(8, 16, 32)) -> list[str]:
+    """The layers of backbone `name` that end each of `strides` (2, 4, 8, 16 or 32): the last block
+    at that stride, for decoders and feature pyramids."""
+    stride, last = 2, {2: "stem_relu"}
+    for i, spec in enumerate(blocks(VARIANTS[name])):
+        stride *= spec["stride"]
+        last[stride] = f"block{i}_add" if spec["stride"] == 1 and spec["in"] == spec["out"] else f"block{i}_project_bn"
+    return [last[s] for s in strides]
+
+
 def _bn(x, name: str):
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 

@@ -32,6 +32,7 @@ WHERE: dict[str, str] = {
     "inpaint": "visionflow.tasks.restoration",
     "gan": "visionflow.tasks.generation",
     "detection": "visionflow.tasks.detection",
+    "segmentation": "visionflow.tasks.segmentation",
 }
 
 # What each task learns from what, in a few words, for --help (without importing the task).
@@ -44,6 +45,7 @@ SUMMARY: dict[str, str] = {
     "inpaint": "holes filled, learnt from any folder of clean images",
     "gan": "an image generator learnt from any folder of images",
     "detection": "boxes around objects, from YOLO, VOC or COCO annotations",
+    "segmentation": "a class for every pixel, from images with masks",
 }
 
 

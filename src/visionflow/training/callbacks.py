@@ -193,7 +193,7 @@ class Progress(keras.callbacks.Callback):
         if self.keeper.nan_at is not None or row.get("epoch") != epoch + 1:
             return
         order = ("loss", "accuracy", "psnr", "d_loss", "g_loss", "diversity", "val_loss", "val_accuracy", "val_psnr",
-                 "val_map50", "epsilon", "clipped")
+                 "val_map50", "val_miou", "epsilon", "clipped")
         metrics = "  ".join(f"{k} {row[k]:.4f}" for k in order if k in row)
         mark = ("  saved" if self.keeper.keep == "last" else "  * best, saved") if self.keeper.improved else ""
         self.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  lr {row['lr']:.2g}  "

@@ -157,7 +157,8 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
             logs.update(accuracy=right / max(1.0, seen), val_accuracy=v_right / max(1.0, v_n))
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)  # a task's callbacks come first and may add to logs (val_map50)
-        shown = "  ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_map50")
+        shown = "  ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_map50",
+                                                "val_miou")
                           if k in logs)
         say(f"epoch {epoch + 1}/{epochs}  {shown}  {time.perf_counter() - t0:.1f}s  ({cluster.workers} workers)")
         # Stop together: a decision taken on one worker alone (e.g. the time budget) would leave

@@ -192,3 +192,52 @@ def heat_on_frame(heat: np.ndarray, frame_hw: tuple[int, int], mode: str, model_
     top, left = (fh - ch) // 2, (fw - cw) // 2
     out[top:top + ch, left:left + cw] = np.asarray(img.resize((cw, ch), Image.Resampling.BILINEAR), np.float32) / 255.0
     return out
+
+
+class FrameWriter:
+    """An annotated copy of a video, frame by frame: written to a hidden file beside `out` and
+    moved into place when complete (`close`), deleted on `abort`; frames keep their own times."""
+
+    def __init__(self, out: str | Path, source: str):
+        import av
+
+        self.out = check_output(out, source)
+        self.tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.part{self.out.suffix}")
+        self.container = av.open(str(self.tmp), mode="w", format=CONTAINERS[self.out.suffix.lower()])
+        self.stream = None
+        self.size = None
+        self.last_pts = -1
+
+    def write(self, pixels: np.ndarray, time: float, fps) -> None:
+        """Adds the RGB frame `pixels` shown at `time` seconds (`fps`: the source's, for the stream)."""
+        import av
+
+        img = Image.fromarray(pixels)
+        if self.stream is None:
+            self.stream, self.size = open_stream(self.container, img.size, fps, 23)
+        if img.size != self.size:
+            canvas = Image.new("RGB", self.size)
+            canvas.paste(img, (0, 0))
+            img = canvas
+        vf = av.VideoFrame.from_image(img)
+        pts = max(self.last_pts + 1, int(round(time * 1000)))
+        vf.pts, vf.time_base, self.last_pts = pts, Fraction(1, 1000), pts
+        for packet in self.stream.encode(vf):
+            self.container.mux(packet)
+
+    def close(self) -> Path:
+        if self.stream is None:
+            self.abort()
+            raise DataError(f"{self.out}: no frame to annotate.")
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        os.replace(self.tmp, self.out)
+        return self.out
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # a half-written container may not close cleanly; it is deleted anyway
+            pass
+        self.tmp.unlink(missing_ok=True)

@@ -106,6 +106,8 @@ def predict(args: argparse.Namespace, o) -> int:
     if o.out:
         raise VisionflowError("--out is for models that write images; a detector's boxes go to standard output "
                               "(--annotate DIR draws them).")
+    if o.overlay:
+        raise VisionflowError("--overlay is for segmentation models; a detector's boxes are drawn with --annotate DIR.")
     if o.segments or o.cam or o.top_k != 1 or o.tta:
         raise VisionflowError("--segments, --cam, --top-k and --tta are for classifiers; a detector lists boxes.")
     line = parse_line(o.count_line) if o.count_line else None

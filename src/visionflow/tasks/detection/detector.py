@@ -7,7 +7,6 @@ thresholds, NMS and scaling back to the original image happen here, identically 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -83,68 +82,15 @@ class Detector:
              say: Callable[[str], None] | None = None) -> Detector:
         """A run folder (its model.keras, in the fast runtime by default), a `.keras` file, or an
         export folder written by `visionflow export`."""
-        from visionflow.predictor import (
-            exported_format,
-            load_keras,
-            model_files,
-            read_labels,
-        )
-
-        path = Path(path)
-        exported = exported_format(path)
-        if exported is not None:
-            return cls._from_export(*exported)
-        model_path, meta = model_files(path)
-        if backend not in ("keras", "auto") or (backend == "auto" and path.is_dir() and model_path.suffix == ".keras"):
-            fast = cls._fast(path, backend, say)
-            if fast is not None:  # the run's labels.json is the truth for its thresholds
-                fast.meta = meta
-                fast.conf, fast.iou = float(meta.get("conf", CONF)), float(meta.get("iou", IOU))
-                return fast
-        from visionflow.runtime import keras_runtime
+        from visionflow.runtime import open_network
         from visionflow.tasks.detection.models import with_decoding
 
-        model = load_keras(model_path, unsafe)
-        read_labels(model_path.parent / "labels.json")
-        decoding = with_decoding(model)
-        size = tuple(meta["image_size"])
-        return cls(keras_runtime(decoding, size), meta["classes"], size, "keras", str(model_path), meta, model)
-
-    @classmethod
-    def _from_export(cls, artifact: Path, meta: dict) -> Detector:
-        from visionflow.runtime import open_artifact
-
-        if not artifact.exists():
-            raise ModelError(f"No exported model at {artifact}.")
+        net = open_network(path, backend, unsafe, say, wrap=with_decoding, what="detector")
         try:
-            classes, size = meta["classes"], meta["image_size"]
+            classes, size = net.meta["classes"], net.meta["image_size"]
         except KeyError:
-            raise ModelError(f"{artifact.parent / 'labels.json'} is not a visionflow export description.") from None
-        return cls(open_artifact(str(meta["format"]), artifact, meta), classes, size, str(meta["format"]),
-                   str(artifact), meta)
-
-    @classmethod
-    def _fast(cls, run: Path, backend: str, say) -> Detector | None:
-        from visionflow.errors import ExportFailed
-        from visionflow.export import cached
-        from visionflow.predictor import exported_format
-
-        say = say or (lambda line: print(line, file=sys.stderr))
-        fmt = cached.fast_format() if backend == "auto" else backend
-        if fmt is None:
-            return None
-        if fmt not in cached.FAST_FORMATS:
-            raise ConfigError(f"--backend for a detector is auto, keras, onnx or tflite. Received: {backend}")
-        if not cached.available(fmt):
-            raise ModelError(f"The {fmt} backend needs {', '.join(cached.FAST_FORMATS[fmt])}: pip install 'visionflow[export]'.")
-        try:
-            detector = cls._from_export(*exported_format(cached.cached_export(run, fmt, say=say)))
-        except (ExportFailed, ModelError, OSError) as exc:
-            if backend != "auto":
-                raise
-            say(f"note: running {run} in TensorFlow: no {fmt} export could be used ({str(exc).splitlines()[0]})")
-            return None
-        return detector
+            raise ModelError(f"{net.source}: its labels.json is not a visionflow model description.") from None
+        return cls(net.run, classes, size, net.backend, net.source, net.meta, net.keras_model)
 
     # -- predicting ---------------------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> np.ndarray:

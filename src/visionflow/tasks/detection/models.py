@@ -137,28 +137,16 @@ def _head(maps, classes: int):
     return layers.Concatenate(axis=1, name="raw")(rows)
 
 
-def _lite_taps(name: str) -> list[str]:
-    """The layers of an EfficientNet-Lite backbone at strides 8, 16 and 32 (the last block of each)."""
-    from visionflow.models.efficientnet_lite import VARIANTS, blocks
-
-    specs = blocks(VARIANTS[name])
-    stride, last = 2, {}
-    for i, spec in enumerate(specs):
-        stride *= spec["stride"]
-        last[stride] = f"block{i}_add" if spec["stride"] == 1 and spec["in"] == spec["out"] else f"block{i}_project_bn"
-    return [last[8], last[16], last[32]]
-
-
 def fcos_on_lite(backbone_name: str, input_shape, classes: int, weights: str = "none") -> keras.Model:
     from visionflow.models.backbones import BACKBONE_LAYER, load_backbone_weights
-    from visionflow.models.efficientnet_lite import backbone, imagenet_classifier
+    from visionflow.models.efficientnet_lite import backbone, imagenet_classifier, taps
 
     net = backbone(backbone_name, input_shape)
     if weights != "none":
         load_backbone_weights(backbone_name, net, weights, lambda: imagenet_classifier(backbone_name, input_shape))
-    taps = keras.Model(net.input, [net.get_layer(n).output for n in _lite_taps(backbone_name)], name=BACKBONE_LAYER)
+    tapped = keras.Model(net.input, [net.get_layer(n).output for n in taps(backbone_name)], name=BACKBONE_LAYER)
     inputs = image_input(input_shape)
-    raw = _head(_pyramid(*taps(inputs)), classes)
+    raw = _head(_pyramid(*tapped(inputs)), classes)
     return keras.Model(inputs, raw, name=f"fcos_{backbone_name.split('_')[-1]}")
 
 

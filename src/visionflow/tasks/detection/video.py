@@ -7,15 +7,11 @@ ones (--fps / --every) go through the detector, and the frames between keep the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
-from visionflow.errors import DataError
 
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128), (170, 110, 40)]
@@ -51,6 +47,7 @@ def analyse(detector, source: str, sampling=None, track: bool = False, line=None
     """Yields one row per sampled frame ({"source", "frame", "time", "boxes"}; boxes carry "id"
     when tracking); `result` (a VideoResult) is filled as it goes. Counting needs tracking."""
     from visionflow.tasks.detection.track import LineCounter, Tracker
+    from visionflow.video.annotate import FrameWriter
     from visionflow.video.reader import Sampling, VideoReader
 
     result = result if result is not None else VideoResult(source)
@@ -60,7 +57,7 @@ def analyse(detector, source: str, sampling=None, track: bool = False, line=None
     conf = detector.conf
     if tracker is not None:
         detector.conf = tracker.low  # the tracker takes low-score boxes too; rows keep conf
-    writer = _Writer(annotate, source) if annotate else None
+    writer = FrameWriter(annotate, source) if annotate else None
     drawn: list = []
     try:
         with VideoReader(source) as video:
@@ -83,7 +80,7 @@ def analyse(detector, source: str, sampling=None, track: bool = False, line=None
                     result.frames += 1
                     yield {"source": source, "frame": frame.index, "time": round(frame.time, 3), "boxes": rows}
                 if writer is not None:
-                    writer.write(frame.pixels, frame.time, drawn, counter, video.info.fps)
+                    writer.write(draw_frame(frame.pixels, drawn, counter), frame.time, video.info.fps)
             if video.stopped is not None:
                 result.stopped = video.stopped.sentence(source)
         if writer is not None:
@@ -129,55 +126,3 @@ def draw_frame(pixels: np.ndarray, drawn: list, counter=None) -> np.ndarray:
         pen.rectangle([4, 4, right + 4, bottom + 4], fill=(0, 0, 0))
         pen.text((8, 6), tally, fill=(255, 255, 0), font=font)
     return np.asarray(img)
-
-
-class _Writer:
-    """The annotated copy, written to a hidden file and moved into place when complete."""
-
-    def __init__(self, out: str | Path, source: str):
-        from visionflow.video.annotate import CONTAINERS, check_output
-
-        self.out = check_output(out, source)
-        self.tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.part{self.out.suffix}")
-        import av
-
-        self.container = av.open(str(self.tmp), mode="w", format=CONTAINERS[self.out.suffix.lower()])
-        self.stream = None
-        self.size = None
-        self.last_pts = -1
-
-    def write(self, pixels: np.ndarray, time: float, drawn: list, counter, fps) -> None:
-        import av
-        from PIL import Image
-
-        from visionflow.video.annotate import open_stream
-
-        img = Image.fromarray(draw_frame(pixels, drawn, counter))
-        if self.stream is None:
-            self.stream, self.size = open_stream(self.container, img.size, fps, 23)
-        if img.size != self.size:
-            canvas = Image.new("RGB", self.size)
-            canvas.paste(img, (0, 0))
-            img = canvas
-        vf = av.VideoFrame.from_image(img)
-        pts = max(self.last_pts + 1, int(round(time * 1000)))
-        vf.pts, vf.time_base, self.last_pts = pts, Fraction(1, 1000), pts
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
-
-    def close(self) -> Path:
-        if self.stream is None:
-            self.abort()
-            raise DataError(f"{self.out}: no frame to annotate.")
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-        os.replace(self.tmp, self.out)
-        return self.out
-
-    def abort(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # a half-written container may not close cleanly; it is deleted anyway
-            pass
-        self.tmp.unlink(missing_ok=True)

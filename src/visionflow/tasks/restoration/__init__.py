@@ -61,6 +61,8 @@ class Restoration(Task):
             raise ConfigError(f"{self.name} models train from scratch; drop --weights {cfg.weights}.")
         if cfg.monitor not in (None, "val_psnr", "val_loss"):
             raise ConfigError(f"--monitor for {self.name} is val_psnr or val_loss. Received: {cfg.monitor}")
+        if cfg.loss not in (None, "l1", "l2", "ssim"):
+            raise ConfigError(f"--loss for {self.name} is l1, l2 or ssim. Received: {cfg.loss}")
         model = cfg.model or self.model
         spec = check_model(model, None, task=self.name)
         patch = self.patch_side(cfg)

@@ -19,6 +19,8 @@ def predict(args: argparse.Namespace, o) -> int:
     from visionflow.tasks.restoration.predict import restore_files
     from visionflow.tasks.restoration.restorer import Restorer
 
+    if o.overlay:
+        raise VisionflowError("--overlay is for segmentation models; a restoration model writes restored images to --out.")
     if not o.out:
         raise VisionflowError(f"{args.run} holds a restoration model: give --out DIR, the folder for the restored images.")
     from visionflow.video.reader import is_video

@@ -122,9 +122,14 @@ class Segmenter:
                     yield Segmentation(name, error=d) if isinstance(d, str) else Segmentation(name, found[i], self.classes)
 
     def overlay(self, image: np.ndarray, mask: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-        """`image` with each pixel tinted by its class's colour."""
+        """`image` with each pixel tinted by its class's colour (a black-and-white model's
+        background left as it is, its foreground in orange: black and white tints hide little)."""
         colours = np.array(self.colours, np.float32)
-        tinted = image.astype(np.float32) * (1 - opacity) + colours[mask] * opacity
+        weight = np.full(len(colours), opacity, np.float32)
+        if self.meta.get("scheme", {}).get("kind") == "binary":
+            colours[1], weight[0] = (255, 90, 20), 0.0
+        w = weight[mask][..., None]
+        tinted = image.astype(np.float32) * (1 - w) + colours[mask] * w
         return np.clip(tinted, 0, 255).astype(np.uint8)
 
     def info(self) -> dict:

@@ -82,7 +82,7 @@ class Detector:
              say: Callable[[str], None] | None = None) -> Detector:
         """A run folder (its model.keras, in the fast runtime by default), a `.keras` file, or an
         export folder written by `visionflow export`."""
-        from visionflow.runtime import open_network
+        from visionflow.loading import open_network
         from visionflow.tasks.detection.models import with_decoding
 
         net = open_network(path, backend, unsafe, say, wrap=with_decoding, what="detector")

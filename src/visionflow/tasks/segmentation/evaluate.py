@@ -20,7 +20,8 @@ WORST = 8  # images kept for the report's gallery
 
 
 class ValidationIoU(keras.callbacks.Callback):
-    """Adds `val_miou` (mIoU of the validation images at their own size) to each epoch's logs."""
+    """Adds `val_miou` to each epoch's logs: the mIoU of the validation images at their own size (at
+    twice the input size where they are larger: the cached copies; the final figures use the files)."""
 
     def __init__(self, folder, size: tuple[int, int]):
         super().__init__()

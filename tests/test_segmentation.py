@@ -348,3 +348,18 @@ def test_a_black_and_white_run_resumes_from_another_folder(tmp_path):
     assert json.loads((runs / "r" / "data_report.json").read_text())["validation_files"] == report["validation_files"]
     meta = json.loads((runs / "r" / "labels.json").read_text())
     assert meta["scheme"]["kind"] == "binary" and meta["scheme"]["colours"] == [[0, 0, 0], [255, 255, 255]]
+
+
+def test_two_workers_train_a_segmentation_model(tmp_path):
+    import subprocess
+    import sys
+
+    data = make_masks(tmp_path / "d", {"train": 16, "validation": 4}, "index", size=32, seed=6)
+    proc = subprocess.run([sys.executable, "-m", "visionflow", "launch", "--workers", "2", "--", "train", str(data),
+                           "--task", "segmentation", "--model", "unet_small", "--epochs", "1", "--distributed",
+                           "--project", str(tmp_path / "runs"), "--name", "r"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "(2 workers x 8)" in proc.stdout and "val_miou" in proc.stdout
+    metrics = json.loads((tmp_path / "runs" / "r" / "metrics.json").read_text())
+    assert metrics["task"] == "segmentation" and 0 < metrics["validation"]["miou"] <= 1

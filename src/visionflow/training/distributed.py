@@ -90,6 +90,13 @@ def _accuracy_counts(y, pred):
     return tf.reduce_sum(tf.cast(right, tf.float32)), tf.cast(tf.shape(y)[0], tf.float32)
 
 
+def _images(y):
+    """(0, images in the batch): targets that are not one row per image (boxes, masks) count no accuracy."""
+    import tensorflow as tf
+
+    return tf.constant(0.0), tf.cast(tf.shape(y)[0], tf.float32)
+
+
 def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: int, callbacks: list,
         say: Callable[[str], None]) -> None:
     """Runs epochs `initial_epoch`..`epochs` with the callbacks' epoch hooks, as model.fit would."""
@@ -109,7 +116,7 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
                 scaled = loss / replicas  # gradients are summed over replicas
             grads = tape.gradient(scaled, model.trainable_variables)
             model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            right, n = _accuracy_counts(y, pred)
+            right, n = _accuracy_counts(y, pred) if labels else _images(y)
             return loss, right, n
 
         loss, right, n = strategy.run(replica, args=(x, y))
@@ -122,7 +129,7 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
     def val_step(x, y):
         pred = model(x, training=False)
         loss = model.compute_loss(x=x, y=y, y_pred=pred, training=False)
-        right, n = _accuracy_counts(y, pred)
+        right, n = _accuracy_counts(y, pred) if labels else _images(y)
         return loss * n, right, n
 
     @tf.function

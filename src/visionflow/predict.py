@@ -22,7 +22,9 @@ BACKENDS = options.BACKENDS
 def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
          say: Callable[[str], None] | None = None, tta: bool = False) -> Predictor:
     """Loads a run directory (or its model file), or an exported model, for prediction. A detection
-    model loads as a `visionflow.tasks.detection.detector.Detector` (`.predict(img).boxes`).
+    model loads as a `visionflow.tasks.detection.detector.Detector` (`.predict(img).boxes`), a
+    segmentation model as a `visionflow.tasks.segmentation.segmenter.Segmenter` (`.predict(img)`:
+    the class-index array at the image's size).
 
     Args:
         path: `runs/exp1`; a `.keras` file with `labels.json` beside it; or a folder written by

@@ -133,6 +133,18 @@ def test_input_size_keeps_the_images_shape():
     assert input_size(1024, 2048) == (192, 384)
 
 
+def test_every_segmentation_network_gives_logits_at_the_input_size():
+    from visionflow import tasks
+    from visionflow.models import MODELS, names_for
+
+    tasks.get("segmentation")  # registers the task's networks
+    assert set(names_for("segmentation")) == {"unet_lite0", "lraspp_lite0", "unet_small"}
+    for name in names_for("segmentation"):
+        model = MODELS.get(name).build(input_shape=(64, 96, 3), classes=5)
+        out = model(np.zeros((1, 64, 96, 3), np.float32), training=False)
+        assert tuple(out.shape) == (1, 64, 96, 5), name
+
+
 # -- a trained model -------------------------------------------------------------------------------
 EPOCHS = 12
 

@@ -64,6 +64,14 @@ def test_black_and_white_masks_are_background_and_foreground(tmp_path):
     assert set(shares) == {"background", "foreground"} and abs(sum(shares.values()) - 1) < 1e-3
 
 
+def test_train_and_test_without_validation_hold_out_a_fifth_of_train(tmp_path):
+    from visionflow.tasks.segmentation.data import load_masks
+
+    folder = load_masks(make_masks(tmp_path / "d", {"train": 10, "test": 3}, "index", seed=8), seed=1)
+    assert {k: len(v) for k, v in folder.splits.items()} == {"train": 8, "validation": 2, "test": 3}
+    assert folder.report["split"]["val_split"] == 0.2
+
+
 def test_mask_problems_are_listed_and_skipped_and_nothing_is_changed(tmp_path):
     from visionflow.tasks.segmentation.data import load_masks
 

@@ -196,9 +196,10 @@ def load_masks(root: str | Path, val_split: float = 0.0, seed: int = 42, scheme:
         records[target] = records.get(target, []) + ok
         stats[target] = {"pixels": pixels, "present": present}
     split_info: dict = {"kind": "folders"}
-    if "all" in pairs and not only:
-        records, split_info = _split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
-        stats = {name: _stats(recs, masks, scheme) for name, recs in records.items()}
+    if not only and "validation" not in pairs:  # one folder, or train/ (and test/) without validation/
+        held, split_info = _split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
+        records.update(held)
+        stats.update({name: _stats(recs, masks, scheme) for name, recs in held.items()})
     if only:
         records = {"test": records.pop("train", [])}
         stats = {"test": stats.pop("train")}

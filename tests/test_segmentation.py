@@ -44,6 +44,27 @@ def test_index_palette_and_colour_masks_read_as_the_same_classes(tmp_path):
     assert all(np.array_equal(m, reference[k]) for k, m in _masks(load_masks(root)).items())
 
 
+def test_camvid_style_folders_with_labels_beside_each_split(tmp_path):
+    import shutil
+
+    from visionflow.tasks.segmentation.data import load_masks
+
+    src = make_masks(tmp_path / "src", {"train": 4, "val": 2}, "colour", seed=7)
+    camvid = tmp_path / "camvid"
+    for split in ("train", "val"):
+        shutil.copytree(src / split / "images", camvid / split)
+        (camvid / f"{split}_labels").mkdir()
+        for mask in (src / split / "masks").iterdir():
+            shutil.copy(mask, camvid / f"{split}_labels" / f"{mask.stem}_L.png")
+    (camvid / "class_dict.csv").write_text("name,r,g,b\n" + "".join(
+        f"{c},{','.join(map(str, COLOURS[c]))}\n" for c in CLASSES))
+    folder = load_masks(camvid)
+    assert folder.classes == list(CLASSES) and {k: len(v) for k, v in folder.splits.items()} == {"train": 4,
+                                                                                               "validation": 2}
+    reference = _masks(load_masks(src))
+    assert all(np.array_equal(m, reference[k]) for k, m in _masks(folder).items())
+
+
 def test_black_and_white_masks_are_background_and_foreground(tmp_path):
     from visionflow.tasks.segmentation.data import load_masks
 

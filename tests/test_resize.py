@@ -93,6 +93,6 @@ def test_run_folders_from_before_tasks_load_as_stretching_classifiers(trained, t
     assert predictor.task.name == "classification" and predictor.resize == Resize("stretch")
     image = str(sorted((data / "validation" / "red").iterdir())[0])
     assert predictor.predict(image).label == visionflow.load(run, backend="keras").predict(image).label
-    (old / "labels.json").write_text(json.dumps({**meta, "task": "segmentation"}))
-    with pytest.raises(visionflow.ModelError, match="'segmentation' model"):
+    (old / "labels.json").write_text(json.dumps({**meta, "task": "keypoints"}))
+    with pytest.raises(visionflow.ModelError, match="'keypoints' model"):
         visionflow.load(old, backend="keras")

@@ -59,6 +59,28 @@ def sample_images(manifest: Path, split: str, image_size: tuple[int, int], count
     return np.concatenate([real, fill]), where
 
 
+def whole_images(manifest: Path, image_size: tuple[int, int], count: int) -> tuple[list[np.ndarray], str]:
+    """`count` images at their own size for the parity check of a model that answers in the image's
+    pixels (boxes, masks): the run's first validation images, topped up with generated ones at
+    `image_size`; and where they came from."""
+    rows = []
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == "validation" and r.get("status") == "ok"]
+    images = []
+    for path in rows[:count]:
+        try:
+            images.append(decode(locate(path, manifest.parent)))
+        except DecodeError:
+            continue
+    real = len(images)
+    if real < count:
+        images += list(generated_images(image_size, count - real, seed=1))
+    where = (f"{real} validation images of the run" + (f" + {count - real} generated" if count > real else "")
+             if real else f"{count} generated images")
+    return images, where
+
+
 def sample_clips(manifest: Path, split: str, frames: int, image_size: tuple[int, int], count: int, seed: int = 0,
                  resize: Resize = STRETCH) -> tuple[np.ndarray, str]:
     """`count` clips of `frames` frames for a clip model's parity check: the run's own videos of

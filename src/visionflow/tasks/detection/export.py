@@ -9,14 +9,12 @@ it passes the same check.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from visionflow.errors import ExportFailed
-from visionflow.rundir import locate
 
 MIN_IOU, MAX_SCORE_DIFF = 0.9, 0.01
 MAX_SAMPLES = 32
@@ -41,39 +39,17 @@ def same_boxes(reference: tuple, got: tuple, conf: float) -> bool:
     return bool(np.all(used | (gs <= conf + MAX_SCORE_DIFF)))
 
 
-def sample_images(detector, manifest: Path, count: int) -> tuple[list[np.ndarray], str]:
-    """The run's validation images (whole, at their own size), topped up with generated ones."""
-    from visionflow.data.decode import DecodeError, decode
-    from visionflow.export.samples import generated_images
-
-    rows = []
-    if manifest.exists():
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == "validation" and r.get("status") == "ok"]
-    images = []
-    for path in rows[:count]:
-        try:
-            images.append(decode(locate(path, manifest.parent)))
-        except DecodeError:
-            continue
-    real = len(images)
-    if real < count:
-        images += list(generated_images(detector.image_size, count - real, seed=1))
-    where = (f"{real} validation images of the run" + (f" + {count - real} generated" if count > real else "")
-             if real else f"{count} generated images")
-    return images, where
-
-
 def export_detector(run: str | Path, names: list[str], out: str | Path | None, samples: int, unsafe: bool,
                     say: Callable[[str], None]) -> list:
     from visionflow.export.exporter import export_folders, sha256, write_checked
     from visionflow.export.formats import FORMATS
+    from visionflow.export.samples import whole_images
     from visionflow.tasks.detection.detector import Detector
     from visionflow.tasks.detection.models import with_decoding
 
     detector = Detector.load(run, backend="keras", unsafe=unsafe)
     paths, out_dir = export_folders(run, detector.keras_model, out)
-    images, where = sample_images(detector, paths.manifest, max(1, min(samples, MAX_SAMPLES)))
+    images, where = whole_images(paths.manifest, detector.image_size, max(1, min(samples, MAX_SAMPLES)))
     say(f"parity check on {where}")
     reference = detector.detect_arrays(images)
     model = with_decoding(detector.keras_model)

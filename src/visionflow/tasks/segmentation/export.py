@@ -8,40 +8,15 @@ is written only where it passes the same check.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from visionflow.errors import ExportFailed
-from visionflow.rundir import locate
 
 MIN_AGREEMENT = 0.995
 MAX_SAMPLES = 16
-
-
-def sample_images(segmenter, manifest: Path, count: int) -> tuple[list[np.ndarray], str]:
-    """The run's validation images (whole, at their own size), topped up with generated ones."""
-    from visionflow.data.decode import DecodeError, decode
-    from visionflow.export.samples import generated_images
-
-    rows = []
-    if manifest.exists():
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            rows = [r["path"] for r in csv.DictReader(fh) if r.get("split") == "validation" and r.get("status") == "ok"]
-    images = []
-    for path in rows[:count]:
-        try:
-            images.append(decode(locate(path, manifest.parent)))
-        except DecodeError:
-            continue
-    real = len(images)
-    if real < count:
-        images += list(generated_images(segmenter.image_size, count - real, seed=1))
-    where = (f"{real} validation images of the run" + (f" + {count - real} generated" if count > real else "")
-             if real else f"{count} generated images")
-    return images, where
 
 
 def pixel_agreement(reference: list[np.ndarray], got: list[np.ndarray]) -> float:
@@ -53,12 +28,13 @@ def export_segmenter(run: str | Path, names: list[str], out: str | Path | None, 
                      say: Callable[[str], None]) -> list:
     from visionflow.export.exporter import export_folders, sha256, write_checked
     from visionflow.export.formats import FORMATS
+    from visionflow.export.samples import whole_images
     from visionflow.tasks.segmentation.segmenter import Segmenter
 
     segmenter = Segmenter.load(run, backend="keras", unsafe=unsafe)
     model = segmenter.keras_model
     paths, out_dir = export_folders(run, model, out)
-    images, where = sample_images(segmenter, paths.manifest, max(1, min(samples, MAX_SAMPLES)))
+    images, where = whole_images(paths.manifest, segmenter.image_size, max(1, min(samples, MAX_SAMPLES)))
     say(f"parity check on {where}")
     reference = segmenter.masks(images)
     prepared = np.stack([segmenter.prepare(im) for im in images])

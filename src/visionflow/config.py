@@ -41,8 +41,14 @@ class TrainConfig:
 
     data: str = _opt("", "Image folder: DIR/train + DIR/validation (or DIR/val), or DIR/<class>/ with --val-split.", metavar="DIR")
     task: str = _opt(tasks.DEFAULT, f"What the model learns: {tasks.described()}.", choices=TASK_NAMES)
-    labels: str = _opt("", "Multi-label: the labels CSV (header image,labels; labels separated by spaces) of a "
-                           "single-folder DIR; default DIR/labels.csv.", metavar="CSV")
+    labels: str = _opt("", "The labels CSV of a single-folder DIR: header image,label (classification) or "
+                           "image,labels (multi-label; labels separated by spaces), plus any further columns; "
+                           "default DIR/labels.csv (classification reads class folders when there is none).",
+                       metavar="CSV")
+    columns: str = _opt("", "Classification and multi-label: table columns of the labels CSV the model reads "
+                            "beside each image: NAME,NAME,... or auto (every column but image and the label); "
+                            "numeric or categorical, detected; missing values imputed with an indicator.",
+                        metavar="COLS")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
                                          "on the validation images (highest F1).", kind=float, shown="fitted")
     noise: str = _opt("gaussian:25", "Denoise: the noise made on the fly from clean images, a chain of KIND:LEVEL or "

@@ -21,6 +21,7 @@ from visionflow.data.decode import DecodeError, ImageSource, decode
 from visionflow.data.resize import STRETCH, Resize
 from visionflow.errors import ConfigError, ModelError
 from visionflow.rundir import RunPaths, read_json
+from visionflow.tabular.fusion import Fusion
 from visionflow.runtime import Runtime, keras_runtime, open_artifact
 
 
@@ -37,13 +38,15 @@ class Predictor:
                  runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0,
                  backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None,
                  task: str = tasks.DEFAULT, thresholds: dict[str, float] | None = None, resize: Resize = STRETCH,
-                 frames: int | None = None):
+                 frames: int | None = None, fusion: Fusion | None = None):
         """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
 
         `task` names what the model predicts (`visionflow.tasks`); `thresholds` are a multi-label
         model's decision threshold per label; `resize` how images reach `image_size`; `frames`, for
         a clip model, how many frames it takes from each video (its inputs are then videos).
         `temperature` rescales a classifier's probabilities (fitted by `visionflow train --calibrate`).
+        `fusion` is the table-column preprocessing of a model that reads columns beside its images
+        (`visionflow.tabular.fusion`); its predictions then need each image's columns.
         `backend` names what computes the predictions and `artifact` the file it runs (default:
         `source`). With `keras_path` (a run's model.keras behind its ONNX export), `model` loads
         that Keras model on first use, for Grad-CAM.
@@ -60,6 +63,8 @@ class Predictor:
         self.thresholds = {str(k): float(v) for k, v in thresholds.items()} if thresholds else None
         self.resize = resize
         self.frames = int(frames) if frames else None
+        self.fusion = fusion
+        self.rows: dict[str, dict] = {}  # a table's columns by image path (see `use_table`)
         self._model = model
         self._keras_path = keras_path
         self.backend = backend
@@ -92,7 +97,21 @@ class Predictor:
             out["thresholds"] = self.thresholds
         if self.frames:
             out["frames"] = self.frames
+        if self.fusion is not None:
+            out.update(self.fusion.to_meta())
         return out
+
+    def use_table(self, rows: dict[str, dict]) -> None:
+        """The columns of images given by path: {image path: {column: value}} (a labels CSV's rows),
+        read when `predict` and `iter_predict` get no `columns` of their own."""
+        self.rows = {_path_key(k): v for k, v in rows.items()}
+
+    def columns_of(self, item: ImageSource, row: dict | None) -> np.ndarray | str:
+        """The column features of one image (`row`, else the table's row for its path), or the reason
+        they cannot be had."""
+        if row is None and isinstance(item, (str, Path)):
+            row = self.rows.get(_path_key(item))
+        return self.fusion.vector(row, _describe(item))
 
     def prepare(self, item: ImageSource) -> np.ndarray:
         """`item` decoded and brought to the model's input, (h, w, 3) uint8 (a clip model: the
@@ -109,26 +128,35 @@ class Predictor:
                 raise DecodeError(str(exc).split(": ", 1)[-1], exc.kind) from None
         return decode(item, size=self.image_size, resize=self.resize)
 
-    def predict_arrays(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Probabilities, shape (n, len(classes)), for prepared uint8 images of shape (n, h, w, 3)."""
+    def predict_arrays(self, images: np.ndarray, batch_size: int = 64, columns: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities, shape (n, len(classes)), for prepared uint8 images of shape (n, h, w, 3)
+        (and, for a model that reads table columns, their (n, width) column features)."""
+        if (self.fusion is None) != (columns is None):
+            raise ModelError(f"{self.source or 'The model'} reads table columns beside its images; pass their features."
+                             if columns is None else f"{self.source or 'The model'} reads images alone, not columns.")
         outs = []
         for start in range(0, len(images), batch_size):
             batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
-            out = np.asarray(self._call(batch))
+            extra = () if columns is None else (np.asarray(columns[start:start + batch_size], np.float32),)
+            out = np.asarray(self._call(batch, *extra))
             if self.tta:  # the mean with the mirror image's answer (width is the second-last axis)
-                out = (out + np.asarray(self._call(np.ascontiguousarray(batch[..., ::-1, :])))) / 2
+                out = (out + np.asarray(self._call(np.ascontiguousarray(batch[..., ::-1, :]), *extra))) / 2
             outs.append(out)
         if not outs:
             return np.zeros((0, len(self.classes)), np.float32)
         return self.task.probabilities(np.concatenate(outs), self)
 
-    def predict(self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, batch_size: int = 32):
+    def predict(self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, batch_size: int = 32,
+                columns: dict | Sequence[dict] | None = None):
         """Predicts one image (returns a Prediction) or a list of images (returns a list).
 
         Args:
             inputs: a path, bytes, PIL image, uint8 array (h, w[, c]), a (n, h, w, 3) uint8 batch,
                 or a list of any of these. Unreadable images give a prediction with `error` set.
             top_k: how many classes to keep in a classification's `Prediction.top`.
+            columns: a model that reads table columns: the image's {column: value} (a list of them
+                for a list of images); a value may be None or "" where it is unknown. Without it,
+                the rows of `use_table` are looked up by path.
 
         Returns:
             The task's prediction type: `Prediction` (label, confidence, top) for classification,
@@ -138,27 +166,38 @@ class Predictor:
         batch_rank = 5 if self.frames else 4
         single = not isinstance(inputs, (list, tuple)) and not (isinstance(inputs, np.ndarray) and inputs.ndim == batch_rank)
         if single:  # decoded here: starting decoding threads would cost about as much as the model call
-            decoded = self._decode(inputs)
+            if columns is not None and not isinstance(columns, dict):
+                raise TypeError(f"columns for one image is a dict of column values, not {type(columns).__name__}")
+            decoded = self._with_columns(inputs, self._decode(inputs), columns)
             if isinstance(decoded, str):
                 return self.task.failure(_describe(inputs), decoded)
-            return self._prediction(_describe(inputs), self.predict_arrays(decoded[None])[0], top_k)
-        return list(self.iter_predict(list(inputs), top_k=top_k, batch_size=batch_size))
+            image, features = decoded
+            probs = self.predict_arrays(image[None], columns=None if features is None else features[None])[0]
+            return self._prediction(_describe(inputs), probs, top_k)
+        inputs = list(inputs)
+        if columns is not None and (isinstance(columns, dict) or len(columns) != len(inputs)):
+            raise TypeError(f"columns for {len(inputs)} images is a list of {len(inputs)} dicts, one per image")
+        return list(self.iter_predict(inputs, top_k=top_k, batch_size=batch_size, columns=columns))
 
-    def iter_predict(self, items: Iterable[ImageSource], top_k: int = 5, batch_size: int = 32):
+    def iter_predict(self, items: Iterable[ImageSource], top_k: int = 5, batch_size: int = 32,
+                     columns: Iterable[dict] | None = None):
         """Yields a Prediction per item, decoding each batch in parallel threads.
 
         `items` is consumed lazily, one batch at a time, so a generator over millions of files
         keeps memory bounded: at most one batch is decoded while the previous one is predicted.
+        `columns` (a model that reads table columns) gives each item's {column: value}, in order.
         """
-        source = iter(items)
+        source = iter(items) if columns is None else zip(items, columns)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-            pending = self._next_batch(pool, source, batch_size)
+            pending = self._next_batch(pool, source, batch_size, columns is not None)
             while pending is not None:
                 chunk, future = pending
                 decoded = future.result()
-                pending = self._next_batch(pool, source, batch_size)  # decode the next batch meanwhile
-                good = [d for d in decoded if isinstance(d, np.ndarray)]
-                probs = iter(self.predict_arrays(np.stack(good)) if good else [])
+                pending = self._next_batch(pool, source, batch_size, columns is not None)  # decode the next meanwhile
+                good = [d for d in decoded if not isinstance(d, str)]
+                features = None if self.fusion is None or not good else np.stack([f for _, f in good])
+                probs = iter(self.predict_arrays(np.stack([image for image, _ in good]), columns=features)
+                             if good else [])
                 for item, d in zip(chunk, decoded):
                     name = _describe(item)
                     if isinstance(d, str):
@@ -169,12 +208,25 @@ class Predictor:
     def _prediction(self, source: str, p: np.ndarray, top_k: int):
         return self.task.prediction(source, p, self, top_k)
 
-    def _next_batch(self, pool: ThreadPoolExecutor, source, batch_size: int):
-        """(items, future of their decoded list) for the next batch, or None when `source` is empty."""
+    def _next_batch(self, pool: ThreadPoolExecutor, source, batch_size: int, paired: bool = False):
+        """(items, future of their list of (image, column features or None) or reasons) for the next
+        batch, or None when `source` is empty; `paired`: `source` yields (item, columns) pairs."""
         chunk = list(islice(source, batch_size))
         if not chunk:
             return None
-        return chunk, pool.submit(lambda: list(pool.map(self._decode, chunk)))
+        items = [c[0] for c in chunk] if paired else chunk
+        rows = [c[1] for c in chunk] if paired else [None] * len(chunk)
+        work = lambda item, row: self._with_columns(item, self._decode(item), row)  # noqa: E731
+        return items, pool.submit(lambda: list(pool.map(work, items, rows)))
+
+    def _with_columns(self, item: ImageSource, decoded: np.ndarray | str, row: dict | None):
+        """(image, column features or None), or the reason the item cannot be predicted."""
+        if isinstance(decoded, str):
+            return decoded
+        if self.fusion is None:
+            return decoded, None
+        features = self.columns_of(item, row)
+        return features if isinstance(features, str) else (decoded, features)
 
     def _decode(self, item: ImageSource) -> np.ndarray | str:
         try:
@@ -183,6 +235,10 @@ class Predictor:
             return exc.reason
         except TypeError as exc:
             return str(exc)
+
+
+def _path_key(path: str | Path) -> str:
+    return os.path.normcase(os.path.abspath(path))
 
 
 def _describe(item: ImageSource) -> str:
@@ -245,8 +301,12 @@ def settings(meta: dict) -> dict:
         resize = Resize.from_meta(meta)
     except (ConfigError, TypeError, ValueError) as exc:
         raise ModelError(f"labels.json has an unusable resize setting: {exc}") from None
+    try:
+        fusion = Fusion.from_meta(meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"labels.json has an unusable table-column description: {exc}") from None
     return {"temperature": meta.get("temperature", 1.0), "task": str(meta.get("task") or tasks.DEFAULT),
-            "thresholds": meta.get("thresholds"), "resize": resize, "frames": meta.get("frames")}
+            "thresholds": meta.get("thresholds"), "resize": resize, "frames": meta.get("frames"), "fusion": fusion}
 
 
 def read_labels(labels_path: Path) -> dict:

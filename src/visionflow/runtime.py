@@ -4,7 +4,9 @@ Shared by prediction (which runs them) and export (which writes the formats and 
 
 A runtime takes a float32 batch of shape (n, h, w, 3) with RGB pixel values in [0, 255] (the
 model holds its own preprocessing) and returns the model's raw outputs: (n, 1) sigmoid
-probabilities for two classes, (n, k) softmax probabilities otherwise.
+probabilities for two classes, (n, k) softmax probabilities otherwise. A model that reads table
+columns beside its images (`visionflow.tabular.fusion`) takes them as a second argument: a float32
+(n, width) batch of column features.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from visionflow.errors import ModelError
 
-Runtime = Callable[[np.ndarray], np.ndarray]
+Runtime = Callable[..., np.ndarray]  # (images) or (images, columns) -> outputs
 
 
 def need(module: str, extra: str = "export"):
@@ -64,6 +66,11 @@ def keras_runtime(model, image_size: tuple[int, int] | None, channels: int = 3, 
 
     h, w = image_size or (None, None)
     shape = (None, frames, h, w, channels) if frames else (None, h, w, channels)
+    if len(model.inputs) == 2:  # images and table columns, by the inputs' names
+        width = int(next(t for t in model.inputs if len(t.shape) == 2).shape[-1])
+        both = tf.function(lambda x, c: model({"image": x, "columns": c}, training=False), reduce_retracing=True,
+                           input_signature=[tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None, width), tf.float32)])
+        return lambda batch, columns: np.asarray(both(batch, np.asarray(columns, np.float32)))
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
                      input_signature=[tf.TensorSpec(shape, tf.float32)])
     return lambda batch: np.asarray(fn(batch))
@@ -77,8 +84,12 @@ def savedmodel_runtime(path: Path) -> Runtime:
     if serve is None:
         raise ModelError(f"{path} has no serving function.")
 
-    def run(batch: np.ndarray, _keep=loaded) -> np.ndarray:  # _keep: the function needs its variables alive
-        out = serve(tf.constant(batch, tf.float32))
+    def run(batch: np.ndarray, columns: np.ndarray | None = None, _keep=loaded) -> np.ndarray:
+        # _keep: the function needs its variables alive
+        if columns is None:
+            out = serve(tf.constant(batch, tf.float32))
+        else:
+            out = serve([tf.constant(batch, tf.float32), tf.constant(columns, tf.float32)])
         if isinstance(out, dict):
             out = next(iter(out.values()))
         return np.asarray(out)
@@ -99,7 +110,13 @@ def onnx_runtime(path: Path, threads: int = 0) -> Runtime:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for damaged files
         raise ModelError(f"Could not load {path}: {str(exc).splitlines()[0]}") from None
-    name = session.get_inputs()[0].name
+    inputs = session.get_inputs()
+    if len(inputs) == 2:  # images and table columns, told apart by rank
+        image = next(i.name for i in inputs if len(i.shape) >= 4)
+        table = next(i.name for i in inputs if i.name != image)
+        return lambda batch, columns: session.run(None, {image: np.asarray(batch, np.float32),
+                                                         table: np.asarray(columns, np.float32)})[0]
+    name = inputs[0].name
     return lambda batch: session.run(None, {name: np.asarray(batch, np.float32)})[0]
 
 
@@ -112,24 +129,31 @@ class _TFLiteRuntime:
         try:
             with silenced():
                 self.interpreter = interpreter_mod.Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
-                details = self.interpreter.get_input_details()[0]
+                details = next(d for d in self.interpreter.get_input_details() if len(d["shape"]) >= 4)
                 if (details["shape_signature"][1:3] < 0).any():  # dynamic sides: prepare at a size every net takes
                     self.interpreter.resize_tensor_input(details["index"], [1, 64, 64, int(details["shape"][3])])
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"Could not load {path}: {str(exc).splitlines()[0]}") from None
-        self.input = self.interpreter.get_input_details()[0]
+        inputs = self.interpreter.get_input_details()
+        self.input = next(d for d in inputs if len(d["shape"]) >= 4)
+        self.columns = next((d for d in inputs if d is not self.input), None)  # table columns beside the images
         self.output = self.interpreter.get_output_details()[0]
         self.shape = None
         self.lock = threading.Lock()
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
         with self.lock:
             if self.shape != batch.shape:
                 self.interpreter.resize_tensor_input(self.input["index"], list(batch.shape))
+                if self.columns is not None:
+                    self.interpreter.resize_tensor_input(self.columns["index"],
+                                                         [batch.shape[0], int(self.columns["shape"][-1])])
                 self.interpreter.allocate_tensors()
                 self.shape = batch.shape
+            if self.columns is not None:
+                self.interpreter.set_tensor(self.columns["index"], np.asarray(columns, np.float32))
             dtype = self.input["dtype"]
             if dtype != np.float32:  # integer input: quantize with the model's own scale/zero point
                 scale, zero = self.input["quantization"]

@@ -89,6 +89,8 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
         p = metrics["privacy"]
         say(f"privacy: epsilon {p['epsilon']:.3g} of the target {p['target_epsilon']:g} spent at delta {p['delta']:.2g} "
             f"({p['steps']} of {p['planned_steps']} planned steps)")
+    if predictor.fusion is not None:  # the columns of every image, by path
+        predictor.use_table({r.path: r.values or {} for recs in folder.splits.values() for r in recs})
     metrics.update(task.fit_thresholds(paths, predictor, folder, cfg, say) or {})
     for split in ("validation", "test"):
         recs = folder.splits.get(split)

@@ -22,6 +22,7 @@ class ImageFolder:
     splits: dict[str, list[Record]]
     skipped: list[Record]
     report: dict = field(default_factory=dict)
+    table: object = None  # the fitted `visionflow.tabular.columns.Columns` of a run that reads table columns
 
     def labels(self, split: str) -> list[int]:
         """Class index per image of `split` (single-label data)."""
@@ -44,7 +45,6 @@ def load_folder(root: str | Path, image_size: tuple[int, int], val_split: float 
         DataError: no images, a missing validation set, or a class with too few usable images.
     """
     layout = find_layout(root, val_split)
-    all_records: list[Record] = []
     scanned: dict[str, list[Record]] = {}
     classes: list[str] | None = None
     for split, folder in layout.splits.items():
@@ -52,25 +52,61 @@ def load_folder(root: str | Path, image_size: tuple[int, int], val_split: float 
         if split == "train":
             classes = sorted({r.label for r in recs if r.label})
         scanned[split] = recs
-        all_records.extend(recs)
-    classes = classes or []
+    return _checked(root, {s: str(p) for s, p in layout.splits.items()}, layout.kind, scanned, val_split, seed,
+                    split_file, where=lambda c: f"Class folder {layout.splits['train'] / c}",
+                    expected="expected <class>/*.jpg (or png, bmp, gif, webp, tiff)")
+
+
+def load_label_table(root: str | Path, image_size: tuple[int, int], val_split: float = 0.0, seed: int = 42,
+                     labels: str | Path | None = None, split_file: dict | None = None) -> ImageFolder:
+    """A classification folder described by a labels CSV (`image,label` and any further columns;
+    `visionflow.data.labels_csv`) instead of class folders: scanned, split and checked as
+    `load_folder` does.
+
+    Raises:
+        DataError: a missing or malformed CSV, or the refusals of `load_folder`.
+    """
+    from visionflow.data.labels_csv import csv_layout, csv_records, read_table
+    from visionflow.data.scan import check_records
+
+    root = Path(root)
+    kind, layout = csv_layout(root, val_split, labels)
+    scanned = {split: check_records(csv_records(folder, csv_path, split, target="label"), image_size)
+               for split, (folder, csv_path) in layout.items()}
+    train_csv = layout["train"][1]
+    folder = _checked(root, {s: str(f) for s, (f, _) in layout.items()}, kind, scanned, val_split, seed, split_file,
+                      where=lambda c: f"Class {c!r} of {train_csv}", expected=f"see {train_csv}")
+    folder.report["labels_files"] = {s: str(c) for s, (_, c) in layout.items()}
+    folder.report["table_columns"] = read_table(train_csv, "label").extra
+    return folder
+
+
+def _checked(root, layout: dict[str, str], kind: str, scanned: dict[str, list[Record]], val_split: float, seed: int,
+             split_file: dict | None, where, expected: str) -> ImageFolder:
+    """The ImageFolder of scanned single-label records: classes from the training images, each with
+    enough usable images, and the validation split made (or reproduced from `split_file`)."""
     usable = {s: [r for r in recs if r.ok] for s, recs in scanned.items()}
+    classes = sorted({r.label for r in usable["train"] if r.label})
     if not usable["train"]:
         bad = sum(not r.ok for r in scanned["train"])
         extra = f" ({bad} file(s) were skipped: see the list above)" if bad else ""
-        raise DataError(f"No usable images found in {layout.splits['train']}{extra}; expected <class>/*.jpg (or png, bmp, gif, webp, tiff).")
+        raise DataError(f"No usable images found in {layout['train']}{extra}; {expected}.")
     counts = {c: sum(r.label == c for r in usable["train"]) for c in classes}
     empty = [c for c, n in counts.items() if n < MIN_PER_CLASS]
     if empty:
         c = empty[0]
-        raise DataError(
-            f"Class folder {layout.splits['train'] / c} has {counts[c]} usable image(s); each class needs at least "
-            f"{MIN_PER_CLASS}. Add images or remove the folder.")
+        raise DataError(f"{where(c)} has {counts[c]} usable image(s); each class needs at least {MIN_PER_CLASS}. "
+                        f"Add images or remove the class.")
     if len(classes) < 2:
-        raise DataError(f"Only one class ({classes[0]}) found in {layout.splits['train']}; a classifier needs at least two class folders.")
+        raise DataError(f"Only one class ({classes[0]}) found in {layout['train']}; a classifier needs at least two classes.")
+    for split in ("validation", "test"):
+        unknown = sorted({r.label for r in usable.get(split, [])} - set(classes))
+        if unknown and kind != "classes":
+            raise DataError(f"The {split} images have class(es) the training images lack: {', '.join(unknown)}; "
+                            f"a model cannot learn them.")
 
-    split_info: dict = {"kind": layout.kind}
-    if layout.kind == "classes":
+    split_info: dict = {"kind": kind}
+    if kind == "classes":
         if split_file:
             keep = set(split_file.get("validation", []))
             val = [r for r in usable["train"] if r.path in keep]
@@ -83,10 +119,9 @@ def load_folder(root: str | Path, image_size: tuple[int, int], val_split: float 
         usable["train"], usable["validation"] = train, val
         split_info.update(val_split=val_split, seed=seed, strategy="stratified, near-duplicates grouped",
                           duplicates_grouped=grouped)
-    skipped = [r for r in all_records if not r.ok]
-    folder = make_folder(root, {s: str(p) for s, p in layout.splits.items()}, classes, usable, skipped, split_info)
-    folder.report["validation_files"] = (
-        [r.path for r in usable.get("validation", [])] if layout.kind == "classes" else None)
+    skipped = [r for recs in scanned.values() for r in recs if not r.ok]
+    folder = make_folder(root, layout, classes, usable, skipped, split_info)
+    folder.report["validation_files"] = [r.path for r in usable.get("validation", [])] if kind == "classes" else None
     return folder
 
 
@@ -128,6 +163,9 @@ def fingerprint(records: list[Record], root: str | Path) -> str:
     lines = sorted(f"{rel}\t{digest}" for rel, digest in relative_digests(records, root).items())
     tagged = [r for r in records if r.ok and r.labels is not None]  # multi-label: the CSV's labels count too
     lines += sorted(f"{Path(os.path.relpath(r.path, root)).as_posix()}\t{' '.join(sorted(r.labels))}" for r in tagged)
+    described = [r for r in records if r.ok and r.values]  # a labels CSV: its label and other columns count too
+    lines += sorted(f"{Path(os.path.relpath(r.path, root)).as_posix()}\t{r.label}\t"
+                    + "\t".join(f"{k}={v}" for k, v in sorted(r.values.items())) for r in described)
     return "blake2b:" + hashlib.blake2b("\n".join(lines).encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -54,11 +54,17 @@ def _mixer(alpha: float, seed: int):
     return mix
 
 
+def _on_image(x, fn):
+    """`fn` applied to the images of a batch (`x`, or its "image" entry beside table columns)."""
+    return {**x, "image": fn(x["image"])} if isinstance(x, dict) else fn(x)
+
+
 def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[int, int],
                  batch_size: int, training: bool, seed: int = 42, cache: str = "memory",
                  cache_path: str | Path | None = None, augment=None, mixup: float = 0.0,
-                 resize: Resize = STRETCH) -> tf.data.Dataset:
-    """Builds a batched dataset of (float32 pixels in [0, 255], target).
+                 resize: Resize = STRETCH, columns: np.ndarray | None = None) -> tf.data.Dataset:
+    """Builds a batched dataset of (float32 pixels in [0, 255], target), or with `columns` of
+    ({"image": pixels, "columns": features}, target) for a model that reads both.
 
     Args:
         records: the images (already checked by the scan).
@@ -72,11 +78,15 @@ def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[i
         mixup: alpha of mixup on training batches (0: off): each batch is blended with itself in
             another order, images and labels alike, with one Beta(alpha, alpha) weight per image.
         resize: how images reach `image_size` (the model's own, from its metadata).
+        columns: (n, width) float32 table features per record (`visionflow.tabular`), or None.
+            Mixup does not apply to them.
     """
     paths = [r.path for r in records]
     y = np.asarray(targets, np.float32)
     if len(y) != len(paths):
         raise ValueError(f"make_dataset needs one target row per record. Received: {len(paths)} records, {len(y)} targets")
+    if columns is not None and mixup > 0:
+        raise ValueError("make_dataset does not mix up images that come with table columns")
     load = _loader(image_size, resize)
     h, w = image_size
 
@@ -85,9 +95,17 @@ def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[i
         image.set_shape((h, w, 3))
         return image, label
 
+    def decode_with_columns(path, features, label):
+        image, label = decode_one(path, label)
+        return {"image": image, "columns": features}, label
+
     workers = os.cpu_count() or 2
-    ds = tf.data.Dataset.from_tensor_slices((paths, y))
-    ds = ds.map(decode_one, num_parallel_calls=workers, deterministic=True)
+    if columns is None:
+        ds = tf.data.Dataset.from_tensor_slices((paths, y))
+        ds = ds.map(decode_one, num_parallel_calls=workers, deterministic=True)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(columns, np.float32), y))
+        ds = ds.map(decode_with_columns, num_parallel_calls=workers, deterministic=True)
     if cache == "memory":
         ds = ds.cache()
     elif cache == "disk":
@@ -98,9 +116,10 @@ def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[i
     if training:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda x, t: (tf.cast(x, tf.float32), t))
+    ds = ds.map(lambda x, t: (_on_image(x, lambda i: tf.cast(i, tf.float32)), t))
     if training and augment is not None:
-        ds = ds.map(lambda x, t: (augment(x, training=True), t), num_parallel_calls=workers, deterministic=True)
+        ds = ds.map(lambda x, t: (_on_image(x, lambda i: augment(i, training=True)), t), num_parallel_calls=workers,
+                    deterministic=True)
     if training and mixup > 0:
         ds = ds.map(_mixer(mixup, seed), num_parallel_calls=workers, deterministic=True)
     # tf.data's autotuner, on a 2-core machine, made every second or third epoch run at half speed

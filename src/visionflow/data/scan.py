@@ -37,6 +37,7 @@ class Record:
     digest: str = field(default="", repr=False)  # BLAKE2b of the file's bytes
     thumb: bytes = field(default=b"", repr=False)  # 8x8 RGB thumbnail, to confirm near-duplicates
     labels: tuple[str, ...] | None = None  # multi-label data: every label of the image (`label` joins them)
+    values: dict[str, str] | None = field(default=None, repr=False)  # a labels CSV's other columns, as written
 
     @property
     def ok(self) -> bool:
@@ -170,6 +171,6 @@ def summarize(records: list[Record]) -> dict:
 
 def record_to_dict(rec: Record) -> dict:
     out = asdict(rec)
-    for key in ("hash", "digest", "thumb", "labels"):
+    for key in ("hash", "digest", "thumb", "labels", "values"):
         out.pop(key)
     return out

@@ -53,6 +53,7 @@ class Task:
     private: bool = False  # trains with --dp (DP-SGD): the task's loss gives one value per example
     distillable: bool = False  # a run of it teaches, and it learns from, a teacher's softened answers (distill)
     on_features: bool = False  # its models are a registered feature network plus the task's head
+    takes_columns: bool = False  # its models may read table columns beside the images (--columns)
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 
     # -- data ---------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class LabelTask(Task):
         """
         from visionflow.data.pipeline import make_dataset
         from visionflow.data.resize import Resize
+        from visionflow.tabular.fusion import matrix
         from visionflow.training.precise_bn import PRECISE_BN_IMAGES
         from visionflow.training.setup import training_targets
 
@@ -57,7 +58,7 @@ class LabelTask(Task):
         order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
         sample = [records[i] for i in order]
         return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
-                            training=False, cache="memory", resize=Resize(cfg.resize))
+                            training=False, cache="memory", resize=Resize(cfg.resize), columns=matrix(folder, sample))
 
     def complete(self, cfg, facts):
         """(cfg with the settings that depend on the scanned data filled in, a line saying what was

@@ -16,12 +16,17 @@ import numpy as np
 from visionflow.config import TrainConfig
 
 
-def _features(backbone, dataset) -> tuple[np.ndarray, np.ndarray]:
-    feats, labels = [], []
-    for images, y in dataset:
-        feats.append(np.asarray(backbone.predict_on_batch(images)))
+def _features(backbone, dataset) -> tuple[np.ndarray | list[np.ndarray], np.ndarray]:
+    """(features, targets); beside table columns, features are [image features, columns]."""
+    feats, columns, labels = [], [], []
+    for x, y in dataset:
+        if isinstance(x, dict):
+            columns.append(np.asarray(x["columns"]))
+            x = x["image"]
+        feats.append(np.asarray(backbone.predict_on_batch(x)))
         labels.append(np.asarray(y))
-    return np.concatenate(feats), np.concatenate(labels)
+    out = np.concatenate(feats)
+    return ([out, np.concatenate(columns)] if columns else out), np.concatenate(labels)
 
 
 def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: dict | None, val_ds,
@@ -38,21 +43,25 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     from visionflow.data.resize import Resize
     from visionflow.models.backbones import BACKBONE_LAYER
     from visionflow.models.heads import head_layers
+    from visionflow.tabular.fusion import head_of, matrix
     from visionflow.training.setup import compile_model, schedule_factor, training_targets
 
     backbone = model.get_layer(BACKBONE_LAYER)
     t0 = time.perf_counter()
     records = folder.splits["train"]
     train_ds = make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size,
-                            training=False, cache="none", resize=Resize(cfg.resize))
+                            training=False, cache="none", resize=Resize(cfg.resize), columns=matrix(folder, records))
     x_train, y_train = _features(backbone, train_ds)
     x_val, y_val = _features(backbone, val_ds)
     t_features = time.perf_counter() - t0
-    inputs = keras.Input(shape=x_train.shape[1:], name="features")
-    x = inputs
-    for layer in head_layers(model):
-        x = layer(x)
-    head = keras.Model(inputs, x, name="head")
+    if isinstance(x_train, list):  # table columns beside the images: the column network trains here too
+        head = head_of(model, x_train[0].shape[1:])
+    else:
+        inputs = keras.Input(shape=x_train.shape[1:], name="features")
+        x = inputs
+        for layer in head_layers(model):
+            x = layer(x)
+        head = keras.Model(inputs, x, name="head")
     compile_model(head, cfg, folder.classes, cfg.learning_rate)
     epochs = cfg.head_epochs
     schedule = keras.callbacks.LearningRateScheduler(
@@ -62,13 +71,14 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
                    shuffle=True, class_weight=class_weight, callbacks=[schedule], verbose=0)
     t_head = time.perf_counter() - t1
     history = fit.history
-    result = {"epochs": epochs, "train_images": int(len(x_train)), "features": int(x_train.shape[-1]),
+    first = x_train[0] if isinstance(x_train, list) else x_train
+    result = {"epochs": epochs, "train_images": int(len(first)), "features": int(first.shape[-1]),
               "feature_seconds": round(t_features, 2), "head_seconds": round(t_head, 2),
               "seconds": round(t_features + t_head, 2),
               "accuracy": round(float(history["accuracy"][-1]), 4),
               "val_accuracy": round(float(history["val_accuracy"][-1]), 4),
               "val_loss": round(float(history["val_loss"][-1]), 4)}
-    say(f"head: {epochs} epochs on the backbone's features of {len(x_train):,} training images "
-        f"(features {t_features:.0f}s, head {t_head:.0f}s): accuracy {result['accuracy']:.4f}, "
+    say(f"head: {epochs} epochs on the backbone's features of {len(first):,} training images"
+        + (" and the columns" if isinstance(x_train, list) else "") + f" (features {t_features:.0f}s, head {t_head:.0f}s): accuracy {result['accuracy']:.4f}, "
         f"val_accuracy {result['val_accuracy']:.4f}")
     return result

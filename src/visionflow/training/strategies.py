@@ -3,7 +3,8 @@
 Each `Strategy` is asked at fixed points of a run (`training.trainer`): to check the settings, to
 settle them once the recipe has run, to adapt the freshly built model, to supply the datasets, to
 run before the epochs, to compile the model, and to add callbacks around the run's own. A run
-uses the strategies its settings ask for (`for_run`): DP-SGD (`--dp`), distillation
+uses the strategies its settings ask for (`for_run`): table columns beside the images
+(`--columns`), DP-SGD (`--dp`), distillation
 (`--teacher`), the head phase on cached backbone features (`--head-epochs`) and precise
 batch-norm statistics (from-scratch models with batch normalisation). Multi-worker training
 (`--distributed`) replaces the loop itself (`training.distributed`).
@@ -43,6 +44,9 @@ class Strategy:
     def settle(self, cfg, new_run: bool, backbone: bool):
         """`cfg` once the recipe has filled it in."""
         return cfg
+
+    def data(self, folder, cfg, say: Callable[[str], None]) -> None:
+        """The scanned and split data of the run (a fold's, in cross-validation), before any model."""
 
     def prepare(self, model, cfg, say: Callable[[str], None]):
         """The freshly built model of a new run, adapted (or as it is)."""
@@ -173,9 +177,75 @@ class PreciseStatistics(Strategy):
         return [], ([PreciseBN(stats)] if stats is not None else [])
 
 
+class Fused(Strategy):
+    """Table columns beside the images (`--columns`, `visionflow.tabular`): the columns chosen from
+    the labels CSV and their preprocessing learnt on the training rows (`data`; the ImageFolder
+    then holds it, so the datasets carry the columns), the fresh model rebuilt with the column
+    network (`prepare`), and the preprocessing with the training means of both inputs written into
+    labels.json (`begin`), where prediction, export, serving and evaluation read them."""
+
+    REFUSED = {"dp": "--dp (DP-SGD clips the per-example gradients of image models only)",
+               "teacher": "--teacher (the teacher sees the images only)"}
+
+    def __init__(self):
+        self.table = None
+        self.classes: list[str] = []
+
+    def check(self, cfg, task, distributed):
+        if not task.takes_columns:
+            raise ConfigError(f"--columns feeds table columns to classification and multi-label models; --task "
+                              f"{task.name} does not read them.")
+        if distributed:
+            raise ConfigError("--columns does not train with --distributed yet; train it on one worker.")
+        for flag, what in self.REFUSED.items():
+            if getattr(cfg, flag):
+                raise ConfigError(f"--columns cannot be combined with {what}.")
+        if cfg.mixup:
+            raise ConfigError("--columns cannot be combined with --mixup (blending two images would leave their "
+                              "columns unblended); drop --mixup.")
+
+    def settle(self, cfg, new_run, backbone):
+        return cfg.replace(mixup=0.0)
+
+    def data(self, folder, cfg, say):
+        from visionflow.tabular.columns import choose, fit
+
+        header = folder.report.get("table_columns")
+        if header is None:
+            raise ConfigError(f"--columns reads the columns of a labels CSV, and {cfg.data} has none: write "
+                              f"DIR/labels.csv with the header image,label and the columns (or pass --labels CSV).")
+        names = choose(header, cfg.columns, ())
+        self.table = fit([r.values or {} for r in folder.splits["train"]], names)
+        self.classes = list(folder.classes)
+        folder.table = self.table
+        folder.report["columns"] = self.table.to_dict()
+        say(f"columns: {len(names)} beside the images, {self.table.width} features")
+        for column in self.table.columns:
+            say(f"  {column.describe()}")
+
+    def prepare(self, model, cfg, say):
+        from visionflow import tasks
+        from visionflow.models import MODELS
+        from visionflow.models.registry import make_regularizer
+        from visionflow.tabular.fusion import fuse
+
+        if model is None:
+            return model
+        dropout = MODELS.get(cfg.model).default_dropout if cfg.dropout is None else cfg.dropout
+        return fuse(model, self.table, tasks.get(cfg.task), self.classes, dropout, make_regularizer(cfg.l1, cfg.l2))
+
+    def begin(self, run, model, val_ds):
+        from visionflow.rundir import read_json, write_json
+        from visionflow.tabular.fusion import meta
+
+        write_json(run.paths.labels, {**read_json(run.paths.labels), **meta(self.table, run.folder.splits["train"])})
+
+
 def for_run(cfg) -> list[Strategy]:
     """The strategies `cfg` asks for, in the order their hooks run."""
     chosen: list[Strategy] = []
+    if cfg.columns:
+        chosen.append(Fused())
     if cfg.dp:
         chosen.append(Private())
     if cfg.teacher:

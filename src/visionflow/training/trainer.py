@@ -224,6 +224,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         raise ConfigError("Pass either resume or folder, not both.")
     if not folder.splits.get("validation"):
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
+    for strategy in strategies:
+        strategy.data(folder, cfg, say)
     cfg, chosen = task.complete(cfg, DataFacts.of(folder))
     if chosen:
         for line in chosen.splitlines():

@@ -1,6 +1,7 @@
 """Single-label classification: each image belongs to exactly one class.
 
-Data: DIR/<class>/*.jpg (or DIR/train + DIR/validation holding class folders). Two classes are
+Data: DIR/<class>/*.jpg (or DIR/train + DIR/validation holding class folders), or a labels CSV
+(`image,label`, with any further columns for `--columns`). Two classes are
 learnt with one sigmoid output (the probability of classes[1]) and binary cross-entropy; more
 with a softmax and categorical cross-entropy. This module is the only place that knows it.
 """
@@ -50,15 +51,21 @@ class Classification(LabelTask):
     distillable = True
     name = "classification"
     description = "One class per image: softmax (sigmoid for two classes), cross-entropy, accuracy."
-    data_help = "DIR/<class>/*.jpg, or DIR/train + DIR/validation holding class folders"
+    data_help = ("DIR/<class>/*.jpg, or DIR/train + DIR/validation holding class folders, or DIR/labels.csv "
+                 "(image,label and any further columns)")
     monitor = "val_accuracy"
     parity = "top-1 agreement"
     private = True
+    takes_columns = True
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):
-        from visionflow.data.dataset import load_folder
+        from visionflow.data.dataset import load_folder, load_label_table
+        from visionflow.data.labels_csv import has_label_table
 
+        if has_label_table(Path(cfg.data), cfg.labels or None):
+            return load_label_table(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, labels=cfg.labels or None,
+                                    split_file=split_file)
         return load_folder(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, split_file=split_file)
 
     def targets(self, records, classes):

@@ -54,6 +54,7 @@ def thresholds_of(predictor) -> np.ndarray:
 class MultiLabel(LabelTask):
     name = "multilabel"
     private = True
+    takes_columns = True
     description = "Any number of labels per image: one sigmoid per label, binary cross-entropy, mAP and F1."
     data_help = "DIR/labels.csv (header image,labels; labels separated by spaces) beside the images"
     monitor = "val_loss"

@@ -1,125 +1,35 @@
 """Multi-label data: a folder of images and a CSV naming each image's labels.
 
-The CSV has the header `image,labels`: `image` is a path relative to the folder the CSV
-describes (a name without extension also finds name.jpg, .png, ...), `labels` the image's labels
-separated by spaces (Kaggle's "Planet" convention); an empty field means no label. Layouts:
+The CSV (`visionflow.data.labels_csv`) has the columns `image,labels` and any others (read as
+`--columns`): `image` is a path relative to the folder the CSV describes (a name without extension
+also finds name.jpg, .png, ...), `labels` the image's labels separated by spaces (Kaggle's "Planet"
+convention); an empty field means no label. Layouts:
 DIR/labels.csv (or `--labels FILE`) with `--val-split`, or DIR/train, DIR/validation (or val) and
 optionally DIR/test, each with its own labels.csv.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from visionflow.data.dataset import MIN_PER_CLASS, ImageFolder, make_folder
-from visionflow.data.decode import IMAGE_EXTENSIONS
-from visionflow.data.scan import VALIDATION_DIRS, Record, check_records
+from visionflow.data.labels_csv import LABELS_FILE, csv_layout, csv_records, read_table
+from visionflow.data.scan import Record, check_records
 from visionflow.errors import DataError
 
-LABELS_FILE = "labels.csv"
-COLUMNS = ("image", "labels")
+__all__ = ["LABELS_FILE", "csv_records", "label_matrix", "load_multilabel", "multilabel_split", "read_labels_csv"]
 
 
 def read_labels_csv(path: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(image, labels) per data row of a labels CSV, in file order.
+    """(image, labels) per data row of a labels CSV, in file order (`visionflow.data.labels_csv`).
 
     Raises:
-        DataError: a missing or unreadable file, another header, or no rows.
+        DataError: a missing or unreadable file, no image or labels column, or no rows.
     """
-    if not path.is_file():
-        raise DataError(f"No labels file at {path}; a multi-label folder needs a CSV with the header "
-                        f"'image,labels' (labels separated by spaces), or pass --labels FILE.")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = [row for row in reader if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"Cannot read {path}: {exc}.") from None
-    if header is None:
-        raise DataError(f"{path} is empty; it needs the header 'image,labels' and one row per image.")
-    columns = [c.strip().lower() for c in header]
-    if columns != list(COLUMNS):
-        unknown = [c for c in header if c.strip().lower() not in COLUMNS]
-        what = f"unknown column(s) {', '.join(repr(c) for c in unknown)}" if unknown else f"columns {header}"
-        raise DataError(f"{path} has {what}; the header must be exactly 'image,labels' "
-                        f"(labels separated by spaces).")
-    if not rows:
-        raise DataError(f"{path} lists no images; add one row per image: image,labels.")
-    out = []
-    for number, row in enumerate(rows, start=2):
-        if len(row) != 2:
-            raise DataError(f"{path}, row {number}: expected 2 fields (image,labels), found {len(row)}: {row!r}.")
-        out.append((row[0].strip(), tuple(dict.fromkeys(row[1].split()))))
-    return out
-
-
-def _find(root: Path, name: str) -> Path | None:
-    path = root / name
-    if path.is_file():
-        return path
-    if not Path(name).suffix:
-        for ext in IMAGE_EXTENSIONS:
-            for candidate in (root / f"{name}{ext}", root / f"{name}{ext.upper()}"):
-                if candidate.is_file():
-                    return candidate
-    return None
-
-
-def csv_records(root: Path, csv_path: Path, split: str) -> list[Record]:
-    """A Record per CSV row (not yet decoded); rows naming a missing file or one already listed are
-    skipped records with the reason."""
-    records, seen = [], set()
-    for name, labels in read_labels_csv(csv_path):
-        found = _find(root, name)
-        if found is None:
-            records.append(Record(path=str(root / name), label=" ".join(labels), split=split, status="skipped",
-                                  reason=f"listed in {csv_path.name} but not found", labels=labels))
-            continue
-        key = os.path.normcase(os.path.abspath(found))
-        rec = Record(path=str(found), label=" ".join(labels), split=split, labels=labels)
-        if key in seen:
-            rec.status, rec.reason = "skipped", f"listed twice in {csv_path.name}"
-        elif not found.name.lower().endswith(IMAGE_EXTENSIONS):
-            rec.status, rec.reason = "skipped", "not an image file extension"
-        seen.add(key)
-        records.append(rec)
-    return records
-
-
-def _layout(root: Path, val_split: float, labels: str | Path | None) -> tuple[str, dict[str, tuple[Path, Path]]]:
-    """("split" or "classes", {split: (image folder, labels CSV)})."""
-    if not root.is_dir():
-        raise DataError(f"Data folder {root} does not exist." if not root.exists() else
-                        f"Data folder {root} is a file; give the folder of images that holds {LABELS_FILE}.")
-    train = root / "train"
-    if (train / LABELS_FILE).is_file():
-        if labels:
-            raise DataError(f"{root} has train/ and validation/ folders with their own {LABELS_FILE}; --labels "
-                            f"names the CSV of a single folder.")
-        val = next((root / d for d in VALIDATION_DIRS if (root / d / LABELS_FILE).is_file()), None)
-        if val is not None and val_split > 0:
-            raise DataError(f"{root} already has a validation folder ({val.name}/); drop --val-split or remove it.")
-        if val is None and val_split == 0:
-            raise DataError(f"{root} has train/{LABELS_FILE} but no validation/{LABELS_FILE}: add one, or pass "
-                            f"--val-split 0.2 to hold out 20% of train/.")
-        splits = {"train": (train, train / LABELS_FILE)}
-        if val is not None:
-            splits["validation"] = (val, val / LABELS_FILE)
-        if (root / "test" / LABELS_FILE).is_file():
-            splits["test"] = (root / "test", root / "test" / LABELS_FILE)
-        return ("split" if val is not None else "classes"), splits
-    csv_path = Path(labels) if labels else root / LABELS_FILE
-    if val_split == 0:
-        read_labels_csv(csv_path)  # a missing or malformed file is the first thing to say
-        raise DataError(f"{root} has no validation set: pass --val-split 0.2 to hold out 20% of the images, or add "
-                        f"{root}/train/ and {root}/validation/ with their own {LABELS_FILE}.")
-    return "classes", {"train": (root, csv_path)}
+    return [(row.image, row.labels) for row in read_table(path, "labels").rows]
 
 
 def label_matrix(records: list[Record], classes: list[str]) -> np.ndarray:
@@ -174,7 +84,7 @@ def load_multilabel(root: str | Path, image_size: tuple[int, int], val_split: fl
             images, or validation/test labels the training set lacks.
     """
     root = Path(root)
-    kind, layout = _layout(root, val_split, labels)
+    kind, layout = csv_layout(root, val_split, labels)
     scanned = {split: check_records(csv_records(folder, csv_path, split), image_size)
                for split, (folder, csv_path) in layout.items()}
     usable = {s: [r for r in recs if r.ok] for s, recs in scanned.items()}
@@ -212,6 +122,7 @@ def load_multilabel(root: str | Path, image_size: tuple[int, int], val_split: fl
     skipped = [r for recs in scanned.values() for r in recs if not r.ok]
     folder = make_folder(root, {s: str(f) for s, (f, _) in layout.items()}, classes, usable, skipped, split_info)
     folder.report["labels_files"] = {s: str(c) for s, (_, c) in layout.items()}
+    folder.report["table_columns"] = read_table(layout["train"][1], "labels").extra
     folder.report["noun"] = "labels"
     folder.report["validation_files"] = [r.path for r in usable.get("validation", [])] if kind == "classes" else None
     return folder

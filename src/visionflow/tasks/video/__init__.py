@@ -30,6 +30,7 @@ DEFAULTS = {"model": "r2plus1d_s", "weights": "none", "head_epochs": 0, "image_s
 class VideoClassification(Classification):
     name = "video"
     private = False  # clip models untested under DP-SGD
+    takes_columns = False
     description = "One class per video clip: frames sampled uniformly, a (2+1)D CNN (or CNN + RNN), softmax."
     data_help = "DIR/<class>/*.mp4, or DIR/train + DIR/validation holding class folders of clips"
     monitor = "val_accuracy"

@@ -55,7 +55,9 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     Args:
         model: a run directory, a model file, or a loaded Predictor.
         data: for a classifier, a folder whose subfolders are (some of) the model's classes, e.g.
-            data/validation; for a multi-label model, a folder with a labels.csv.
+            data/validation, or a folder with a labels.csv (image,label); for a multi-label model, a
+            folder with a labels.csv (image,labels). A model that reads table columns finds them
+            there too, and the result gains "modalities" (`visionflow.tabular.evaluate`).
         out: where to write report.html, metrics.json, predictions.csv and the plots; defaults to
             <run>/evaluations/<folder name>/ (the model file's folder, or the current folder for a
             Predictor).
@@ -63,7 +65,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         unsafe: passed to `load` for legacy or Lambda-holding model files.
         backend: passed to `load`: auto (LiteRT or ONNX Runtime where installed), keras, tflite or onnx.
         tta: flip test-time augmentation (see `load`); None keeps a given Predictor's own setting.
-        labels: multi-label models: the labels CSV (default DATA/labels.csv).
+        labels: the labels CSV (default DATA/labels.csv).
         slices: a CSV with an `image` column (paths relative to `data`, or file names) and one
             column per attribute: every metric per attribute value, the gaps between slices with
             bootstrap intervals ("slices" in the result, slices.png, a report section).
@@ -87,7 +89,17 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
     if not data.is_dir():
         raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
     found = predictor.task.evaluation_data(data, predictor, labels)
+    if predictor.fusion is not None:
+        if not any(r.values for r in found.usable):
+            raise DataError(f"The model reads the table columns {', '.join(predictor.fusion.names)} beside each image; "
+                            f"evaluate it on a folder with a labels.csv holding them (or pass --labels CSV).")
+        predictor.use_table({r.path: r.values or {} for r in found.usable})
     result = evaluate_paths(predictor, [r.path for r in found.usable], found.targets, batch_size, arrays=True)
+    if predictor.fusion is not None:
+        from visionflow.tabular.evaluate import modalities
+
+        result["modalities"] = modalities(predictor, [r.path for r in found.usable],
+                                          [r.values or {} for r in found.usable], found.targets)
     result.update(found.source)
     result["data"] = str(data)
     result["model"] = predictor.source

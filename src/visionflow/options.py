@@ -25,7 +25,8 @@ class EvaluateOptions:
 
     out: str | None = _opt(None, "Where to write report.html, metrics.json, predictions.csv and the plots.",
                            metavar="DIR", kind=str, shown="RUN/evaluations/<DIR name>")
-    labels: str | None = _opt(None, "Multi-label models: the labels CSV.", metavar="CSV", kind=str,
+    labels: str | None = _opt(None, "The labels CSV: image,label (classifiers) or image,labels (multi-label), with "
+                                    "the columns of a model that reads them.", metavar="CSV", kind=str,
                               shown="DIR/labels.csv")
     pairs: str | None = _opt(None, "Denoise/superres models: a folder of real degraded images named as DIR's clean "
                                    "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str,

@@ -99,10 +99,20 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
         result = evaluate_paths(predictor, [r.path for r in recs], task.targets(recs, folder.classes), batch_size=64)
         write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
         task.write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
+        if predictor.fusion is not None:
+            from visionflow.tabular.evaluate import modalities
+
+            result["modalities"] = modalities(predictor, [r.path for r in recs], [r.values or {} for r in recs],
+                                              task.targets(recs, folder.classes), seed=cfg.seed)
         metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
         kept = "last" if cfg.keep == "last" else "best"
         say(f"\n{split} ({result['images']} {folder.report.get('unit', 'images')}), {kept} epoch {metrics['best_epoch']}:")
         say(task.format_table(result, folder.classes))
+        if result.get("modalities"):
+            from visionflow.tabular.evaluate import format_lines
+
+            for line in format_lines(result["modalities"]):
+                say(line)
         if split == "validation":
             metrics.update(task.after_validation(paths, predictor, result, cfg, say) or {})
     write_json(paths.metrics, metrics)

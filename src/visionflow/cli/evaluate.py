@@ -14,7 +14,8 @@ def add(sub) -> None:
     e = sub.add_parser("evaluate", help="Evaluate a trained model on labelled images.")
     add_run(e)
     e.add_argument("data", metavar="DIR", help="Classifier: a folder whose subfolders are the model's classes, e.g. "
-                                               "data/validation; multi-label model: a folder with labels.csv; "
+                                               "data/validation, or a folder with labels.csv (image,label and the columns of a "
+                                               "model that reads them); multi-label model: a folder with labels.csv; "
                                                "restoration model: any folder of clean images; GAN: real images "
                                                "to measure samples against (class folders for a conditional one).")
     add_options(e, EvaluateOptions)
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
                       tta=o.tta, labels=o.labels, slices=o.slices)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))
+    if result.get("modalities"):
+        from visionflow.tabular.evaluate import format_lines
+
+        print("\n".join(format_lines(result["modalities"])))
     if result.get("slices"):
         from visionflow.fairness.slices import format_table as slice_table
 

@@ -83,8 +83,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run_batched(run, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    return np.concatenate([np.asarray(run(images[i:i + batch_size].astype(np.float32)))
+def _run_batched(run, images: np.ndarray, batch_size: int = 32, columns: np.ndarray | None = None) -> np.ndarray:
+    """`run` over `images` (and their table `columns`, for a model that reads them) in batches."""
+    extra = lambda i: () if columns is None else (columns[i:i + batch_size],)  # noqa: E731
+    return np.concatenate([np.asarray(run(images[i:i + batch_size].astype(np.float32), *extra(i)))
                            for i in range(0, len(images), batch_size)])
 
 
@@ -153,10 +155,21 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     out_dir.mkdir(parents=True, exist_ok=True)
 
     task = predictor.task
+    fusion = predictor.fusion
+    if fusion is not None:
+        quantized = [n for n in names if FORMATS.get(n).quantized]
+        if quantized and len(names) > len(quantized) and formats in ("all", ["all"]):
+            names = [n for n in names if n not in quantized]
+        elif quantized:
+            raise ConfigError(f"{', '.join(quantized)} cannot be written for a model that reads table columns (its "
+                              f"calibration takes images alone); export onnx, tflite, savedmodel or keras.")
     images, where = _samples(predictor, paths.manifest, "validation", samples)
+    columns = None if fusion is None else fusion.sample_features(len(images), seed=0)
+    if columns is not None:
+        where += f", each with seeded random values of the columns {', '.join(fusion.names)}"
     say(f"parity check on {where}")
     probabilities = lambda raw: task.probabilities(raw, predictor)  # noqa: E731
-    reference = probabilities(_run_batched(predictor._call, images))  # batched: bounded memory
+    reference = probabilities(_run_batched(predictor._call, images, columns=columns))  # batched: bounded memory
     calibration = None
     meta_base = {
         # task, classes, image size, resize mode, and the fitted temperature (classifiers trained
@@ -170,6 +183,11 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         "source": {"path": str(source), "sha256": sha256(source)},
         **_privacy(paths),
     }
+    if fusion is not None:
+        meta_base["columns_input"] = {"name": "columns", "shape": [None, fusion.table.width], "dtype": "float32",
+                                      "features": fusion.table.features(),
+                                      "meaning": "the labels.json 'columns' preprocessing applied to each image's "
+                                                 "table row (visionflow.tabular.columns)"}
     results = []
     for name in names:
         fmt = FORMATS.get(name)
@@ -180,7 +198,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
             meta["input"] = {**meta["input"], "dtype": "uint8"}
 
         def check(runtime, fmt=fmt) -> dict:
-            got = probabilities(_run_batched(runtime, images))
+            got = probabilities(_run_batched(runtime, images, columns=columns))
             diff = float(np.abs(got - reference).max())
             agree = task.agreement(reference, got, predictor)
             passed = agree >= min_agreement if fmt.quantized else diff <= FLOAT_TOLERANCE

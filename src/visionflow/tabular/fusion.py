@@ -118,6 +118,23 @@ class Fusion:
     def names(self) -> list[str]:
         return self.table.names
 
+    def sample_features(self, count: int, seed: int = 0) -> np.ndarray:
+        """(count, width) seeded column features that exercise every input of the column network (an
+        export's parity check): numeric values drawn around the training mean, a tenth of them
+        missing; categories drawn among all slots (other and missing included)."""
+        rng = np.random.default_rng(seed)
+        out = np.zeros((count, self.table.width), np.float32)
+        at = 0
+        for column in self.table.columns:
+            if column.kind == "numeric":
+                missing = rng.random(count) < 0.1
+                out[:, at] = np.where(missing, 0.0, rng.normal(0.0, 1.0, count))
+                out[:, at + 1] = missing
+            else:
+                out[np.arange(count), at + rng.integers(0, column.width, count)] = 1.0
+            at += column.width
+        return out
+
     def vector(self, row: dict | None, where: str) -> np.ndarray | str:
         """One image's column features, or the reason they cannot be had (one sentence)."""
         if row is None:

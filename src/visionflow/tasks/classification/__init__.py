@@ -76,16 +76,25 @@ class Classification(LabelTask):
         return encode_labels(targets, len(classes))
 
     def evaluation_data(self, data, predictor, labels=None):
-        from visionflow.data.scan import scan_split
+        from visionflow.data.labels_csv import LABELS_FILE, csv_records, has_label_table
+        from visionflow.data.scan import check_records, scan_split
         from visionflow.errors import DataError
 
-        if labels:
-            raise DataError("--labels is for multi-label models; a classifier reads the class from each image's folder.")
-        records = scan_split(Path(data), "evaluation", predictor.image_size, classes=predictor.classes)
+        data = Path(data)
+        if has_label_table(data, labels):  # image,label (and columns) in a CSV
+            csv_path = Path(labels) if labels else data / LABELS_FILE
+            records = check_records(csv_records(data, csv_path, "evaluation", target="label"), predictor.image_size)
+            unknown = sorted({r.label for r in records if r.ok} - set(predictor.classes))
+            if unknown:
+                raise DataError(f"{csv_path} has class(es) the model does not know: {', '.join(unknown)}; its classes "
+                                f"are {', '.join(predictor.classes)}.")
+            where = f"listed in {csv_path}"
+        else:
+            records = scan_split(data, "evaluation", predictor.image_size, classes=predictor.classes)
+            where = f"in {data}; expected {data}/<class>/*.jpg (or a labels.csv)"
         good = [r for r in records if r.ok]
         if not good:
-            raise DataError(f"No usable images in {data}; expected {data}/<class>/*.jpg with the model's classes "
-                            f"({', '.join(predictor.classes)}).")
+            raise DataError(f"No usable images {where} with the model's classes ({', '.join(predictor.classes)}).")
         return EvaluationData(records, good, self.targets(good, predictor.classes))
 
     def class_weights(self, folder):

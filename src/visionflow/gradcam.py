@@ -115,6 +115,9 @@ class GradCam:
             raise ModelError(f"{predictor.source} is an exported model; Grad-CAM needs the run's .keras model.")
         if getattr(predictor, "frames", None):
             raise ModelError(f"{predictor.source} classifies video clips; Grad-CAM explains image models.")
+        if getattr(predictor, "fusion", None) is not None:
+            raise ModelError(f"{predictor.source} reads table columns beside its images; Grad-CAM explains models of "
+                             f"images alone (its evaluation gives each input's permutation importance instead).")
         self.predictor = predictor
         model = predictor.model
         head = _head(model)

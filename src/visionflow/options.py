@@ -68,6 +68,9 @@ class PredictOptions:
                            metavar="DIR", kind=str, shown="none")
     overlay: bool = _opt(False, "Segmentation models, with --out: also write OUT/<stem>_overlay.jpg, the image with "
                                 "its mask blended over it.")
+    labels: str | None = _opt(None, "Models that read table columns (trained with --columns): a CSV with an image "
+                                    "column (a path relative to the CSV's folder, or a file name) and the columns "
+                                    "of each input image.", metavar="CSV", kind=str, shown="none")
     format: str = _opt("table", "Output format.", choices=("table", "json", "csv"))
     batch_size: int = _opt(32, "Images (or video frames) per model call.")
     backend: str = _opt("auto", BACKEND_HELP, choices=BACKENDS)

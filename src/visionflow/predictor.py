@@ -65,6 +65,8 @@ class Predictor:
         self.frames = int(frames) if frames else None
         self.fusion = fusion
         self.rows: dict[str, dict] = {}  # a table's columns by image path (see `use_table`)
+        self._by_name: dict[str, dict] = {}
+        self._where: dict[str, str] = {}
         self._model = model
         self._keras_path = keras_path
         self.backend = backend
@@ -101,17 +103,26 @@ class Predictor:
             out.update(self.fusion.to_meta())
         return out
 
-    def use_table(self, rows: dict[str, dict]) -> None:
+    def use_table(self, rows: dict[str, dict], where: dict[str, str] | None = None) -> None:
         """The columns of images given by path: {image path: {column: value}} (a labels CSV's rows),
-        read when `predict` and `iter_predict` get no `columns` of their own."""
+        read when `predict` and `iter_predict` get no `columns` of their own. An image is found by
+        its path, else by its file name where only one row has that name. `where` names each path's
+        row in errors (e.g. "row 7 of data.csv")."""
         self.rows = {_path_key(k): v for k, v in rows.items()}
+        self._where = {_path_key(k): v for k, v in (where or {}).items()}
+        names: dict[str, list[dict]] = {}
+        for k, v in rows.items():
+            names.setdefault(os.path.basename(str(k)), []).append(v)
+        self._by_name = {n: v[0] for n, v in names.items() if len(v) == 1}
 
     def columns_of(self, item: ImageSource, row: dict | None) -> np.ndarray | str:
         """The column features of one image (`row`, else the table's row for its path), or the reason
         they cannot be had."""
+        name = _describe(item)
         if row is None and isinstance(item, (str, Path)):
-            row = self.rows.get(_path_key(item))
-        return self.fusion.vector(row, _describe(item))
+            row = self.rows.get(_path_key(item)) or self._by_name.get(os.path.basename(str(item)))
+            name = self._where.get(_path_key(item), name)
+        return self.fusion.vector(row, name)
 
     def prepare(self, item: ImageSource) -> np.ndarray:
         """`item` decoded and brought to the model's input, (h, w, 3) uint8 (a clip model: the

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if o.video_flags() and not any(is_video(a) or may_hold_many(a) for a in args.inputs):
         raise _no_video(o)
     predictor = load(args.run, unsafe=o.unsafe, backend=o.backend, tta=o.tta)
+    _columns(predictor, o.labels, args.run)
     videos: list[str] = []
 
     def images():  # the image inputs, lazily; videos are set aside for afterwards
@@ -102,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{failed} of {seen} image(s) could not be predicted.", file=sys.stderr)
     if not videos and o.video_flags():
         raise _no_video(o)
+    if videos and predictor.fusion is not None:
+        raise VisionflowError(f"{args.run} reads table columns beside each image; it predicts images with their rows, "
+                              f"not the frames of videos.")
     if videos:
         from visionflow.cli.video import predict_videos
 
@@ -112,6 +116,31 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         out.close()
     return 1 if failed else 0
+
+
+def _columns(predictor, labels: str | None, run: str) -> None:
+    """Gives a model that reads table columns the rows of `labels`; refuses a table the model has
+    no use for, and a missing one."""
+    if predictor.fusion is None:
+        if labels:
+            raise VisionflowError(f"--labels gives table columns to models trained with --columns; {run} reads images "
+                                  f"alone.")
+        return
+    if not labels:
+        raise VisionflowError(f"{run} reads the columns {', '.join(predictor.fusion.names)} beside each image; pass "
+                              f"--labels CSV with an image column and those columns, one row per image.")
+    from pathlib import Path
+
+    from visionflow.data.labels_csv import read_table
+
+    table = read_table(Path(labels), target=None)
+    missing = [n for n in predictor.fusion.names if n not in table.header]
+    if missing:
+        raise VisionflowError(f"{labels} has no column {missing[0]!r}, which {run} reads (it reads "
+                              f"{', '.join(predictor.fusion.names)}).")
+    root = Path(labels).parent
+    predictor.use_table({str(root / row.image): row.values for row in table.rows},
+                        where={str(root / row.image): f"row {row.line} of {labels}" for row in table.rows})
 
 
 def may_hold_many(arg: str) -> bool:

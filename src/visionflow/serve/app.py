@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 import os
 import threading
@@ -165,14 +166,32 @@ class Service:
 
 async def read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
     """(name, bytes) of each image in a multipart or JSON request."""
+    return (await read_request(request, cfg))[0]
+
+
+async def read_request(request: Request, cfg: ServeConfig) -> tuple[list[tuple[str, bytes]], object]:
+    """((name, bytes) of each image, the table columns sent beside them or None) of a multipart or
+    JSON request. Columns: a JSON "columns" member (an object, or a list of one per image), or in a
+    form a "columns" field holding that JSON, or plain fields (column=value) for a single image."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    columns = None
     if kind == "multipart/form-data":
-        form = await request.form(max_files=cfg.max_files, max_fields=cfg.max_files + 8)
-        items = []
+        form = await request.form(max_files=cfg.max_files, max_fields=cfg.max_files + 64)
+        items, fields = [], {}
         for key, value in form.multi_items():
             if hasattr(value, "read"):
                 items.append((value.filename or key, await value.read()))
+            else:
+                fields[key] = value
         await form.close()
+        if "columns" in fields:
+            try:
+                columns = json.loads(fields["columns"])
+            except ValueError:
+                raise ServeError(400, "bad_columns", 'The "columns" field is not valid JSON: send an object of '
+                                                     'column values (or a list of one per image).') from None
+        elif fields:
+            columns = fields
     elif kind == "application/json":
         try:
             payload = await request.json()
@@ -180,6 +199,7 @@ async def read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, byt
             raise ServeError(400, "bad_json", "The body is not valid JSON.") from None
         if not isinstance(payload, dict) or not ("images" in payload or "image" in payload):
             raise ServeError(400, "bad_json", 'Send {"images": ["<base64>", ...]} or {"image": "<base64>"}.')
+        columns = payload.get("columns")
         encoded = payload.get("images", [payload.get("image")])
         if not isinstance(encoded, list) or not all(isinstance(e, str) for e in encoded):
             raise ServeError(400, "bad_json", '"images" must be a list of base64 strings.')
@@ -198,7 +218,30 @@ async def read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, byt
         raise ServeError(400, "no_images", "The request holds no image.")
     if len(items) > cfg.max_files:
         raise _too_many(len(items), cfg.max_files)
-    return items
+    return items, columns
+
+
+def column_features(predictor, items: list[tuple[str, bytes]], columns) -> np.ndarray | None:
+    """The column features of each image of a request to a model that reads table columns (None
+    for a model of images alone); 400 naming the image and column when they cannot be had."""
+    fusion = predictor.fusion
+    if fusion is None:
+        return None
+    if columns is None:
+        raise ServeError(400, "no_columns", f"The model reads the columns {', '.join(fusion.names)} beside each image; "
+                                            f'send them as "columns" (an object, or a list of one per image) or as '
+                                            f"form fields.")
+    rows = columns if isinstance(columns, list) else [columns] * len(items) if len(items) == 1 else None
+    if rows is None or len(rows) != len(items):
+        raise ServeError(400, "bad_columns", f"Send one object of columns per image: {len(items)} image(s), "
+                                             f"{len(rows) if rows is not None else 'one object'} given.")
+    out = []
+    for (name, _), row in zip(items, rows):
+        features = fusion.vector(row, name)
+        if isinstance(features, str):
+            raise ServeError(400, "bad_columns", features if features.endswith(".") else f"{name}: {features}.")
+        out.append(features)
+    return np.stack(out)
 
 
 def _decode_within(item: tuple[str, bytes], side: int, max_pixels: int, predictor) -> np.ndarray:
@@ -255,7 +298,7 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
         async def start_batcher():
             await loading
             if service.model is not None:
-                batcher = MicroBatcher(lambda x: service.model.predictor.predict_arrays(x, batch_size=len(x)),
+                batcher = MicroBatcher(_batch_predict(service.model.predictor),
                                        cfg.max_batch, cfg.max_wait_ms / 1000, cfg.max_queue,
                                        on_batch=service.metrics.observe_batch)
                 batcher.start()
@@ -289,6 +332,13 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes, paths={"/v1/video": cfg.max_video_bytes})
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app
+
+
+def _batch_predict(predictor):
+    """The batcher's model call: images, or (images, column features) for a model that reads columns."""
+    if predictor.fusion is None:
+        return lambda x: predictor.predict_arrays(x, batch_size=len(x))
+    return lambda x: predictor.predict_arrays(x[0], batch_size=len(x[0]), columns=x[1])
 
 
 def _error_handlers(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
@@ -365,7 +415,8 @@ def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
         if top_k < 1:
             raise ServeError(400, "bad_request", f"top_k must be at least 1. Received: top_k={top_k}")
         deadline = start + cfg.timeout
-        items = await read_images(request, cfg)
+        items, columns = await read_request(request, cfg)
+        features = column_features(model.predictor, items, columns)
         batcher = service.batcher
         batcher.admit(len(items))
         submitted = False
@@ -374,7 +425,7 @@ def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
             images = await asyncio.wait_for(
                 loop.run_in_executor(service.decoders, service.decode_all, items, model.predictor),
                 max(0.0, deadline - time.perf_counter()))
-            future = batcher.enqueue(images)
+            future = batcher.enqueue(images if features is None else (images, features))
             submitted = True
             probs = await asyncio.wait_for(future, max(0.0, deadline - time.perf_counter()))
         except asyncio.TimeoutError:
@@ -432,6 +483,9 @@ def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
         if model.predictor.frames:
             raise ServeError(409, "clip_model", "This server runs a clip classifier, which takes a video whole: POST "
                                                 "it to /v1/predict.")
+        if model.predictor.fusion is not None:
+            raise ServeError(409, "columns_model", "This model reads table columns beside each image; it labels "
+                                                   "images with their columns on /v1/predict, not video frames.")
         if fps is None and every is None:
             fps = VIDEO_FPS
         service.video_queue.admit()

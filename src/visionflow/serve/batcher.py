@@ -22,6 +22,7 @@ class MicroBatcher:
 
     Args:
         predict: maps a uint8 batch (N, h, w, 3) to probabilities (N, k); runs on the model thread.
+            A model that reads table columns gets (images, column features) tuples instead.
         max_batch: most images per model call.
         max_wait: seconds a batch may wait for requests that are on their way.
         max_queue: most images waiting; more is refused with 503.
@@ -72,7 +73,7 @@ class MicroBatcher:
         """
         self.arriving -= 1
         future = asyncio.get_running_loop().create_future()
-        self.queued += len(images)
+        self.queued += _count(images)
         self._queue.put_nowait((images, future))
         return future
 
@@ -80,7 +81,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             items = [await self._queue.get()]
-            count = len(items[0][0])
+            count = _count(items[0][0])
             deadline = loop.time() + self.max_wait
             while count < self.max_batch:
                 if not self._queue.empty():
@@ -92,13 +93,13 @@ class MicroBatcher:
                         break
                 else:
                     break
-                count += len(items[-1][0])
+                count += _count(items[-1][0])
             self.queued -= count
             live = [(x, f) for x, f in items if not f.done()]  # timed-out requests were cancelled
             if not live:
                 continue
-            batch = np.concatenate([x for x, _ in live])
-            self.on_batch(len(batch))
+            batch = _join([x for x, _ in live])
+            self.on_batch(_count(batch))
             try:
                 probs = await loop.run_in_executor(self._model_thread, self.predict, batch)
             except Exception as exc:  # reported to each waiting request, which answers 500
@@ -109,5 +110,17 @@ class MicroBatcher:
             start = 0
             for x, future in live:
                 if not future.done():
-                    future.set_result(probs[start:start + len(x)])
-                start += len(x)
+                    future.set_result(probs[start:start + _count(x)])
+                start += _count(x)
+
+
+def _count(x) -> int:
+    """Examples in a request's input: an array, or a tuple of arrays (images and table columns)."""
+    return len(x[0]) if isinstance(x, tuple) else len(x)
+
+
+def _join(parts: list):
+    """The inputs of several requests as one batch (each tuple member joined with its own kind)."""
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(member) for member in zip(*parts))
+    return np.concatenate(parts)

@@ -31,7 +31,9 @@ class ServedModel:
                 "input_size": [h, w], "resize": self.predictor.resize.mode, "backend": self.backend,
                 "artifact": self.artifact, "sha256": self.sha256, "temperature": self.predictor.temperature,
                 "thresholds": self.predictor.thresholds, "frames": self.predictor.frames,
-                "explain": self.backend == "keras" and not self.predictor.frames, "version": __version__}
+                "explain": self.backend == "keras" and not self.predictor.frames and self.predictor.fusion is None,
+                "columns": self.predictor.fusion.table.to_dict()["columns"] if self.predictor.fusion else None,
+                "version": __version__}
 
 
 def check_source(run: str | Path) -> None:
@@ -68,4 +70,5 @@ def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:
     """Runs the model once per batch size, so the first real requests do not pay for tracing."""
     shape = (*((predictor.frames,) if predictor.frames else ()), *predictor.image_size, 3)
     for n in sizes:
-        predictor.predict_arrays(np.zeros((n, *shape), np.uint8), batch_size=n)
+        columns = None if predictor.fusion is None else np.tile(predictor.fusion.columns_mean, (n, 1))
+        predictor.predict_arrays(np.zeros((n, *shape), np.uint8), batch_size=n, columns=columns)

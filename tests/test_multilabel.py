@@ -24,8 +24,8 @@ from clirun import vf
 @pytest.mark.parametrize("text,message", [
     ("", "is empty"),
     ("image,labels\n", "lists no images"),
-    ("image,tags\na.png,x\n", "unknown column(s) 'tags'"),
-    ("image,labels,weight\na.png,x,1\n", "unknown column(s) 'weight'"),
+    ("image,tags\na.png,x\n", "has no 'labels' column (it has 'image', 'tags')"),
+    ("image,labels,image\na.png,x,b.png\n", "names the column 'image' twice"),
     ("image,labels\na.png,x,extra\n", "row 2: expected 2 fields"),
 ])
 def test_bad_labels_csv_is_one_sentence(tmp_path, text, message):

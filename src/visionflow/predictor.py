@@ -64,9 +64,8 @@ class Predictor:
         self.resize = resize
         self.frames = int(frames) if frames else None
         self.fusion = fusion
-        self.rows: dict[str, dict] = {}  # a table's columns by image path (see `use_table`)
-        self._by_name: dict[str, dict] = {}
-        self._where: dict[str, str] = {}
+        self.rows: dict[str, tuple] = {}  # (a table's columns, the row's name) by image path (see `use_table`)
+        self._by_name: dict[str, tuple] = {}
         self._model = model
         self._keras_path = keras_path
         self.backend = backend
@@ -108,11 +107,11 @@ class Predictor:
         read when `predict` and `iter_predict` get no `columns` of their own. An image is found by
         its path, else by its file name where only one row has that name. `where` names each path's
         row in errors (e.g. "row 7 of data.csv")."""
-        self.rows = {_path_key(k): v for k, v in rows.items()}
-        self._where = {_path_key(k): v for k, v in (where or {}).items()}
-        names: dict[str, list[dict]] = {}
+        where = where or {}
+        self.rows = {_path_key(k): (v, where.get(k)) for k, v in rows.items()}
+        names: dict[str, list] = {}
         for k, v in rows.items():
-            names.setdefault(os.path.basename(str(k)), []).append(v)
+            names.setdefault(os.path.basename(str(k)), []).append((v, where.get(k)))
         self._by_name = {n: v[0] for n, v in names.items() if len(v) == 1}
 
     def columns_of(self, item: ImageSource, row: dict | None) -> np.ndarray | str:
@@ -120,8 +119,8 @@ class Predictor:
         they cannot be had."""
         name = _describe(item)
         if row is None and isinstance(item, (str, Path)):
-            row = self.rows.get(_path_key(item)) or self._by_name.get(os.path.basename(str(item)))
-            name = self._where.get(_path_key(item), name)
+            row, where = self.rows.get(_path_key(item)) or self._by_name.get(os.path.basename(str(item)), (None, None))
+            name = where or name
         return self.fusion.vector(row, name)
 
     def prepare(self, item: ImageSource) -> np.ndarray:

@@ -223,6 +223,22 @@ def slices_section(page: Page, s: dict, png: Path, classes: list[str]) -> None:
     page.add("slices", "Slices", body)
 
 
+def modalities_section(page: Page, sid: str, title: str, m: dict) -> None:
+    """A model that reads table columns: the score with both inputs, with each alone, and the
+    permutation importance of every input (`visionflow.tabular.evaluate`)."""
+    metric = m["metric"]
+    views = table(("view", metric), [("image and columns (the model)", m["fused"]),
+                                     ("image only (columns at their training mean)", m["image_only"]),
+                                     ("columns only (the image at the training mean colour)", m["columns_only"])],
+                  numeric=[False, True])
+    ranked = table(("input", f"{metric} lost when shuffled", "spread (sd)"),
+                   [(name, v["mean"], v["std"]) for name, v in m["importance"].items()], numeric=[False, True, True])
+    note = (f'<p class="note">On {m["rows"]} images. Permutation importance: the {esc(metric)} lost when one input\'s '
+            f"values are shuffled across the images (mean of {m['repeats']} shuffles); an input the model ignores "
+            f"loses nothing.</p>")
+    page.add(sid, title, views + ranked + note)
+
+
 def privacy_section(page: Page, metrics: dict, audit: dict | None, roc: Path) -> None:
     """DP-SGD's budget (when the run trained with --dp) and the membership-inference audit (when
     `visionflow audit` ran)."""

@@ -214,7 +214,8 @@ class Fused(Strategy):
         if header is None:
             raise ConfigError(f"--columns reads the columns of a labels CSV, and {cfg.data} has none: write "
                               f"DIR/labels.csv with the header image,label and the columns (or pass --labels CSV).")
-        names = choose(header, cfg.columns, ())
+        reserved = ("image", "label", "labels")  # the key and target columns of a labels CSV
+        names = choose([*header, *reserved], cfg.columns, reserved)
         self.table = fit([r.values or {} for r in folder.splits["train"]], names)
         self.classes = list(folder.classes)
         folder.table = self.table

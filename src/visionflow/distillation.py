@@ -45,6 +45,9 @@ def load_teacher(run: str | Path, classes: list[str]):
     if not teacher.task.distillable:
         raise ConfigError(f"The teacher {run} is a {teacher.task.name} model; distillation takes a run of "
                           f"{_distillable()}.")
+    if teacher.fusion is not None:
+        raise ConfigError(f"The teacher {run} reads table columns beside its images; distillation takes a teacher "
+                          f"of images alone.")
     if sorted(teacher.classes) != sorted(classes):
         raise ConfigError(f"The teacher {run} knows the classes {', '.join(teacher.classes)}, the data has "
                           f"{', '.join(classes)}; distil on images of the teacher's classes.")

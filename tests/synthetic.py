@@ -234,3 +234,37 @@ def two_colour_folder(root: Path, per_class: int = 24, side: int = 16, seed: int
             pixels = np.array(colour, np.float32) * rng.uniform(0.85, 1.1) + rng.normal(0, 10, (side, side, 3))
             Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(folder / f"{name}_{i:03d}.png")
     return root
+
+
+def write_clip_with_sound(path: Path, frames, tone_hz: float | None, fps: float = 10, rate: int = 16000,
+                          amplitude: float = 0.5) -> Path:
+    """A clip of `frames` (uint8 (h, w, 3), even sides) with a sine tone of `tone_hz` Hz as its sound
+    track (AAC), as long as the frames; `tone_hz` 0 writes a silent track, None no audio stream."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        audio = out.add_stream("aac", rate=rate) if tone_hz is not None else None
+        for pixels in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None:
+            t = np.arange(int(len(frames) / fps * rate)) / rate
+            wave = (amplitude * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            for start in range(0, wave.size, 1024):
+                chunk = np.zeros((1, 1024), np.float32)
+                part = wave[start:start + 1024]
+                chunk[0, :part.size] = part
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                frame.sample_rate = rate
+                frame.pts = start
+                for packet in audio.encode(frame):
+                    out.mux(packet)
+            for packet in audio.encode():
+                out.mux(packet)
+    return path

@@ -71,7 +71,7 @@ def test_evaluate_reads_the_columns_from_the_folders_labels_csv(fused, tmp_path)
     run, holdout, _ = fused
     r = vf("evaluate", run, holdout, "--out", tmp_path / "ev", "--backend", "keras")
     assert r.returncode == 0, r.stderr
-    assert "modalities (accuracy on 40 images): fused" in r.stdout
+    assert "modalities (accuracy on 40 examples): fused" in r.stdout
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["accuracy"] >= 0.9 and m["modalities"]["fused"] == pytest.approx(m["accuracy"])
 
@@ -132,7 +132,7 @@ def test_export_takes_both_inputs_with_parity(fused, tmp_path):
     for fmt in ("onnx", "tflite"):
         got = open_model(tmp_path / "export" / fmt).predict([holdout / n for n in names], columns=columns)
         assert [p.label for p in got] == [p.label for p in reference]
-    with pytest.raises(ConfigError, match="tflite-int8 cannot be written for a model that reads table columns"):
+    with pytest.raises(ConfigError, match="tflite-int8 cannot be written for a model with a second input"):
         export(run, "tflite-int8", out=tmp_path / "export", say=lambda s: None)
 
 

@@ -62,6 +62,9 @@ class TrainConfig:
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
                                    "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
     frames: int = _opt(16, "Video: frames taken uniformly over each clip.")
+    audio: bool = _opt(False, "Video (--task video): also hear each clip: its sound track as a log-mel spectrogram "
+                              "through a small audio network joined with the clip network; clips without sound get "
+                              "silence and a flag the model sees.")
     conditional: bool = _opt(False, "GAN: learn one generator per class folder (class-conditional); generate then "
                                     "takes --class.")
     latent_dim: int = _opt(128, "GAN: length of the generator's random latent vector.")

@@ -95,7 +95,7 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
                             f"evaluate it on a folder with a labels.csv holding them (or pass --labels CSV).")
         predictor.use_table({r.path: r.values or {} for r in found.usable})
     result = evaluate_paths(predictor, [r.path for r in found.usable], found.targets, batch_size, arrays=True)
-    if predictor.fusion is not None:
+    if predictor.second:
         from visionflow.tabular.evaluate import modalities
 
         result["modalities"] = modalities(predictor, [r.path for r in found.usable],

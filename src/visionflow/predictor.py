@@ -38,7 +38,8 @@ class Predictor:
                  runtime: Runtime | None = None, outputs: int | None = None, temperature: float = 1.0,
                  backend: str = "keras", artifact: str = "", keras_path: str | Path | None = None,
                  task: str = tasks.DEFAULT, thresholds: dict[str, float] | None = None, resize: Resize = STRETCH,
-                 frames: int | None = None, fusion: Fusion | None = None):
+                 frames: int | None = None, fusion: Fusion | None = None, audio: dict | None = None,
+                 means: dict | None = None):
         """A Keras `model`, or `model=None` with a `runtime` (an exported format) and its output width.
 
         `task` names what the model predicts (`visionflow.tasks`); `thresholds` are a multi-label
@@ -46,7 +47,10 @@ class Predictor:
         a clip model, how many frames it takes from each video (its inputs are then videos).
         `temperature` rescales a classifier's probabilities (fitted by `visionflow train --calibrate`).
         `fusion` is the table-column preprocessing of a model that reads columns beside its images
-        (`visionflow.tabular.fusion`); its predictions then need each image's columns.
+        (`visionflow.tabular.fusion`); its predictions then need each image's columns. `audio`
+        (a clip model that hears its clips' sound) says how the sound is read (the task derives
+        it from each video); `means` holds the training means of both inputs of such a model
+        ("image_mean", "audio_mean").
         `backend` names what computes the predictions and `artifact` the file it runs (default:
         `source`). With `keras_path` (a run's model.keras behind its ONNX export), `model` loads
         that Keras model on first use, for Grad-CAM.
@@ -64,6 +68,8 @@ class Predictor:
         self.resize = resize
         self.frames = int(frames) if frames else None
         self.fusion = fusion
+        self.audio = dict(audio) if audio else None
+        self.means = dict(means or {})
         self.rows: dict[str, tuple] = {}  # (a table's columns, the row's name) by image path (see `use_table`)
         self._by_name: dict[str, tuple] = {}
         self._model = model
@@ -100,7 +106,14 @@ class Predictor:
             out["frames"] = self.frames
         if self.fusion is not None:
             out.update(self.fusion.to_meta())
+        if self.audio:
+            out.update(audio=self.audio, **self.means)
         return out
+
+    @property
+    def second(self) -> bool:
+        """Whether the model takes a second input beside its images: table columns or sound."""
+        return self.fusion is not None or bool(self.audio)
 
     def use_table(self, rows: dict[str, dict], where: dict[str, str] | None = None) -> None:
         """The columns of images given by path: {image path: {column: value}} (a labels CSV's rows),
@@ -140,10 +153,12 @@ class Predictor:
 
     def predict_arrays(self, images: np.ndarray, batch_size: int = 64, columns: np.ndarray | None = None) -> np.ndarray:
         """Probabilities, shape (n, len(classes)), for prepared uint8 images of shape (n, h, w, 3)
-        (and, for a model that reads table columns, their (n, width) column features)."""
-        if (self.fusion is None) != (columns is None):
-            raise ModelError(f"{self.source or 'The model'} reads table columns beside its images; pass their features."
-                             if columns is None else f"{self.source or 'The model'} reads images alone, not columns.")
+        (and, for a model with a second input, its batch: (n, width) column features, or the
+        clips' sound)."""
+        if self.second == (columns is None):
+            raise ModelError(f"{self.source or 'The model'} takes a second input beside its images (table columns or "
+                             f"sound); pass it." if columns is None else
+                             f"{self.source or 'The model'} reads images alone, not a second input.")
         outs = []
         for start in range(0, len(images), batch_size):
             batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
@@ -205,7 +220,7 @@ class Predictor:
                 decoded = future.result()
                 pending = self._next_batch(pool, source, batch_size, columns is not None)  # decode the next meanwhile
                 good = [d for d in decoded if not isinstance(d, str)]
-                features = None if self.fusion is None or not good else np.stack([f for _, f in good])
+                features = None if not self.second or not good else np.stack([f for _, f in good])
                 probs = iter(self.predict_arrays(np.stack([image for image, _ in good]), columns=features)
                              if good else [])
                 for item, d in zip(chunk, decoded):
@@ -229,13 +244,21 @@ class Predictor:
         work = lambda item, row: self._with_columns(item, self._decode(item), row)  # noqa: E731
         return items, pool.submit(lambda: list(pool.map(work, items, rows)))
 
+    def prepare_both(self, item: ImageSource, row: dict | None = None):
+        """(the model's image or clip input, its second input or None) for one item, or the reason it
+        cannot be predicted (`row`: a model that reads columns, the item's {column: value})."""
+        return self._with_columns(item, self._decode(item), row)
+
     def _with_columns(self, item: ImageSource, decoded: np.ndarray | str, row: dict | None):
         """(image, column features or None), or the reason the item cannot be predicted."""
         if isinstance(decoded, str):
             return decoded
-        if self.fusion is None:
+        if self.audio:
+            features = self.task.second_input(item, self)
+        elif self.fusion is None:
             return decoded, None
-        features = self.columns_of(item, row)
+        else:
+            features = self.columns_of(item, row)
         return features if isinstance(features, str) else (decoded, features)
 
     def _decode(self, item: ImageSource) -> np.ndarray | str:
@@ -315,8 +338,10 @@ def settings(meta: dict) -> dict:
         fusion = Fusion.from_meta(meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"labels.json has an unusable table-column description: {exc}") from None
+    means = {k: meta[k] for k in ("image_mean", "audio_mean") if meta.get(k) is not None}
     return {"temperature": meta.get("temperature", 1.0), "task": str(meta.get("task") or tasks.DEFAULT),
-            "thresholds": meta.get("thresholds"), "resize": resize, "frames": meta.get("frames"), "fusion": fusion}
+            "thresholds": meta.get("thresholds"), "resize": resize, "frames": meta.get("frames"), "fusion": fusion,
+            "audio": meta.get("audio"), "means": means}
 
 
 def read_labels(labels_path: Path) -> dict:

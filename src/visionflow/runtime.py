@@ -5,8 +5,8 @@ Shared by prediction (which runs them) and export (which writes the formats and 
 A runtime takes a float32 batch of shape (n, h, w, 3) with RGB pixel values in [0, 255] (the
 model holds its own preprocessing) and returns the model's raw outputs: (n, 1) sigmoid
 probabilities for two classes, (n, k) softmax probabilities otherwise. A model that reads table
-columns beside its images (`visionflow.tabular.fusion`) takes them as a second argument: a float32
-(n, width) batch of column features.
+columns beside its images (`visionflow.tabular.fusion`) takes them as a second argument, a float32
+(n, width) batch of column features; a clip model that hears takes its clips' sound there.
 """
 
 from __future__ import annotations
@@ -66,10 +66,12 @@ def keras_runtime(model, image_size: tuple[int, int] | None, channels: int = 3, 
 
     h, w = image_size or (None, None)
     shape = (None, frames, h, w, channels) if frames else (None, h, w, channels)
-    if len(model.inputs) == 2:  # images and table columns, by the inputs' names
-        width = int(next(t for t in model.inputs if len(t.shape) == 2).shape[-1])
-        both = tf.function(lambda x, c: model({"image": x, "columns": c}, training=False), reduce_retracing=True,
-                           input_signature=[tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None, width), tf.float32)])
+    if len(model.inputs) == 2:  # images (or clips) and a second input (table columns, sound), by rank
+        first, other = sorted(model.inputs, key=lambda t: -len(t.shape))
+        names = (first.name, other.name)
+        both = tf.function(lambda x, c: model({names[0]: x, names[1]: c}, training=False), reduce_retracing=True,
+                           input_signature=[tf.TensorSpec(shape, tf.float32),
+                                            tf.TensorSpec((None, *other.shape[1:]), tf.float32)])
         return lambda batch, columns: np.asarray(both(batch, np.asarray(columns, np.float32)))
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
                      input_signature=[tf.TensorSpec(shape, tf.float32)])
@@ -111,8 +113,8 @@ def onnx_runtime(path: Path, threads: int = 0) -> Runtime:
     except Exception as exc:  # onnxruntime raises its own exception types for damaged files
         raise ModelError(f"Could not load {path}: {str(exc).splitlines()[0]}") from None
     inputs = session.get_inputs()
-    if len(inputs) == 2:  # images and table columns, told apart by rank
-        image = next(i.name for i in inputs if len(i.shape) >= 4)
+    if len(inputs) == 2:  # images (or clips) and table columns (or sound), told apart by rank
+        image = max(inputs, key=lambda i: len(i.shape)).name
         table = next(i.name for i in inputs if i.name != image)
         return lambda batch, columns: session.run(None, {image: np.asarray(batch, np.float32),
                                                          table: np.asarray(columns, np.float32)})[0]
@@ -129,14 +131,14 @@ class _TFLiteRuntime:
         try:
             with silenced():
                 self.interpreter = interpreter_mod.Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
-                details = next(d for d in self.interpreter.get_input_details() if len(d["shape"]) >= 4)
+                details = max(self.interpreter.get_input_details(), key=lambda d: len(d["shape"]))
                 if (details["shape_signature"][1:3] < 0).any():  # dynamic sides: prepare at a size every net takes
                     self.interpreter.resize_tensor_input(details["index"], [1, 64, 64, int(details["shape"][3])])
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"Could not load {path}: {str(exc).splitlines()[0]}") from None
         inputs = self.interpreter.get_input_details()
-        self.input = next(d for d in inputs if len(d["shape"]) >= 4)
+        self.input = max(inputs, key=lambda d: len(d["shape"]))  # the images (or clips); a second input beside
         self.columns = next((d for d in inputs if d is not self.input), None)  # table columns beside the images
         self.output = self.interpreter.get_output_details()[0]
         self.shape = None
@@ -149,7 +151,7 @@ class _TFLiteRuntime:
                 self.interpreter.resize_tensor_input(self.input["index"], list(batch.shape))
                 if self.columns is not None:
                     self.interpreter.resize_tensor_input(self.columns["index"],
-                                                         [batch.shape[0], int(self.columns["shape"][-1])])
+                                                         [batch.shape[0], *map(int, self.columns["shape"][1:])])
                 self.interpreter.allocate_tensors()
                 self.shape = batch.shape
             if self.columns is not None:
@@ -185,7 +187,8 @@ def _open_keras(path: Path, meta: dict) -> Runtime:
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     size = meta.get("image_size")
-    return keras_runtime(model, tuple(size) if size else None, int(meta.get("input_channels", 3)))
+    return keras_runtime(model, tuple(size) if size else None, int(meta.get("input_channels", 3)),
+                         frames=meta.get("frames"))
 
 
 # How each export format's artifact is run back: open(path, meta) -> Runtime.

@@ -99,7 +99,7 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
         result = evaluate_paths(predictor, [r.path for r in recs], task.targets(recs, folder.classes), batch_size=64)
         write_csv(paths.root / "predictions" / f"{split}.csv", result["predictions"])
         task.write_plots(result, folder.classes, paths.plots, name=split, prefix=f"{split}_")
-        if predictor.fusion is not None:
+        if predictor.second:
             from visionflow.tabular.evaluate import modalities
 
             result["modalities"] = modalities(predictor, [r.path for r in recs], [r.values or {} for r in recs],

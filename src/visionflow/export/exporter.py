@@ -156,17 +156,22 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
 
     task = predictor.task
     fusion = predictor.fusion
-    if fusion is not None:
+    if predictor.second:
         quantized = [n for n in names if FORMATS.get(n).quantized]
         if quantized and len(names) > len(quantized) and formats in ("all", ["all"]):
             names = [n for n in names if n not in quantized]
         elif quantized:
-            raise ConfigError(f"{', '.join(quantized)} cannot be written for a model that reads table columns (its "
-                              f"calibration takes images alone); export onnx, tflite, savedmodel or keras.")
+            raise ConfigError(f"{', '.join(quantized)} cannot be written for a model with a second input (table "
+                              f"columns or sound; its calibration takes images alone); export onnx, tflite, "
+                              f"savedmodel or keras.")
     images, where = _samples(predictor, paths.manifest, "validation", samples)
-    columns = None if fusion is None else fusion.sample_features(len(images), seed=0)
-    if columns is not None:
+    columns = None
+    if fusion is not None:
+        columns = fusion.sample_features(len(images), seed=0)
         where += f", each with seeded random values of the columns {', '.join(fusion.names)}"
+    elif predictor.audio:
+        columns = task.sample_second_input(predictor, len(images), seed=0)
+        where += ", each with seeded random sound features"
     say(f"parity check on {where}")
     probabilities = lambda raw: task.probabilities(raw, predictor)  # noqa: E731
     reference = probabilities(_run_batched(predictor._call, images, columns=columns))  # batched: bounded memory
@@ -183,6 +188,12 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         "source": {"path": str(source), "sha256": sha256(source)},
         **_privacy(paths),
     }
+    if predictor.audio:
+        second = predictor.model.inputs[1]
+        meta_base["audio_input"] = {"name": second.name, "shape": [None, *second.shape[1:]], "dtype": "float32",
+                                    "meaning": "the clip's sound track: log-mel energies over time (bands as channels) "
+                                               "and a last channel that is 1 where the clip has sound "
+                                               "(visionflow.tasks.video.audio)"}
     if fusion is not None:
         meta_base["columns_input"] = {"name": "columns", "shape": [None, fusion.table.width], "dtype": "float32",
                                       "features": fusion.table.features(),
@@ -211,6 +222,10 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
         result = write_checked(fmt, predictor.model, out_dir, meta, check, calibration)
         say(result.line())
         results.append(result)
+    unwritable = [r.format for r in results if not r.passed and r.samples == 0]
+    if unwritable:
+        raise ExportFailed(f"{', '.join(unwritable)} cannot hold this network (see above); nothing was written for "
+                           f"it. Export another format (onnx, savedmodel, keras).")
     failed = [r.format for r in results if not r.passed]
     if failed:
         hint = (" A quantized model may only differ on near-ties: accept that with a lower --min-agreement, "
@@ -267,7 +282,19 @@ def write_checked(fmt, model, out_dir: Path, meta: dict, check: Callable, calibr
     os.chmod(tmp, DIR_MODE)
     try:
         artifact = tmp / fmt.artifact
-        fmt.write(model, artifact, calibration)
+        try:
+            fmt.write(model, artifact, calibration)
+        except ModelError:
+            raise
+        except Exception as exc:  # a converter that cannot translate some layer of this network
+            import re
+
+            ops = sorted(set(re.findall(r"'([\w.]+)' op is neither a custom op nor a flex op", str(exc))))
+            reason = (f"it has no {', '.join(ops)}" if ops else
+                      (str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            return ExportResult(fmt.name, "(not written)", 0.0, 0.0, 0, "", False, "a model the converter can write",
+                                0, round(time.perf_counter() - start, 2),
+                                note=f"the {fmt.name} converter cannot translate this network: {reason[:300]}")
         meta = {**meta, "format": fmt.name, "artifact": fmt.artifact}
         parity = check((opener or fmt.open)(artifact, meta))
         final = out_dir / fmt.name

@@ -61,7 +61,8 @@ def _evaluation(page: Page, prefix: str, title: str, m: dict, rows: list[dict], 
     tasks.get(task).report_sections(page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
                                     {"calibration": calibration})
     if m.get("modalities"):
-        sec.modalities_section(page, f"{prefix}modalities", f"{title}: image and columns", m["modalities"])
+        first, second = m["modalities"].get("inputs", ("image", "columns"))
+        sec.modalities_section(page, f"{prefix}modalities", f"{title}: {first} and {second}", m["modalities"])
 
 
 def run_report(run: str | Path, predictor=None) -> Path:

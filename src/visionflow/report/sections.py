@@ -224,18 +224,19 @@ def slices_section(page: Page, s: dict, png: Path, classes: list[str]) -> None:
 
 
 def modalities_section(page: Page, sid: str, title: str, m: dict) -> None:
-    """A model that reads table columns: the score with both inputs, with each alone, and the
-    permutation importance of every input (`visionflow.tabular.evaluate`)."""
+    """A model with two inputs (images and table columns, frames and sound): the score with both,
+    with each alone, and the permutation importance of every input (`visionflow.tabular.evaluate`)."""
     metric = m["metric"]
-    views = table(("view", metric), [("image and columns (the model)", m["fused"]),
-                                     ("image only (columns at their training mean)", m["image_only"]),
-                                     ("columns only (the image at the training mean colour)", m["columns_only"])],
+    first, second = m.get("inputs", ("image", "columns"))
+    views = table(("view", metric), [(f"{first} and {second} (the model)", m["fused"]),
+                                     (f"{first} only ({second} at the training mean)", m[f"{first}_only"]),
+                                     (f"{second} only ({first} at the training mean colour)", m[f"{second}_only"])],
                   numeric=[False, True])
     ranked = table(("input", f"{metric} lost when shuffled", "spread (sd)"),
                    [(name, v["mean"], v["std"]) for name, v in m["importance"].items()], numeric=[False, True, True])
-    note = (f'<p class="note">On {m["rows"]} images. Permutation importance: the {esc(metric)} lost when one input\'s '
-            f"values are shuffled across the images (mean of {m['repeats']} shuffles); an input the model ignores "
-            f"loses nothing.</p>")
+    note = (f'<p class="note">On {m["rows"]} examples. Permutation importance: the {esc(metric)} lost when one '
+            f"input's values are shuffled across the examples (mean of {m['repeats']} shuffles); an input the model "
+            f"ignores loses nothing.</p>")
     page.add(sid, title, views + ranked + note)
 
 

@@ -147,13 +147,19 @@ class Service:
         return {"label": e.label, "probability": e.probability, "predicted": e.predicted, "layer": e.layer,
                 "overlay": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}
 
-    def decode_all(self, items: list[tuple[str, bytes]], predictor) -> np.ndarray:
-        """The images brought to the model's input as it was trained (size and resize mode)."""
-        images = []
+    def decode_all(self, items: list[tuple[str, bytes]], predictor):
+        """The images brought to the model's input as it was trained (size and resize mode); for a
+        clip model that hears, (clips, their sound)."""
+        images, sounds = [], []
         for name, data in items:
             try:
                 if predictor.frames:  # a clip model: each upload is a video
                     images.append(predictor.prepare(data))
+                    if predictor.audio:
+                        sound = predictor.task.second_input(data, predictor)
+                        if isinstance(sound, str):
+                            raise video_error(f"{name}: {sound}", "corrupt")
+                        sounds.append(sound)
                 else:
                     images.append(decode(data, size=predictor.image_size, max_pixels=self.cfg.max_pixels,
                                          resize=predictor.resize))
@@ -161,7 +167,7 @@ class Service:
                 if predictor.frames:
                     raise video_error(f"{name}: {exc.reason}", exc.kind) from None
                 raise decode_error(name, exc) from None
-        return np.stack(images)
+        return (np.stack(images), np.stack(sounds)) if predictor.audio else np.stack(images)
 
 
 async def read_images(request: Request, cfg: ServeConfig) -> list[tuple[str, bytes]]:
@@ -335,8 +341,9 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
 
 
 def _batch_predict(predictor):
-    """The batcher's model call: images, or (images, column features) for a model that reads columns."""
-    if predictor.fusion is None:
+    """The batcher's model call: images, or (images, second input) for a model with two (table
+    columns, or a clip model's sound)."""
+    if not predictor.second:
         return lambda x: predictor.predict_arrays(x, batch_size=len(x))
     return lambda x: predictor.predict_arrays(x[0], batch_size=len(x[0]), columns=x[1])
 
@@ -425,7 +432,7 @@ def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
             images = await asyncio.wait_for(
                 loop.run_in_executor(service.decoders, service.decode_all, items, model.predictor),
                 max(0.0, deadline - time.perf_counter()))
-            future = batcher.enqueue(images if features is None else (images, features))
+            future = batcher.enqueue(images if features is None else (images, features))  # sound: (clips, sound)
             submitted = True
             probs = await asyncio.wait_for(future, max(0.0, deadline - time.perf_counter()))
         except asyncio.TimeoutError:

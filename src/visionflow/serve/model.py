@@ -70,5 +70,9 @@ def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:
     """Runs the model once per batch size, so the first real requests do not pay for tracing."""
     shape = (*((predictor.frames,) if predictor.frames else ()), *predictor.image_size, 3)
     for n in sizes:
-        columns = None if predictor.fusion is None else np.tile(predictor.fusion.columns_mean, (n, 1))
+        columns = None
+        if predictor.fusion is not None:
+            columns = np.tile(predictor.fusion.columns_mean, (n, 1))
+        elif predictor.audio:
+            columns = predictor.task.sample_second_input(predictor, n)
         predictor.predict_arrays(np.zeros((n, *shape), np.uint8), batch_size=n, columns=columns)

@@ -1,13 +1,14 @@
-"""What each input of a model that reads table columns brings: single-modality views and
-permutation importance, measured on labelled images.
+"""What each input of a model with two inputs brings (images and table columns, or a clip model's
+frames and sound): single-modality views and permutation importance, measured on labelled data.
 
-- fused: the model as it is, images and columns;
-- image only: every row's columns replaced by the training mean of their features;
-- columns only: every image replaced by a flat image of the training images' mean colour;
+- fused: the model as it is, both inputs;
+- image only (video only): every row's columns (every clip's sound) replaced by the training mean
+  of their features;
+- columns only (audio only): every image (clip) replaced by a flat one of the training mean colour;
 - permutation importance (Breiman 2001; scikit-learn's `permutation_importance` measures the same):
-  the score lost when one column's values (or the images) are shuffled across the rows, breaking
-  their link to the label, averaged over REPEATS shuffles. A modality the model ignores loses
-  nothing; one it needs loses most of the score.
+  the score lost when one column's values (the sound, or the images) are shuffled across the rows,
+  breaking their link to the label, averaged over REPEATS shuffles. A modality the model ignores
+  loses nothing; one it needs loses most of the score.
 
 The score is the task's headline metric: accuracy for classification, mAP for multi-label.
 """
@@ -32,40 +33,46 @@ def _score(predictor, targets: np.ndarray, probs: np.ndarray) -> tuple[str, floa
     return "micro F1", float(metrics["micro_avg"]["f1-score"])
 
 
-def _slices(table) -> list[tuple[str, slice]]:
-    """(column name, its features' slice) for each column."""
-    out, at = [], 0
-    for column in table.columns:
-        out.append((column.name, slice(at, at + column.width)))
-        at += column.width
-    return out
+def _parts(predictor) -> tuple[str, str, list[tuple[str, slice]]]:
+    """(the first input's name, the second's, (name, slice of the second input) per part)."""
+    if predictor.fusion is not None:
+        out, at = [], 0
+        for column in predictor.fusion.table.columns:
+            out.append((column.name, slice(at, at + column.width)))
+            at += column.width
+        return "image", "columns", out
+    return "video", "audio", [("audio", slice(None))]
+
+
+def _means(predictor) -> tuple[np.ndarray, np.ndarray]:
+    """(the training mean colour, the training mean of the second input)."""
+    if predictor.fusion is not None:
+        return np.asarray(predictor.fusion.image_mean, np.float32), predictor.fusion.columns_mean
+    return (np.asarray(predictor.means.get("image_mean", (127.5,) * 3), np.float32),
+            np.asarray(predictor.means["audio_mean"], np.float32))
 
 
 def load_rows(predictor, paths: list[str], rows: list[dict]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(images, column features, the indices of the rows read) of labelled images; rows whose image
-    or columns cannot be read are left out."""
+    """(images, second inputs, the indices of the rows read) of labelled images or clips; rows whose
+    file or second input cannot be read are left out."""
     def one(i):
-        try:
-            image = predictor.prepare(paths[i])
-        except Exception:  # noqa: BLE001  the evaluation already listed unreadable files
-            return None
-        features = predictor.fusion.vector(rows[i], paths[i])
-        return None if isinstance(features, str) else (i, image, features)
+        both = predictor.prepare_both(paths[i], rows[i])
+        return None if isinstance(both, str) else (i, *both)
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         done = [d for d in pool.map(one, range(len(paths))) if d is not None]
     if not done:
-        return np.zeros((0, *predictor.image_size, 3), np.uint8), np.zeros((0, predictor.fusion.table.width)), []
+        return np.zeros(0), np.zeros(0), []
     return np.stack([d[1] for d in done]), np.stack([d[2] for d in done]), [d[0] for d in done]
 
 
 def modalities(predictor, paths: list[str], rows: list[dict], targets: np.ndarray, seed: int = 0) -> dict | None:
-    """The fused, image-only and columns-only scores and the permutation importance of each column
-    and of the image, on labelled images `paths` with their table `rows` and task `targets`; None
-    when the model reads no columns or no row could be read."""
-    fusion = predictor.fusion
-    if fusion is None or not paths:
+    """The fused and single-input scores and the permutation importance of each part of the second
+    input and of the first, on labelled `paths` (with their table `rows`, for a model that reads
+    columns) and task `targets`; None for a model of one input, or when nothing could be read."""
+    if not predictor.second or not paths or (predictor.audio and "audio_mean" not in predictor.means):
         return None
+    first, second, parts = _parts(predictor)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(paths))[:MAX_ROWS]
     order.sort()
@@ -77,12 +84,13 @@ def modalities(predictor, paths: list[str], rows: list[dict], targets: np.ndarra
     def score(imgs, cols) -> tuple[str, float]:
         return _score(predictor, y, predictor.predict_arrays(imgs, columns=cols))
 
+    colour, second_mean = _means(predictor)
     metric, fused = score(images, features)
-    flat = np.broadcast_to(np.asarray(fusion.image_mean, np.float32).round().astype(np.uint8), images.shape)
-    image_only = score(images, np.broadcast_to(fusion.columns_mean, features.shape))[1]
-    columns_only = score(np.ascontiguousarray(flat), features)[1]
+    flat = np.ascontiguousarray(np.broadcast_to(colour.round().astype(np.uint8), images.shape))
+    first_only = score(images, np.ascontiguousarray(np.broadcast_to(second_mean, features.shape)))[1]
+    second_only = score(flat, features)[1]
     importance = {}
-    for name, part in [("image", None), *_slices(fusion.table)]:
+    for name, part in [(first, None), *parts]:
         drops = []
         for _ in range(REPEATS):
             shuffled = rng.permutation(len(kept))
@@ -93,14 +101,15 @@ def modalities(predictor, paths: list[str], rows: list[dict], targets: np.ndarra
                 cols[:, part] = features[shuffled][:, part]
                 drops.append(fused - score(images, cols)[1])
         importance[name] = {"mean": round(float(np.mean(drops)), 4), "std": round(float(np.std(drops)), 4)}
-    return {"metric": metric, "rows": len(kept), "fused": round(fused, 4), "image_only": round(image_only, 4),
-            "columns_only": round(columns_only, 4), "repeats": REPEATS,
+    return {"metric": metric, "rows": len(kept), "inputs": [first, second], "fused": round(fused, 4),
+            f"{first}_only": round(first_only, 4), f"{second}_only": round(second_only, 4), "repeats": REPEATS,
             "importance": dict(sorted(importance.items(), key=lambda kv: -kv[1]["mean"]))}
 
 
 def format_lines(m: dict) -> list[str]:
     """The modality figures in words, for the terminal."""
+    first, second = m.get("inputs", ("image", "columns"))
     ranked = ", ".join(f"{k} {v['mean']:+.3f}" for k, v in m["importance"].items())
-    return [f"modalities ({m['metric']} on {m['rows']} images): fused {m['fused']:.4f}, image only "
-            f"{m['image_only']:.4f}, columns only {m['columns_only']:.4f}",
+    return [f"modalities ({m['metric']} on {m['rows']} examples): fused {m['fused']:.4f}, {first} only "
+            f"{m[f'{first}_only']:.4f}, {second} only {m[f'{second}_only']:.4f}",
             f"permutation importance ({m['metric']} lost when shuffled, mean of {m['repeats']}): {ranked}"]

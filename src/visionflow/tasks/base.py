@@ -59,7 +59,19 @@ class Task:
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
         """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
+        if getattr(cfg, "audio", False) and self.inputs != "clip":
+            raise ConfigError(f"--audio hears the sound tracks of video clips (--task video); --task {self.name} "
+                              f"does not take it.")
         return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
+
+    def second_input(self, item, predictor):
+        """A model with a second input the task derives from each item itself (a clip's sound):
+        its array for `item`, or the reason it cannot be had; None for models without one."""
+        return None
+
+    def sample_second_input(self, predictor, count: int, seed: int = 0):
+        """`count` seeded second inputs that exercise the model (an export's parity check)."""
+        raise NotImplementedError(f"{self.name} models take no second input")
 
     def load_data(self, cfg, split_file: dict | None = None):
         """The scanned, split `ImageFolder` of `cfg.data`."""

@@ -3,7 +3,8 @@
 Data: DIR/train/<class>/*.mp4 + DIR/validation/<class>/ (or DIR/<class>/ with --val-split). Each
 clip becomes `--frames` frames taken uniformly over its length at the model's input size
 (`visionflow.tasks.video.clips`); the clips are decoded once, before the first epoch, and kept as
-tensors. Augmentation is the same for every frame of a clip (one crop, one brightness and
+tensors. With `--audio` each clip's sound track is heard too (`visionflow.tasks.video.audio`): a
+log-mel spectrogram through a small audio network, joined with the clip network's features. Augmentation is the same for every frame of a clip (one crop, one brightness and
 contrast change; mirroring only with `--augment strong`, since mirroring turns a movement to the
 left into one to the right). Everything after the input is classification's: head, loss,
 metrics, calibration, report, predictions.
@@ -65,7 +66,34 @@ class VideoClassification(Classification):
         folder.report["decoded"] = {"frames": int(cfg.frames), "size": list(cfg.image_size),
                                     "megabytes": round(sum(sizes) / 2**20, 1),
                                     "seconds": round(time.perf_counter() - start, 2)}
+        if cfg.audio:
+            self._hear(cfg, folder)
         return folder
+
+    def _hear(self, cfg, folder) -> None:
+        """Every clip's sound decoded (`audio`), counted in the data report; DataError when no
+        training clip has sound."""
+        from visionflow.errors import DataError
+        from visionflow.tasks.video.audio import MELS
+
+        start = time.perf_counter()
+        heard = {split: int((self.sounds(cfg, folder, split)[:, 0, MELS] > 0).sum()) for split in folder.splits}
+        if not heard.get("train"):
+            raise DataError(f"None of the {len(folder.splits['train'])} training clips in {cfg.data} has sound (no "
+                            f"audio track, or only silence), so --audio has nothing to hear; drop --audio.")
+        folder.report["sound"] = {"clips_with_sound": heard, "seconds": round(time.perf_counter() - start, 2)}
+        folder.report.setdefault("details", []).append(
+            "sound: " + ", ".join(f"{split} {n} of {len(folder.splits[split])} clips" for split, n in heard.items())
+            + " have it (the others are heard as silence, flagged)")
+
+    def sounds(self, cfg, folder, split: str) -> np.ndarray:
+        """What the model hears of each clip of `split`, (n, STEPS, MELS + 1), decoded once per folder."""
+        from visionflow.tasks.video.audio import load_sounds
+
+        cache = folder.__dict__.setdefault("decoded_sounds", {})
+        if split not in cache:
+            cache[split] = load_sounds([r.path for r in folder.splits[split]])
+        return cache[split]
 
     def evaluation_data(self, data, predictor, labels=None):
         from visionflow.errors import DataError
@@ -99,11 +127,13 @@ class VideoClassification(Classification):
         train_x, val_x = self.clips(cfg, folder, "train"), self.clips(cfg, folder, "validation")
         train_y = encode_labels(self.targets(folder.splits["train"], folder.classes), len(folder.classes))
         val_y = encode_labels(self.targets(folder.splits["validation"], folder.classes), len(folder.classes))
-        train = _clip_dataset(train_x, train_y, batch_size, shuffle=cfg.seed)
+        heard = {split: self.sounds(cfg, folder, split) if cfg.audio else None for split in ("train", "validation")}
+        train = _clip_dataset(train_x, train_y, batch_size, shuffle=cfg.seed, sounds=heard["train"])
         if cfg.augment != "none":
             mirror = cfg.augment == "strong"
-            train = train.map(lambda x, y: (augment_clips(x, mirror), y), num_parallel_calls=tf.data.AUTOTUNE)
-        val = _clip_dataset(val_x, val_y, batch_size)
+            train = train.map(lambda x, y: (_on_clip(x, lambda c: augment_clips(c, mirror)), y),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+        val = _clip_dataset(val_x, val_y, batch_size, sounds=heard["validation"])
         return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
 
     def statistics_dataset(self, cfg, folder, batch_size: int):
@@ -112,7 +142,8 @@ class VideoClassification(Classification):
         clips = self.clips(cfg, folder, "train")  # shuffled once, as for images (see Task.statistics_dataset)
         order = np.random.default_rng(cfg.seed).permutation(len(clips))[:max(1, PRECISE_BN_IMAGES // cfg.frames)]
         targets = np.zeros((len(order), 1), np.float32)
-        return _clip_dataset(clips[order], targets, batch_size)
+        sounds = self.sounds(cfg, folder, "train")[order] if cfg.audio else None
+        return _clip_dataset(clips[order], targets, batch_size, sounds=sounds)
 
     # -- model --------------------------------------------------------------------------------
     def build(self, cfg, classes):
@@ -125,14 +156,63 @@ class VideoClassification(Classification):
         regularizer = make_regularizer(cfg.l1, cfg.l2)
         net = spec.build(input_shape=(cfg.frames, *cfg.image_size, 3), regularizer=regularizer)
         rate = spec.default_dropout if cfg.dropout is None else cfg.dropout
-        return keras.Model(net.inputs[0], self.head(net.outputs[0], classes, rate, regularizer), name=net.name)
+        if not cfg.audio:
+            return keras.Model(net.inputs[0], self.head(net.outputs[0], classes, rate, regularizer), name=net.name)
+        from visionflow.tasks.video.audio import sound_network
+
+        sound, heard = sound_network(regularizer)
+        joined = keras.layers.Concatenate(name="fusion_concat")([net.outputs[0], heard])
+        x = keras.layers.Dense(128, activation="relu", kernel_regularizer=regularizer, name="fusion")(joined)
+        return keras.Model([net.inputs[0], sound], self.head(x, classes, rate, regularizer), name=net.name)
 
     def meta(self, cfg, classes):
-        return {**super().meta(cfg, classes), "frames": int(cfg.frames)}
+        from visionflow.tasks.video import audio
+
+        heard = {"audio": {"rate": audio.RATE, "mels": audio.MELS, "steps": audio.STEPS}} if cfg.audio else {}
+        return {**super().meta(cfg, classes), "frames": int(cfg.frames), **heard}
+
+    def finish_run(self, paths, folder, state, cfg, say):
+        """A clip model that hears: the training means of both inputs (the evaluation's video-only
+        and audio-only views) into labels.json first."""
+        if cfg.audio:
+            from visionflow.rundir import read_json, write_json
+
+            clips, sounds = self.clips(cfg, folder, "train"), self.sounds(cfg, folder, "train")
+            colour = clips.reshape(-1, 3).mean(axis=0) if clips.size else np.full(3, 127.5)
+            write_json(paths.labels, {**read_json(paths.labels), "image_mean": [round(float(v), 3) for v in colour],
+                                      "audio_mean": np.round(sounds.mean(axis=0), 5).tolist()})
+        return super().finish_run(paths, folder, state, cfg, say)
+
+    # -- the second input of a model that hears ------------------------------------------------
+    def sample_second_input(self, predictor, count, seed=0):
+        from visionflow.tasks.video.audio import MELS, STEPS
+
+        rng = np.random.default_rng(seed)
+        out = rng.uniform(0.0, 1.5, (count, STEPS, MELS + 1)).astype(np.float32)
+        out[:, :, MELS] = (rng.random(count) < 0.8)[:, None]  # most clips have sound
+        out[out[:, 0, MELS] == 0, :, :MELS] = 0.0  # and those without are silent
+        return out
+
+    def second_input(self, item, predictor):
+        """What a clip model that hears takes beside the frames: the clip's sound (`audio`), or the
+        reason it cannot be had; None for a model of frames alone."""
+        if not predictor.audio:
+            return None
+        from visionflow.tasks.video.audio import sound_input
+        from visionflow.video.reader import VideoError
+
+        if isinstance(item, np.ndarray):
+            return "a clip given as frames has no sound; give the video file (a path or its bytes)"
+        try:
+            return sound_input(item)
+        except VideoError as exc:
+            return str(exc)
 
 
-def _clip_dataset(clips: np.ndarray, targets: np.ndarray, batch_size: int, shuffle: int | None = None):
-    """Batches of (float32 clips, targets), read from the arrays by index (no copy into the graph)."""
+def _clip_dataset(clips: np.ndarray, targets: np.ndarray, batch_size: int, shuffle: int | None = None,
+                  sounds: np.ndarray | None = None):
+    """Batches of (float32 clips, targets), read from the arrays by index (no copy into the graph);
+    with `sounds`, of ({"clip": clips, "audio": sounds}, targets)."""
     import tensorflow as tf
 
     n = len(clips)
@@ -144,10 +224,19 @@ def _clip_dataset(clips: np.ndarray, targets: np.ndarray, batch_size: int, shuff
         x, y = tf.numpy_function(lambda k: (clips[k], targets[k]), [i], (tf.uint8, tf.float32))
         x.set_shape((None, *clips.shape[1:]))
         y.set_shape((None, *targets.shape[1:]))
-        return tf.cast(x, tf.float32), y
+        if sounds is None:
+            return tf.cast(x, tf.float32), y
+        a = tf.numpy_function(lambda k: sounds[k], [i], tf.float32)
+        a.set_shape((None, *sounds.shape[1:]))
+        return {"clip": tf.cast(x, tf.float32), "audio": a}, y
 
     index = index.apply(tf.data.experimental.assert_cardinality(n))
     return index.batch(batch_size).map(fetch, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _on_clip(x, fn):
+    """`fn` applied to the clips of a batch (`x`, or its "clip" entry beside the sound)."""
+    return {**x, "clip": fn(x["clip"])} if isinstance(x, dict) else fn(x)
 
 
 def augment_clips(x, mirror: bool = False):

@@ -5,7 +5,11 @@ over the clip.
 - `read_sound(source)`: the samples (float32 in [-1, 1], mono, RATE Hz, at most MAX_SECONDS), or
   None for a file without an audio stream;
 - `spectrogram(samples)`: (STEPS, MELS) float32 log-mel energies; a clip without sound (no track,
-  or a track of digital silence) gives the floor value everywhere, and `has_sound` says which.
+  or a track of digital silence) gives the floor value everywhere, and `has_sound` says which;
+- `sound_input(source)`: what the model hears, (STEPS, MELS + 1): the spectrogram above its floor
+  (divided by SCALE, so silence is 0) and a last channel that is 1 where the clip has sound and 0
+  where it has none, so that the model can tell silence from a missing track's stand-in;
+- `sound_network`: the audio branch, 1-D convolutions over time with the bands as channels.
 
 The STFT uses 25 ms windows every 10 ms (the usual speech and sound-event front end, e.g. the
 VGGish and YAMNet input); MELS bands from 20 Hz to just under the Nyquist frequency.
@@ -84,3 +88,45 @@ def spectrogram(samples: np.ndarray | None) -> np.ndarray:
     log_mel = tf.math.log(tf.tensordot(power, mel, 1) + 1e-6)  # (time, MELS)
     resized = tf.image.resize(log_mel[None, :, :, None], (STEPS, MELS), method="area")
     return resized[0, :, :, 0].numpy().astype(np.float32)
+
+
+SCALE = 10.0  # log-mel units per input unit
+
+
+def features(samples: np.ndarray | None) -> np.ndarray:
+    """(STEPS, MELS + 1) float32: the scaled spectrogram and the has-sound channel."""
+    out = np.empty((STEPS, MELS + 1), np.float32)
+    out[:, :MELS] = (spectrogram(samples) - FLOOR) / SCALE
+    out[:, MELS] = 1.0 if has_sound(samples) else 0.0
+    return out
+
+
+def sound_input(source) -> np.ndarray:
+    """What the model hears of one clip (a path or bytes); raises VideoError for an unreadable file."""
+    return features(read_sound(source))
+
+
+def load_sounds(paths: list[str], workers: int = 2) -> np.ndarray:
+    """(n, STEPS, MELS + 1) float32: `sound_input` of every clip, in `workers` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return np.stack(list(pool.map(sound_input, paths))) if paths else np.zeros((0, STEPS, MELS + 1), np.float32)
+
+
+def sound_network(regularizer=None):
+    """The audio branch: (STEPS, MELS + 1) -> a 64-long vector (two 1-D convolution blocks over time,
+    the bands and the has-sound flag as channels, average-pooled)."""
+    import keras
+
+    from visionflow.models.registry import BN_MOMENTUM
+
+    inputs = keras.Input(shape=(STEPS, MELS + 1), dtype="float32", name="audio")
+    x = inputs
+    for i, filters in enumerate((32, 64)):
+        x = keras.layers.Conv1D(filters, 5, padding="same", use_bias=False, kernel_regularizer=regularizer,
+                                name=f"audio_conv{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"audio_bn{i}")(x)
+        x = keras.layers.ReLU(name=f"audio_relu{i}")(x)
+        x = keras.layers.MaxPooling1D(2, name=f"audio_pool{i}")(x)
+    return inputs, keras.layers.GlobalAveragePooling1D(name="audio_gap")(x)

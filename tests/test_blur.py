@@ -15,7 +15,8 @@ def test_specs_parse_and_bad_ones_say_why():
     assert parse_blur("blur:motion:5-15") == Blur("motion", 5.0, 15.0)
     assert parse_blur("blur:motion:9:30").text() == "blur:motion:9:30"
     for bad, message in [("blur:smear:2", "KIND one of gaussian, motion, defocus"),
-                         ("blur:gaussian:two", "must be numbers"),
+                         ("blur:gaussian:two", "is not a number or a LOW-HIGH range"),
+                         ("blur:motion:9:left", "the angle must be a number"),
                          ("blur:defocus:3:10", "only motion blur takes a fourth part"),
                          ("blur:gaussian:50", "must lie in 0.1-20")]:
         with pytest.raises(ConfigError, match="^[^\n]+$") as err:

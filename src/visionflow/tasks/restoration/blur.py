@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.tasks.restoration.degrade import parse_level
 
 # kind: (lowest, highest level allowed, example)
 KINDS = {"gaussian": (0.1, 20.0, "blur:gaussian:2"), "motion": (1.0, 64.0, "blur:motion:9"),
@@ -53,16 +54,11 @@ def parse_blur(spec: str) -> Blur:
     kind, level = parts[1], parts[2]
     if len(parts) > 4 or (len(parts) == 4 and kind != "motion"):
         raise ConfigError(f"Blur {spec!r}: only motion blur takes a fourth part (the angle in degrees).")
-    lo_s, _, hi_s = level.partition("-")
+    low, high = parse_level(level, spec, f"{kind} blur", KINDS[kind])
     try:
-        low, high = float(lo_s), float(hi_s or lo_s)
         angle = float(parts[3]) if len(parts) == 4 else None
     except ValueError:
-        raise ConfigError(f"Blur {spec!r}: the level (and angle) must be numbers, or LOW-HIGH for the level.") from None
-    floor, ceiling, example = KINDS[kind]
-    if not floor <= low <= high <= ceiling:
-        raise ConfigError(f"{kind} blur levels must lie in {floor:g}-{ceiling:g} with LOW <= HIGH (e.g. {example}). "
-                          f"Received: {spec}")
+        raise ConfigError(f"Blur {spec!r}: the angle must be a number of degrees.") from None
     return Blur(kind, low, high, angle)
 
 

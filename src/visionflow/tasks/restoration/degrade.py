@@ -49,17 +49,23 @@ def parse_noise(spec: str) -> list[Noise]:
         if kind not in KINDS or not sep:
             raise ConfigError(f"Noise {part!r} is not KIND:LEVEL or KIND:LOW-HIGH with KIND one of "
                               f"{', '.join(KINDS)} (e.g. {', '.join(v[2] for v in KINDS.values())}).")
-        lo_s, _, hi_s = level.partition("-")
-        try:
-            low, high = float(lo_s), float(hi_s or lo_s)
-        except ValueError:
-            raise ConfigError(f"Noise level {level!r} of {part!r} is not a number or a LOW-HIGH range.") from None
-        floor, ceiling, example = KINDS[kind]
-        if not floor <= low <= high <= ceiling:
-            raise ConfigError(f"{kind} levels must lie in {floor:g}-{ceiling:g} with LOW <= HIGH (e.g. {example}). "
-                              f"Received: {part}")
-        chain.append(Noise(kind, low, high))
+        chain.append(Noise(kind, *parse_level(level, part, kind, KINDS[kind])))
     return chain
+
+
+def parse_level(level: str, part: str, kind: str, limits: tuple[float, float, str]) -> tuple[float, float]:
+    """(low, high) of a level written `LEVEL` or `LOW-HIGH`, within `limits` (lowest, highest,
+    example); ConfigError naming `part` otherwise."""
+    lo_s, _, hi_s = level.partition("-")
+    try:
+        low, high = float(lo_s), float(hi_s or lo_s)
+    except ValueError:
+        raise ConfigError(f"The level {level!r} of {part!r} is not a number or a LOW-HIGH range.") from None
+    floor, ceiling, example = limits
+    if not floor <= low <= high <= ceiling:
+        raise ConfigError(f"{kind} levels must lie in {floor:g}-{ceiling:g} with LOW <= HIGH (e.g. {example}). "
+                          f"Received: {part}")
+    return low, high
 
 
 def noise_text(chain: list[Noise]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 # Hues of the "easy" classes: plainly different colours a user would expect any model to tell apart.
 EASY_COLOURS = {"red": (200, 40, 40), "blue": (40, 60, 200), "green": (40, 180, 60), "yellow": (220, 200, 40),
@@ -268,3 +268,31 @@ def write_clip_with_sound(path: Path, frames, tone_hz: float | None, fps: float 
             for packet in audio.encode():
                 out.mux(packet)
     return path
+
+
+def line_image(angle: float, rng: np.random.Generator, side: int = 48) -> Image.Image:
+    """A bright line at `angle` degrees (counter-clockwise from the x axis) through a point near the
+    centre, over noise: the regression tests' image, whose target is the angle."""
+    pixels = rng.integers(0, 90, (side, side, 3)).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    cx, cy = side / 2 + rng.uniform(-4, 4), side / 2 + rng.uniform(-4, 4)
+    dx, dy = np.cos(np.radians(angle)) * side, -np.sin(np.radians(angle)) * side
+    colour = tuple(int(v) for v in rng.integers(180, 256, 3))
+    draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=colour, width=int(rng.integers(2, 4)))
+    return image
+
+
+def line_folder(root: Path, images: int = 400, seed: int = 0, side: int = 48, low: float = -60.0,
+                high: float = 60.0) -> Path:
+    """`images` line images with labels.csv (image,angle,noise): angle uniform in [low, high], and
+    a numeric column unrelated to the picture."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["image,angle,noise"]
+    for i in range(images):
+        angle = float(rng.uniform(low, high))
+        line_image(angle, rng, side).save(root / f"line_{i:04d}.png")
+        rows.append(f"line_{i:04d}.png,{angle:.3f},{rng.normal():.4f}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -45,6 +45,17 @@ def strong(seed: int) -> keras.Sequential:
     ], name="augment_strong")
 
 
+@PRESETS.register("gentle")
+def gentle(seed: int) -> keras.Sequential:
+    """Small zooms, shifts and contrast, without flips or turns: for answers that a mirror or a turn
+    changes (a steering angle, the angle of a line); the regression default."""
+    return keras.Sequential([
+        keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 1),
+        keras.layers.RandomContrast(0.1, value_range=(0, 255), seed=seed + 2),
+    ], name="augment_gentle")
+
+
 def build(name: str, seed: int) -> keras.Sequential | None:
     """The preset `name` built with `seed`; raises ConfigError naming the choices if unknown."""
     return PRESETS.get(name)(seed)

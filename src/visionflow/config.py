@@ -49,18 +49,26 @@ class TrainConfig:
                             "beside each image: NAME,NAME,... or auto (every column but image and the label); "
                             "numeric or categorical, detected; missing values imputed with an indicator.",
                         metavar="COLS")
+    targets: str = _opt("", "Regression: the numeric columns of the labels CSV to predict, NAME,NAME,...; unset: "
+                            "every column whose values are all numbers (class folders named by numbers: the "
+                            "folder's number, 'value').", metavar="COLS", shown="every numeric column")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
                                          "on the validation images (highest F1).", kind=float, shown="fitted")
     noise: str = _opt("gaussian:25", "Denoise: the noise made on the fly from clean images, a chain of KIND:LEVEL or "
                                      "KIND:LOW-HIGH (a range trains a blind model); KIND: gaussian (sigma), poisson "
                                      "(photons at white), saltpepper (fraction), jpeg (quality); e.g. gaussian:5-50,jpeg:30-90.",
                        metavar="SPEC")
+    degrade: str = _opt("", "Deblur (and denoise): the degradation made on the fly from clean images, links applied in "
+                            "order: blur:gaussian:SIGMA, blur:motion:LENGTH[:ANGLE] (random angle when unset), "
+                            "blur:defocus:RADIUS, and the --noise kinds; LOW-HIGH ranges draw per image; "
+                            "e.g. blur:motion:5-15,gaussian:2-8,jpeg:60-95; unset: deblur blur:gaussian:1-3, "
+                            "denoise --noise.", metavar="SPEC", shown="the task's")
     scale: int = _opt(2, "Super-resolution: the upscaling factor.", choices=(2, 3, 4))
-    pairs: str = _opt("", "Denoise/superres: a folder of real degraded images, each named as its clean image in DIR "
+    pairs: str = _opt("", "Denoise/deblur/superres: a folder of real degraded images, each named as its clean image in DIR "
                           "(same relative path or file stem, any extension); trains on these pairs instead of "
                           "degrading on the fly.", metavar="DIR")
     patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
-                                   "the task's (denoise 64, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
+                                   "the task's (denoise 64, deblur 96, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
     frames: int = _opt(16, "Video: frames taken uniformly over each clip.")
     audio: bool = _opt(False, "Video (--task video): also hear each clip: its sound track as a log-mel spectrogram "
                               "through a small audio network joined with the clip network; clips without sound get "
@@ -73,8 +81,11 @@ class TrainConfig:
                                                         "translation, cutout, comma-separated, or none).",
                             metavar="POLICY")
     loss: str | None = _opt(None, "Training loss. Restoration: l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1). "
-                                  "Segmentation: ce (cross-entropy) or ce+dice (plus soft Dice).",
-                            choices=("l1", "l2", "ssim", "ce", "ce+dice"), kind=str, shown="the task's")
+                                  "Segmentation: ce (cross-entropy) or ce+dice (plus soft Dice). Regression: "
+                                  "huber (default; quadratic within one standard deviation, linear beyond), mse or "
+                                  "mae, on standardised targets.",
+                            choices=("l1", "l2", "ssim", "ce", "ce+dice", "huber", "mse", "mae"), kind=str,
+                            shown="the task's")
     resize: str = _opt(DEFAULT_RESIZE, "How images reach the input size: stretch, crop (centre) or pad (letterbox, grey "
                                   "bars); the model keeps it for predict, serve and exports.", choices=RESIZE_MODES)
     model: str | None = _opt(None, "Registered model name (see `visionflow models`); unset: the recipe's "
@@ -102,7 +113,10 @@ class TrainConfig:
     weight_decay: float | None = _opt(None, "Decoupled weight decay (adamw only).", kind=float)
     lr_schedule: str | None = _opt(None, "Learning-rate schedule, applied per epoch.",
                                    choices=("constant", "cosine", "plateau"), kind=str)
-    augment: str | None = _opt(None, "Augmentation preset.", choices=("none", "light", "strong"), kind=str)
+    augment: str | None = _opt(None, "Augmentation preset: none, light (flips, small turns, zooms, shifts), strong "
+                                     "(more of them, plus contrast) or gentle (zooms, shifts and contrast: no flips "
+                                     "or turns, the regression default, since they change angles).",
+                               choices=("none", "light", "strong", "gentle"), kind=str)
     mixup: float | None = _opt(None, "Mixup alpha for training batches (blend pairs of images and their labels); 0 turns it off.",
                                kind=float)
     dropout: float | None = _opt(None, "Dropout before the classifier; unset: the recipe's, or the model's own default.",

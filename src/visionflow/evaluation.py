@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.errors import DataError
+from visionflow.errors import ConfigError, DataError
 from visionflow.options import EvaluateOptions
 from visionflow.predict import Predictor, load
 from visionflow.rundir import write_csv, write_json
@@ -84,6 +84,9 @@ def evaluate(model: str | Path | Predictor, data: str | Path, out: str | Path | 
         table = meta.load(slices)  # a bad CSV fails before the model loads
     predictor = model if isinstance(model, Predictor) else load(model, unsafe=unsafe, backend=backend)
     if tta is not None:
+        if tta and not predictor.task.mirrorable:
+            raise ConfigError(f"tta averages each image with its mirror image; a {predictor.task.name} model's answers "
+                              f"a mirror changes.")
         predictor.tta = bool(tta)
     data = Path(data)
     if not data.is_dir():

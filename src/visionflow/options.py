@@ -28,7 +28,7 @@ class EvaluateOptions:
     labels: str | None = _opt(None, "The labels CSV: image,label (classifiers) or image,labels (multi-label), with "
                                     "the columns of a model that reads them.", metavar="CSV", kind=str,
                               shown="DIR/labels.csv")
-    pairs: str | None = _opt(None, "Denoise/superres models: a folder of real degraded images named as DIR's clean "
+    pairs: str | None = _opt(None, "Denoise/deblur/superres models: a folder of real degraded images named as DIR's clean "
                                    "ones; measures on them instead of degrading DIR.", metavar="DIR", kind=str,
                             shown="none")
     features: str = _opt("visionflow", "GANs: the network samples are measured on: visionflow (the feature network "

@@ -56,6 +56,9 @@ def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
         if tta:
             raise ConfigError(f"tta is for models that label images; {path} holds a {task.name} model.")
         return own
+    if tta and task is not None and not task.mirrorable:
+        raise ConfigError(f"tta averages each image with its mirror image; {path} holds a {task.name} model, whose "
+                          f"answers a mirror changes (an angle turns the other way).")
     predictor = _load(path, unsafe, backend, say)
     predictor.tta = bool(tta)
     return predictor

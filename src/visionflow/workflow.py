@@ -77,7 +77,8 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
     task = tasks.get(cfg.task)
     predictor = load(paths.root, backend="keras")  # Grad-CAM in the report needs it; no export mid-training
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
-                          best_epoch=state["best"]["epoch"] if state["best"] else None)
+                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric=task.curve_metric[0],
+                          title=task.curve_metric[1])
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      **({"head": state["head"]} if state.get("head") else {}),

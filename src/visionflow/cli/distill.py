@@ -19,7 +19,7 @@ def add(sub) -> None:
     d.add_argument("--no-compare", dest="compare", action="store_false",
                    help="Skip the teacher/student table (and its exports).")
     # the student's training flags; those of other tasks and of settings distillation refuses are left out
-    add_arguments(d, skip=("data", "teacher", "task", "labels", "threshold", "noise", "scale", "pairs", "patch",
+    add_arguments(d, skip=("data", "teacher", "task", "labels", "threshold", "noise", "degrade", "scale", "pairs", "patch",
                            "frames", "conditional", "latent_dim", "diffaugment", "loss", "mixup", "dp",
                            "target_epsilon", "dp_clip", "dp_delta", "dp_accountant", "head_epochs"))
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if o.features != "visionflow":
         raise VisionflowError(f"--features is for image generators (GANs); this run holds {what}.")
     if o.pairs:
-        raise VisionflowError(f"--pairs is for models that restore images (denoise, superres); this run holds {what}.")
+        raise VisionflowError(f"--pairs is for models that restore images (denoise, deblur, superres); this run holds {what}.")
     result = evaluate(args.run, args.data, out=o.out, batch_size=o.batch_size, unsafe=o.unsafe, backend=o.backend,
                       tta=o.tta, labels=o.labels, slices=o.slices)
     print(tasks.get(result["task"]).format_table(result, result["classes"]))

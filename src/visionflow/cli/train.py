@@ -15,7 +15,7 @@ def add(sub) -> None:
                                    "(model.keras, metrics.json, history.csv, plots/, tensorboard/).")
     t.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DIR",
                    help="DIR/train + DIR/validation (or val, optional test), or DIR/<class>/ with --val-split; "
-                        "with --task multilabel, DIR/labels.csv beside the images; with --task denoise, "
+                        "with --task multilabel, DIR/labels.csv beside the images; with --task denoise, deblur, "
                         "superres or inpaint, any folder of clean images (10%% held out unless DIR/validation exists).")
     t.add_argument("--config", metavar="FILE", help="YAML file of settings; flags override it.")
     t.add_argument("--data", dest="data", default=argparse.SUPPRESS, metavar="DIR",

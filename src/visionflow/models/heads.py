@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import keras
 
-HEAD_LAYERS = ("head_dropout", "probability", "probabilities")
-OUTPUT_LAYERS = HEAD_LAYERS[1:]  # the Dense output layer, by its name
+# a regression head ends in "values", which turns standardised outputs back into the targets' units
+HEAD_LAYERS = ("head_dropout", "probability", "probabilities", "values")
+OUTPUT_LAYERS = HEAD_LAYERS[1:3]  # the Dense output layer, by its name
 
 
 def head_layers(model: keras.Model) -> list:

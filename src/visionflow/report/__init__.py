@@ -33,7 +33,8 @@ def _head_note(head: dict | None) -> str:
         return ""
     return (f" Before the epochs above, the classifier head trained alone for {head['epochs']} epochs on the "
             f"pretrained backbone's features of {head['train_images']} training images ({head['seconds']:.0f} s): "
-            f"validation accuracy {head['val_accuracy']:.4f}.")
+            + (f"validation accuracy {head['val_accuracy']:.4f}." if "val_accuracy" in head
+               else f"validation MAE {head['val_mae']:.4g}." if "val_mae" in head else "held-out figures not kept."))
 
 
 def _explainer(predictor) -> Callable | None:

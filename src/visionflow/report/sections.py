@@ -25,7 +25,7 @@ def curves_section(page: Page, png: Path, history: list[dict]) -> None:
     body = plot(png, "training curves")
     if history:
         last = history[-1]
-        keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds") if k in last]
+        keys = [k for k in ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae", "lr", "seconds") if k in last]
         body += table(("epoch", *keys), [(r.get("epoch"), *(_num(r.get(k)) for k in keys)) for r in history],
                       numeric=[True] * (len(keys) + 1))
     page.add("curves", "Training curves", body)

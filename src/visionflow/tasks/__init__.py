@@ -26,8 +26,10 @@ from visionflow.tasks.base import DEFAULT, TASKS, EvaluationData, Task
 WHERE: dict[str, str] = {
     "classification": "visionflow.tasks.classification",
     "multilabel": "visionflow.tasks.multilabel",
+    "regression": "visionflow.tasks.regression",
     "video": "visionflow.tasks.video",
     "denoise": "visionflow.tasks.restoration",
+    "deblur": "visionflow.tasks.restoration",
     "superres": "visionflow.tasks.restoration",
     "inpaint": "visionflow.tasks.restoration",
     "gan": "visionflow.tasks.generation",
@@ -39,8 +41,10 @@ WHERE: dict[str, str] = {
 SUMMARY: dict[str, str] = {
     "classification": "one class per image, from class folders",
     "multilabel": "any labels per image, from DIR/labels.csv",
+    "regression": "numbers per image (an angle, an age), from a labels CSV or folders named by numbers",
     "video": "one class per clip, from class folders of videos",
     "denoise": "noise removed, learnt from any folder of clean images",
+    "deblur": "blur removed, learnt from any folder of sharp images",
     "superres": "images enlarged, learnt from any folder of clean images",
     "inpaint": "holes filled, learnt from any folder of clean images",
     "gan": "an image generator learnt from any folder of images",
@@ -70,7 +74,7 @@ FUNCTIONS: dict[str, str] = {
 # task that owns them. A route that takes images, on a server whose task has routes of its own,
 # gets that task's refusal (Task.serve_refusal) instead.
 ROUTES: dict[str, tuple[str, str, bool]] = {
-    "/v1/restore": ("not_restoration", "restoration models (--task denoise, superres or inpaint)", True),
+    "/v1/restore": ("not_restoration", "restoration models (--task denoise, deblur, superres or inpaint)", True),
     "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)", False),
 }
 

@@ -54,6 +54,9 @@ class Task:
     distillable: bool = False  # a run of it teaches, and it learns from, a teacher's softened answers (distill)
     on_features: bool = False  # its models are a registered feature network plus the task's head
     takes_columns: bool = False  # its models may read table columns beside the images (--columns)
+    mirrorable: bool = True  # a mirrored image has the same answer (flip test-time augmentation applies)
+    segmentable: bool = True  # a video timeline of its answers merges into labelled segments
+    curve_metric: tuple[str, str] = ("accuracy", "Accuracy")  # the metric logged each epoch, and its title
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 
     # -- data ---------------------------------------------------------------------------------
@@ -93,6 +96,10 @@ class Task:
     def kept_model(self, model):
         """The part of the trained model that model.keras holds (and best/last epochs are copied from)."""
         return model
+
+    def adapt(self, model, folder) -> None:
+        """Sets what a new model learns from the training data before its first epoch (a regression
+        model's target statistics); nothing by default."""
 
     def describe_size(self, model) -> str:
         """The model's size in a few words, for the line that starts training."""
@@ -146,8 +153,13 @@ class Task:
         raise NotImplementedError
 
     def compile_parts(self, classes: list[str], label_smoothing: float):
-        """(Keras loss, Keras metric logged as `accuracy` every epoch)."""
+        """(Keras loss, Keras metric logged as `curve_metric` every epoch)."""
         raise NotImplementedError
+
+    def compile_for(self, model, cfg, classes: list[str]):
+        """(loss, metric) that `model` compiles with: `compile_parts`'s, unless the loss depends on
+        the model's own settings (a regression model's target spread)."""
+        return self.compile_parts(classes, cfg.label_smoothing or 0.0)
 
     def class_weights(self, folder) -> dict[int, float] | None:
         """Keras class weights for `--class-weight auto`; ConfigError where the task has none."""
@@ -227,6 +239,12 @@ class Task:
     def agreement(self, reference: np.ndarray, got: np.ndarray, predictor) -> float:
         """Share of decisions an export makes as the Keras model does, from both probabilities."""
         raise NotImplementedError
+
+    def float_parity(self, reference: np.ndarray, got: np.ndarray, predictor) -> tuple[bool, str]:
+        """Whether a float export's outputs `got` match the .keras model's `reference`, and the
+        criterion in words: every probability within 1e-4 unless the task says otherwise."""
+        tolerance = 1e-4
+        return bool(np.abs(got - reference).max() <= tolerance), f"max |Δprob| <= {tolerance:g}"
 
     def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""

@@ -23,7 +23,7 @@ class LabelTask(Task):
 
     def check_config(self, cfg):
         if cfg.pairs:
-            raise ConfigError(f"--pairs is for restoration (--task denoise or superres); a {self.name} model does "
+            raise ConfigError(f"--pairs is for restoration (--task denoise, deblur or superres); a {self.name} model does "
                               f"not take it.")
         return super().check_config(cfg)
 

@@ -192,7 +192,8 @@ class Progress(keras.callbacks.Callback):
         row = self.keeper.state["history"][-1] if self.keeper.state["history"] else {}
         if self.keeper.nan_at is not None or row.get("epoch") != epoch + 1:
             return
-        order = ("loss", "accuracy", "psnr", "d_loss", "g_loss", "diversity", "val_loss", "val_accuracy", "val_psnr",
+        order = ("loss", "accuracy", "mae", "psnr", "d_loss", "g_loss", "diversity", "val_loss", "val_accuracy", "val_mae",
+                 "val_psnr",
                  "val_map50", "val_miou", "epsilon", "clipped")
         metrics = "  ".join(f"{k} {row[k]:.4f}" for k in order if k in row)
         mark = ("  saved" if self.keeper.keep == "last" else "  * best, saved") if self.keeper.improved else ""

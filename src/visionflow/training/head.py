@@ -39,6 +39,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     """
     import keras
 
+    from visionflow import tasks
     from visionflow.data.pipeline import make_dataset
     from visionflow.data.resize import Resize
     from visionflow.models.backbones import BACKBONE_LAYER
@@ -71,14 +72,15 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
                    shuffle=True, class_weight=class_weight, callbacks=[schedule], verbose=0)
     t_head = time.perf_counter() - t1
     history = fit.history
+    metric = tasks.get(cfg.task).curve_metric[0]
     first = x_train[0] if isinstance(x_train, list) else x_train
     result = {"epochs": epochs, "train_images": int(len(first)), "features": int(first.shape[-1]),
               "feature_seconds": round(t_features, 2), "head_seconds": round(t_head, 2),
               "seconds": round(t_features + t_head, 2),
-              "accuracy": round(float(history["accuracy"][-1]), 4),
-              "val_accuracy": round(float(history["val_accuracy"][-1]), 4),
+              metric: round(float(history[metric][-1]), 4),
+              f"val_{metric}": round(float(history[f"val_{metric}"][-1]), 4),
               "val_loss": round(float(history["val_loss"][-1]), 4)}
     say(f"head: {epochs} epochs on the backbone's features of {len(first):,} training images"
-        + (" and the columns" if isinstance(x_train, list) else "") + f" (features {t_features:.0f}s, head {t_head:.0f}s): accuracy {result['accuracy']:.4f}, "
-        f"val_accuracy {result['val_accuracy']:.4f}")
+        + (" and the columns" if isinstance(x_train, list) else "") + f" (features {t_features:.0f}s, head {t_head:.0f}s): {metric} {result[metric]:.4f}, "
+        f"val_{metric} {result[f'val_{metric}']:.4f}")
     return result

@@ -19,11 +19,11 @@ def make_optimizer(cfg: TrainConfig, learning_rate: float) -> keras.optimizers.O
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, classes: list[str] | int, learning_rate: float) -> None:
-    """Compiles with the loss and `accuracy` metric of `cfg.task` for `classes` (names, or a count)."""
+    """Compiles with the loss and metric of `cfg.task` for `classes` (names, or a count)."""
     from visionflow import tasks
 
     names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
-    loss, metric = tasks.get(cfg.task).compile_parts(names, cfg.label_smoothing or 0.0)
+    loss, metric = tasks.get(cfg.task).compile_for(model, cfg, names)
     model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss, metrics=[metric])
 
 

@@ -400,6 +400,8 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
             say(f"resuming after epoch {state['epoch']} from {paths.checkpoints / state['checkpoint']}")
         elif model is None:
             model = task.build(cfg, folder.classes)
+        if not state["checkpoint"]:
+            task.adapt(model, folder)
     pretrained = cfg.weights != "none"
     if pretrained:
         freeze_batchnorm(model)

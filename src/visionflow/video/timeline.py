@@ -84,7 +84,7 @@ class Timeline:
         the label's mean probability over the segment before smoothing."""
         if smooth < 0 or min_seconds < 0:
             raise ConfigError(f"smooth and min_segment must not be negative. Received: {smooth}, {min_seconds}")
-        if not len(self.times):
+        if not len(self.times) or not self.task.segmentable:  # numbers per frame (regression) make no segments
             return []
         smoothed = moving_average(self.probs, self.times, smooth)
         if self.task.exclusive:  # a tie in the window (a cut between scenes) goes to the frame's own answer
@@ -107,7 +107,7 @@ class Timeline:
         out["classes"] = self.classes
         if frames:
             out["frames"] = [f.to_dict() for f in self.frames]
-        if segments:
+        if segments and self.task.segmentable:
             out["segments"] = [s.to_dict() for s in self.segments(smooth, min_seconds)]
         return out
 

@@ -1,7 +1,7 @@
-"""Image restoration: denoising, super-resolution and inpainting, learnt from clean images.
+"""Image restoration: denoising, deblurring, super-resolution and inpainting, learnt from clean images.
 
 A restoration model maps a degraded image to a clean one. Training pairs are made on the fly
-from any folder of clean photos: random patches, degraded by the task (noise, bicubic
+from any folder of clean photos: random patches, degraded by the task (noise, blur, bicubic
 downscaling, holes) with seeded, stateless randomness, so the validation pairs are the same in
 every epoch and every run. The model is fully convolutional: it trains on patches and restores
 whole images at their own size (`visionflow.tasks.restoration.restorer`).
@@ -50,7 +50,9 @@ class Restoration(Task):
             if given:
                 raise ConfigError(f"{flag} is for classifiers; a {self.name} model does not take it.")
         if cfg.pairs and self.name == "inpaint":
-            raise ConfigError("--pairs is for denoise and superres; inpainting learns from holes made on the fly.")
+            raise ConfigError("--pairs is for denoise, deblur and superres; inpainting learns from holes made on the fly.")
+        if cfg.degrade and self.name not in ("denoise", "deblur"):
+            raise ConfigError(f"--degrade is for denoise and deblur; a {self.name} model makes its own degradation.")
         if cfg.pairs:
             import os
 
@@ -238,6 +240,11 @@ class Restoration(Task):
         """(model input, clean target, hole mask or None) for one clean uint8 image, the same for the same seed."""
         raise NotImplementedError
 
+    def image_facts(self, meta: dict, seed: tuple[int, int], shape: tuple[int, ...]) -> dict:
+        """What the baselines may know about how one image was degraded (the deblurring baselines
+        given the true kernel); the same `seed` as `degrade_image`'s."""
+        return {}
+
     def baselines(self, given: np.ndarray, meta: dict) -> dict[str, Callable[[np.ndarray, dict], np.ndarray]]:
         raise NotImplementedError
 
@@ -250,9 +257,16 @@ class Denoise(Restoration):
     learning_rate = 2e-3
 
     def check_config(self, cfg):
-        from visionflow.tasks.restoration.degrade import parse_noise
+        from visionflow.tasks.restoration.chain import blurs, check, text
 
-        parse_noise(cfg.noise)
+        if cfg.degrade:  # the same chain as --noise, by its general name
+            chain = check(cfg.degrade)
+            if blurs(chain):
+                raise ConfigError(f"--degrade {cfg.degrade} blurs: train --task deblur for that (a denoiser learns "
+                                  f"noise and JPEG only).")
+            cfg = cfg.replace(noise=text(chain), degrade="")
+        else:
+            check(cfg.noise, "--noise")
         return super().check_config(cfg)
 
     def describe(self, cfg) -> str:
@@ -278,6 +292,59 @@ class Denoise(Restoration):
         from visionflow.tasks.restoration import baselines
 
         return baselines.DENOISE
+
+
+class Deblur(Restoration):
+    name = "deblur"
+    description = ("Remove blur: Gaussian, motion, defocus, optionally with noise and JPEG after it (PSNR/SSIM "
+                   "against unsharp masking and Wiener / Richardson-Lucy deconvolution).")
+    model = "unet_deblur"
+    patch = 96
+    learning_rate = 1e-3
+    DEFAULT = "blur:gaussian:1-3"  # a blind model over the blur of a slightly missed focus
+
+    def chain_of(self, spec: str):
+        from visionflow.tasks.restoration.chain import blurs, check
+
+        chain = check(spec)
+        if not blurs(chain):
+            raise ConfigError(f"--degrade {spec} has no blur: a deblur model needs a blur:KIND:LEVEL link "
+                              f"(e.g. blur:gaussian:2, blur:motion:9); noise alone is --task denoise.")
+        return chain
+
+    def check_config(self, cfg):
+        from visionflow.tasks.restoration.chain import text
+
+        cfg = cfg.replace(degrade=text(self.chain_of(cfg.degrade or self.DEFAULT)))
+        return super().check_config(cfg)
+
+    def describe(self, cfg) -> str:
+        return f"real blurred/sharp pairs ({cfg.pairs})" if cfg.pairs else cfg.degrade
+
+    def settings(self, cfg):
+        return {"degrade": cfg.degrade}
+
+    def degrade(self, clean, seed, cfg, context=None):
+        from visionflow.tasks.restoration.chain import apply
+
+        return apply(clean, self.chain_of(cfg.degrade), seed), clean
+
+    def degrade_image(self, clean, meta, seed):
+        from visionflow.tasks.restoration.chain import apply_one
+
+        return apply_one(clean, self.chain_of(meta["degrade"]), seed)[0], clean, None
+
+    def image_facts(self, meta, seed, shape):
+        from visionflow.tasks.restoration.chain import blur_kernel
+
+        return {"kernel": blur_kernel(self.chain_of(meta["degrade"]), seed)}
+
+    def baselines(self, given, meta):
+        from visionflow.tasks.restoration import baselines
+
+        if meta.get("kernel_known", True):
+            return baselines.DEBLUR
+        return {name: entry for name, entry in baselines.DEBLUR.items() if "true kernel" not in name}
 
 
 class SuperRes(Restoration):
@@ -368,5 +435,6 @@ class Inpaint(Restoration):
 
 
 TASKS.add("denoise", Denoise())
+TASKS.add("deblur", Deblur())
 TASKS.add("superres", SuperRes())
 TASKS.add("inpaint", Inpaint())

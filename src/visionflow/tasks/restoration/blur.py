@@ -95,16 +95,15 @@ def kernel(kind: str, level: float, angle: float = 0.0) -> np.ndarray:
 
 
 def blur_image(image: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """`image` (h, w, c) convolved with kernel `k`, edges reflected; float32, not rounded."""
-    import tensorflow as tf
+    """`image` (h, w, c) convolved with kernel `k`, edges reflected; float32, not rounded. (OpenCV
+    correlates; every kernel here is symmetric about its centre, so that is the convolution.)"""
+    import cv2
 
+    x = np.ascontiguousarray(image, np.float32)
     pad = k.shape[0] // 2
-    x = tf.convert_to_tensor(np.asarray(image, np.float32)[None])
-    mode = "REFLECT" if pad < min(image.shape[:2]) else "SYMMETRIC"
-    x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
-    channels = image.shape[-1]
-    weights = tf.convert_to_tensor(np.repeat(k[:, :, None, None], channels, axis=2))
-    return tf.nn.depthwise_conv2d(x, weights, [1, 1, 1, 1], "VALID")[0].numpy()
+    border = cv2.BORDER_REFLECT_101 if pad < min(x.shape[:2]) else cv2.BORDER_REFLECT
+    out = cv2.filter2D(x, -1, np.asarray(k, np.float32), borderType=border)
+    return out.reshape(x.shape)
 
 
 def draw(blur: Blur, rng: np.random.Generator) -> tuple[float, float]:
@@ -114,12 +113,12 @@ def draw(blur: Blur, rng: np.random.Generator) -> tuple[float, float]:
     return level, angle
 
 
-def blur_batch(batch: np.ndarray, blur: Blur, seed: int) -> np.ndarray:
+def blur_batch(batch: np.ndarray, blur: Blur, seed) -> np.ndarray:
     """The blurred version of a batch (n, h, w, 3) of pixels in [0, 255]: each image its own level
-    (and angle) drawn from `seed`, rounded and clipped as a saved image would be."""
+    (and angle) drawn from `seed` (anything numpy's default_rng takes), rounded and clipped as a
+    saved image would be."""
     rng = np.random.default_rng(seed)
     out = np.empty(np.shape(batch), np.float32)
     for i, image in enumerate(np.asarray(batch, np.float32)):
-        level, angle = draw(blur, rng)
-        out[i] = blur_image(image, kernel(blur.kind, level, angle))
+        out[i] = blur_image(image, kernel(blur.kind, *draw(blur, rng)))
     return np.round(np.clip(out, 0.0, 255.0))

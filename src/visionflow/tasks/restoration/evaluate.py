@@ -46,6 +46,11 @@ def ssim(clean: np.ndarray, out: np.ndarray) -> float:
     return float(structural_similarity(clean, out, channel_axis=2, data_range=255, win_size=window))
 
 
+def upper_bound(name: str) -> bool:
+    """Whether baseline `name` is told what a user cannot know (see `baselines`)."""
+    return "upper bound" in name
+
+
 def _scores(clean, out, mask) -> dict:
     row = {"psnr": psnr(clean, out), "ssim": ssim(clean, out)}
     if mask is not None:
@@ -53,17 +58,17 @@ def _scores(clean, out, mask) -> dict:
     return row
 
 
-def _tune(baselines: dict, items: list, meta: dict) -> dict[str, object]:
+def _tune(baselines: dict, items: list, facts: dict) -> dict[str, object]:
     """Each baseline's setting with the best mean PSNR (in the holes, for inpainting) on the first
-    TUNING_IMAGES images."""
+    TUNING_IMAGES images; `facts` the metadata each image's baselines see, by image index."""
     chosen = {}
     for name, (fn, settings) in baselines.items():
         if len(settings) == 1:
             chosen[name] = settings[0]
             continue
         key = "hole_psnr" if items[0][3] is not None else "psnr"
-        means = [np.mean([_scores(clean, fn(given, meta, s), mask)[key]
-                          for _, given, clean, mask, _ in items[:TUNING_IMAGES]]) for s in settings]
+        means = [np.mean([_scores(clean, fn(given, facts[index], s), mask)[key]
+                          for _, given, clean, mask, index in items[:TUNING_IMAGES]]) for s in settings]
         chosen[name] = settings[int(np.argmax(means))]
     return chosen
 
@@ -108,8 +113,11 @@ def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: in
         items.append((str(path), given, clean, mask, i))
     if not items:
         raise DataError("No usable images to evaluate" + (f" ({len(skipped)} skipped)." if skipped else "."))
+    meta = {**meta, "kernel_known": pairs is None}
     baselines = task.baselines(items[0][1], meta)
-    settings = _tune(baselines, items, meta)
+    facts = {index: {**meta, **task.image_facts(meta, (seed, index), clean.shape)} if pairs is None else meta
+             for _, _, clean, _, index in items}
+    settings = _tune(baselines, items, facts)
     model_name = f"{meta.get('model', 'model')} (this model)"
     rows, model_seconds, megapixels = [], 0.0, 0.0
     for path, given, clean, mask, index in items:
@@ -120,7 +128,7 @@ def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: in
         row = {"path": path, "index": index, "width": clean.shape[1], "height": clean.shape[0],
                **{f"{model_name}:{k}": v for k, v in _scores(clean, out, mask).items()}}
         for name, (fn, _) in baselines.items():
-            row.update({f"{name}:{k}": v for k, v in _scores(clean, fn(given, meta, settings[name]), mask).items()})
+            row.update({f"{name}:{k}": v for k, v in _scores(clean, fn(given, facts[index], settings[name]), mask).items()})
         rows.append(row)
         if say and len(rows) % 50 == 0:
             say(f"  evaluated {len(rows)}/{len(items)} images")
@@ -132,7 +140,9 @@ def evaluate_images(restorer, paths: list[str], seed: int = EVAL_SEED, limit: in
         if name in settings and settings[name] is not None:
             entry["setting"] = settings[name]
         methods[name] = entry
-    best = max(baselines, key=lambda n: methods[n][key])
+    # an upper bound (a baseline told what a user cannot know, as the true blur kernel) is shown
+    # beside the others but is not the baseline the model has to beat
+    best = max((n for n in baselines if not upper_bound(n)), key=lambda n: methods[n][key])
     return {"task": task.name, "images": len(rows), "metric": key, "methods": methods, "model": model_name,
             "best_baseline": best, "gain_db": round(methods[model_name][key] - methods[best][key], 4),
             "seconds_per_megapixel": round(model_seconds / max(megapixels, 1e-9), 4), "rows": rows,
@@ -143,11 +153,13 @@ def format_table(result: dict) -> str:
     """The methods side by side, best first."""
     key = result["metric"]
     holes = key == "hole_psnr"
-    lines = [f"{'method':<34} " + ("hole PSNR dB " if holes else "") + f"{'PSNR dB':>8} {'SSIM':>7}  setting"]
+    width = max(34, *(len(n) for n in result["methods"]))
+    lines = [f"{'method':<{width}} " + ("hole PSNR dB " if holes else "") + f"{'PSNR dB':>8} {'SSIM':>7}  setting"]
     for name, m in sorted(result["methods"].items(), key=lambda kv: -kv[1][key]):
         setting = "" if m.get("setting") is None else str(m["setting"])
-        lines.append(f"{name:<34} " + (f"{m[key]:>12.2f} " if holes else "") + f"{m['psnr']:>8.2f} {m['ssim']:>7.4f}  {setting}")
-    lines.append(f"{result['images']} images; {result['model']} vs the best baseline ({result['best_baseline']}): "
+        lines.append(f"{name:<{width}} " + (f"{m[key]:>12.2f} " if holes else "") + f"{m['psnr']:>8.2f} {m['ssim']:>7.4f}  {setting}")
+    bounds = " (upper bounds not counted)" if any(upper_bound(n) for n in result["methods"]) else ""
+    lines.append(f"{result['images']} images; {result['model']} vs the best baseline{bounds} ({result['best_baseline']}): "
                  f"{result['gain_db']:+.2f} dB; {result['seconds_per_megapixel']:.3f} s per output megapixel")
     return "\n".join(lines)
 
@@ -216,7 +228,7 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
         from visionflow.tasks.restoration.pairs import index, partner
 
         if restorer.task.name == "inpaint":
-            raise DataError("--pairs is for denoise and superres models; inpainting is measured on holes it makes.")
+            raise DataError("--pairs is for denoise, deblur and superres models; inpainting is measured on holes it makes.")
         by_path, by_stem = index(pairs)
         mapping = {p: q for p in paths if (q := partner(p, data, by_path, by_stem)) is not None}
     result = evaluate_images(restorer, paths, say=say, pairs=mapping)
@@ -236,6 +248,8 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
 def _degradation(meta: dict) -> str:
     if meta.get("task") == "denoise":
         return f"noise {meta.get('noise')}"
+    if meta.get("task") == "deblur":
+        return str(meta.get("degrade"))
     if meta.get("task") == "superres":
         return f"{meta.get('scale')}x bicubic downscaling"
     return "random holes"

@@ -76,6 +76,33 @@ def espcn_s(scale: int = 2, channels: int = 3, width: int = 64, depth: int = 6, 
     return keras.Model(image, out, name=f"espcn_s_x{scale}")
 
 
+def _unet(x, width: int, levels: int = 3):
+    """The body of a U-Net (Ronneberger et al. 2015): `levels` stride-2 encoder levels (two 3x3
+    convolutions each, `width` doubling), two dilated convolutions in the middle, and a decoder
+    joined by skip connections at every level; full-resolution features out."""
+    skips = []
+    for level in range(levels):
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"enc{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"enc{level}b")(x)
+        skips.append(x)
+        x = layers.Conv2D(width * 2 ** (level + 1), 3, strides=2, padding="same", activation="relu",
+                          kernel_initializer=HE, name=f"down{level}")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=2,
+                      kernel_initializer=HE, name="middle_a")(x)
+    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4,
+                      kernel_initializer=HE, name="middle_b")(x)
+    for level in reversed(range(levels)):
+        x = Upscale(2, "nearest", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"join{level}")([x, skips[level]])
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"dec{level}a")(x)
+        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
+                          name=f"dec{level}b")(x)
+    return x
+
+
 @register("unet_inpaint", "Inpainting: small U-Net (3 levels, 32-128 wide) that corrects a push-pull fill of the holes",
           default_dropout=0.0, min_size=8, tasks=("inpaint",), multiple=8)
 def unet_inpaint(width: int = 32, **_) -> keras.Model:
@@ -92,27 +119,23 @@ def unet_inpaint(width: int = 32, **_) -> keras.Model:
     fill = PushPullFill(name="prefill")(given)
     x = layers.Concatenate(name="with_fill")([fill, given])
     x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(x)
-    skips = []
-    for level in range(3):
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
-                          name=f"enc{level}a")(x)
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
-                          name=f"enc{level}b")(x)
-        skips.append(x)
-        x = layers.Conv2D(width * 2 ** (level + 1), 3, strides=2, padding="same", activation="relu",
-                          kernel_initializer=HE, name=f"down{level}")(x)
-    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=2,
-                      kernel_initializer=HE, name="middle_a")(x)
-    x = layers.Conv2D(width * 4, 3, padding="same", activation="relu", dilation_rate=4,
-                      kernel_initializer=HE, name="middle_b")(x)
-    for level in reversed(range(3)):
-        x = Upscale(2, "nearest", name=f"up{level}")(x)
-        x = layers.Concatenate(name=f"join{level}")([x, skips[level]])
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
-                          name=f"dec{level}a")(x)
-        x = layers.Conv2D(width * 2 ** level, 3, padding="same", activation="relu", kernel_initializer=HE,
-                          name=f"dec{level}b")(x)
+    x = _unet(x, width)
     correction = layers.Conv2D(3, 1, kernel_initializer="zeros", name="fill")(x)
     guess = layers.Add(name="refined")([fill, layers.Rescaling(255.0, name="to_pixels")(correction)])
     out = ClipPixels(name="clip")(KeepKnown(name="keep_known")([given, guess]))
     return keras.Model(given, out, name="unet_inpaint")
+
+
+@register("unet_deblur", "Deblurring: small U-Net (3 levels, 32-128 wide) that adds a learnt correction to the blurred input",
+          default_dropout=0.0, min_size=8, tasks=("deblur",), multiple=8)
+def unet_deblur(width: int = 32, **_) -> keras.Model:
+    """Undoing blur needs context several kernel widths across (a motion streak of 9 pixels, a
+    Gaussian of sigma 2 spans 13), which the U-Net's three stride-2 levels reach cheaply; the
+    output is the blurred input plus a zero-initialised correction, so the untrained model
+    returns its input and learns the missing detail (as the denoiser learns the noise)."""
+    image = keras.Input((None, None, 3), name="image")
+    x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
+    x = _unet(x, width)
+    correction = layers.Conv2D(3, 1, kernel_initializer="zeros", name="detail")(x)
+    out = ClipPixels(name="clip")(layers.Add(name="restored")([image, layers.Rescaling(255.0, name="to_pixels")(correction)]))
+    return keras.Model(image, out, name="unet_deblur")

@@ -48,7 +48,8 @@ def gallery(restorer, result: dict) -> str:
     for i in picks:
         row = result["rows"][i]
         given, clean, mask = task.degrade_image(decode(row["path"]), meta, (result["seed"], row["index"]))
-        out, baseline = restorer.restore(given), fn(given, meta, setting)
+        seen = {**meta, **task.image_facts(meta, (result["seed"], row["index"]), clean.shape)}
+        out, baseline = restorer.restore(given), fn(given, seen, setting)
         s = restorer.scale
         shown = np.repeat(np.repeat(given[..., :3], s, 0), s, 1)  # the degraded input at output size
         side = min(CROP, *clean.shape[:2])

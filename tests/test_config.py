@@ -85,7 +85,7 @@ def test_registry_rejects_duplicates_and_suggests():
 
 def test_model_and_preset_names():
     assert {"seed_cnn", "small_cnn", "mobilenet_v3_small", "efficientnet_v2_b0"} <= set(MODELS.names())
-    assert set(PRESETS.names()) == {"none", "light", "strong"}
+    assert set(PRESETS.names()) == {"none", "light", "strong", "gentle"}
     with pytest.raises(ConfigError, match="Did you mean 'small_cnn'"):
         build_model("smal_cnn", (32, 32), 2)
     with pytest.raises(ConfigError, match="only applies to pretrained backbones"):

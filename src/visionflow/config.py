@@ -50,7 +50,7 @@ class TrainConfig:
                             "numeric or categorical, detected; missing values imputed with an indicator.",
                         metavar="COLS")
     targets: str = _opt("", "Regression: the numeric columns of the labels CSV to predict, NAME,NAME,...; unset: "
-                            "every column whose values are all numbers (class folders named by numbers: the "
+                            "every column of numbers (class folders named by numbers: the "
                             "folder's number, 'value').", metavar="COLS", shown="every numeric column")
     threshold: float | None = _opt(None, "Multi-label: one decision threshold for every label; unset: fitted per label "
                                          "on the validation images (highest F1).", kind=float, shown="fitted")

@@ -89,6 +89,10 @@ class PredictOptions:
                                       "file for one video, or a folder for several (no sound). Detection models: "
                                       "images too, drawn into the folder OUT.", metavar="OUT", kind=str,
                                 shown="none")
+    plot: str | None = _opt(None, "Videos: also draw each video's timeline as a PNG: every class's probability over "
+                                  "time (regression: every target's value, a panel each); a .png file for one video, "
+                                  "or a folder for several (DIR/<stem>.timeline.png).", metavar="PNG|DIR", kind=str,
+                            shown="none")
     cam: bool = _opt(False, "Videos, --annotate: also blend each sampled frame's Grad-CAM heat map over the copy "
                             "(runs the Keras model; slower).")
     conf: float | None = _opt(None, "Detection models: the lowest score of a box shown.", kind=float, shown="0.25")
@@ -115,7 +119,7 @@ class PredictOptions:
         """The video-only flags that were changed from their defaults, as --names."""
         defaults = PredictOptions()
         return [f"--{name.replace('_', '-')}" for name in ("fps", "every", "segments", "smooth", "min_segment",
-                                                            "annotate", "cam", "track", "count_line")
+                                                            "annotate", "plot", "cam", "track", "count_line")
                 if getattr(self, name) != getattr(defaults, name)]
 
 

@@ -146,3 +146,26 @@ def label_pr_curves(y: np.ndarray, probs: np.ndarray, labels: list[str], thresho
     if labels:
         ax.legend(loc="lower left", fontsize=8)
     save(fig, path)
+
+
+def timeline_plot(timeline, path: Path) -> None:
+    """A video's timeline (`visionflow.video.timeline.Timeline`): every class's probability over
+    time on one panel, or, for a model of numbers (regression), a panel per target with its value."""
+    names, times, answers = timeline.classes, timeline.times, timeline.probs
+    values = not timeline.task.segmentable
+    panels = len(names) if values else 1
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.6 * panels + 0.6), squeeze=False, sharex=True)
+    for i, name in enumerate(names):
+        ax = axes[i if values else 0, 0]
+        ax.plot(times, answers[:, i] if len(answers) else [], "-", linewidth=1.5, label=name,
+                color=f"C{i % 10}")
+        if values:
+            ax.set_ylabel(name)
+    if not values:
+        axes[0, 0].set(ylabel="probability", ylim=(-0.02, 1.02))
+        axes[0, 0].legend(loc="upper right", fontsize="small", ncol=min(4, len(names)))
+    for ax in axes[:, 0]:
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title(f"{Path(timeline.source).name}: {len(times)} frames ({timeline.sampling})")
+    save(fig, path)

@@ -19,8 +19,12 @@ def predict_videos(predictor, videos: list[str], o: PredictOptions, out, show_pr
     from visionflow.video.reader import Sampling
     from visionflow.video.timeline import VideoAnalysis
 
+    if o.segments and not predictor.task.segmentable:
+        raise VisionflowError(f"--segments merges labelled frames; a {predictor.task.name} model gives numbers per "
+                              f"frame: drop --segments (and see them over time with --plot PNG).")
     sampling = Sampling(fps=o.fps, every=o.every)
     targets = annotate_targets(o.annotate, videos)
+    drawings = plot_targets(o.plot, videos)
     cam = None
     if o.cam:
         from visionflow.gradcam import GradCam
@@ -75,6 +79,11 @@ def predict_videos(predictor, videos: list[str], o: PredictOptions, out, show_pr
         if targets:
             written = annotate(timeline, video, targets[video], segments=segments, cam=cam)
             print(f"{video}: annotated copy written to {written}", file=sys.stderr)
+        if drawings:
+            from visionflow.plots import timeline_plot
+
+            timeline_plot(timeline, drawings[video])
+            print(f"{video}: timeline plot written to {drawings[video]}", file=sys.stderr)
     if failed:
         print(f"{failed} of {len(videos)} video(s) could not be read to the end.", file=sys.stderr)
     return failed
@@ -101,6 +110,28 @@ def annotate_targets(annotate: str | None, videos: list[str]) -> dict[str, Path]
         if path in out.values():
             raise VisionflowError(f"Two videos are named {Path(video).stem}: annotate them into separate folders.")
         out[video] = check_output(path, video)
+    return out
+
+
+def plot_targets(plot: str | None, videos: list[str]) -> dict[str, Path]:
+    """Where each video's timeline plot goes: the .png itself for one video, else DIR/<stem>.timeline.png."""
+    if not plot:
+        return {}
+    target = Path(plot)
+    if target.suffix.lower() == ".png":
+        if len(videos) != 1:
+            raise VisionflowError(f"--plot {plot} names one file, for {len(videos)} videos: give a folder.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return {videos[0]: target}
+    if target.suffix or (target.exists() and not target.is_dir()):
+        raise VisionflowError(f"--plot {plot}: give a file ending in .png, or a folder.")
+    target.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for video in videos:
+        path = target / f"{Path(video).stem}.timeline.png"
+        if path in out.values():
+            raise VisionflowError(f"Two videos are named {Path(video).stem}: plot them into separate folders.")
+        out[video] = path
     return out
 
 

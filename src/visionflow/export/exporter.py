@@ -186,7 +186,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
                   "color": "RGB"},
         "output": task.output_spec(predictor.classes),
         "source": {"path": str(source), "sha256": sha256(source)},
-        **_privacy(paths),
+        **_carried(paths, task),
     }
     if predictor.audio:
         second = predictor.model.inputs[1]
@@ -235,14 +235,15 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     return results
 
 
-def _privacy(paths) -> dict:
-    """The run's DP-SGD guarantee (epsilon, delta and its settings), which its exports carry."""
+def _carried(paths, task) -> dict:
+    """What the run's labels.json holds that its exports carry: the DP-SGD guarantee (epsilon,
+    delta and its settings) and the task's own keys (`Task.carried`)."""
     from visionflow.rundir import read_json
 
     if not paths.labels.exists():
         return {}
     meta = read_json(paths.labels)
-    return {k: meta[k] for k in ("epsilon", "delta", "privacy") if k in meta}
+    return {k: meta[k] for k in ("epsilon", "delta", "privacy", *task.carried) if k in meta}
 
 
 def _samples(predictor, manifest: Path, split: str, count: int, seed: int = 0) -> tuple[np.ndarray, str]:

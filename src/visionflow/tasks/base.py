@@ -57,6 +57,7 @@ class Task:
     mirrorable: bool = True  # a mirrored image has the same answer (flip test-time augmentation applies)
     segmentable: bool = True  # a video timeline of its answers merges into labelled segments
     curve_metric: tuple[str, str] = ("accuracy", "Accuracy")  # the metric logged each epoch, and its title
+    carried: tuple[str, ...] = ()  # keys of a run's labels.json that its exports carry too
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 
     # -- data ---------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ class Timeline:
         out["classes"] = self.classes
         if frames:
             out["frames"] = [f.to_dict() for f in self.frames]
-        if segments and self.task.segmentable:
+        if segments:
             out["segments"] = [s.to_dict() for s in self.segments(smooth, min_seconds)]
         return out
 

@@ -3,7 +3,7 @@
 Two layouts:
 - a labels CSV (`visionflow.data.labels_csv`: DIR/labels.csv with `--val-split`, or train/ and
   validation/ each with its own) with an `image` column and numeric target columns: `--targets
-  angle,speed`, or by default every column whose values are all numbers;
+  angle,speed`, or by default every column of numbers (at least 80% of its filled cells);
 - class folders whose names are numbers (DIR/18/, DIR/25.5/, ...; or under train/ and
   validation/): the folder's number is the target, named `value`.
 
@@ -27,6 +27,7 @@ from visionflow.errors import DataError
 
 FOLDER_TARGET = "value"  # the target's name when class-folder names are the numbers
 MIN_TRAIN_IMAGES = 4
+NUMERIC_SHARE = 0.8  # a column is a target by default when this share of its filled cells are numbers
 BINS = 5  # quantile bins of the first target the held-out split is stratified by
 
 
@@ -40,13 +41,13 @@ def number(text: str) -> float | None:
 
 
 def numeric_columns(rows, columns: list[str]) -> list[str]:
-    """The columns whose non-empty values are all numbers, with at least two distinct values."""
+    """The columns of numbers: at least NUMERIC_SHARE of their filled cells are numbers (the rest,
+    typos, are skipped rows), with at least two distinct values."""
     out = []
     for c in columns:
-        cells = [row.values.get(c, "").strip() for row in rows]
-        filled = [v for v in cells if v]
-        parsed = [number(v) for v in filled]
-        if filled and all(p is not None for p in parsed) and len(set(parsed)) > 1:
+        filled = [v for v in (row.values.get(c, "").strip() for row in rows) if v]
+        parsed = [p for p in map(number, filled) if p is not None]
+        if filled and len(parsed) >= NUMERIC_SHARE * len(filled) and len(set(parsed)) > 1:
             out.append(c)
     return out
 
@@ -160,7 +161,7 @@ def load_regression(root: str | Path, image_size: tuple[int, int], val_split: fl
             r.label = ""  # the doctor's class checks do not apply to numbers
     skipped = [r for recs in scanned.values() for r in recs if not r.ok]
     folder = make_folder(root, {s: str(f) for s, f in folders.items()}, names, usable, skipped, split_info)
-    folder.report["noun"] = "targets"
+    folder.report["noun"] = "target" if len(names) == 1 else "targets"
     folder.report["validation_files"] = [r.path for r in usable["validation"]] if kind == "classes" else None
     if has_csv:
         folder.report["labels_files"] = {s: str(c) for s, (_, c) in layout.items()}

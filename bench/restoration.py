@@ -45,7 +45,8 @@ def run_case(case: str, data: Path, project: Path) -> dict:
     task, _, spec = case.partition("@")
     lines: list[str] = []
     t0 = time.perf_counter()
-    run = train(data=str(data), task=task, project=str(project), name=task, say=lines.append,
+    name = f"{task}-{len(list(project.glob('*')))}" if project.exists() else task  # one folder per case
+    run = train(data=str(data), task=task, project=str(project), name=name, say=lines.append,
                 **({"degrade": spec} if spec else {}))
     minutes = (time.perf_counter() - t0) / 60
     val = run.metrics["validation"]

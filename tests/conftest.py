@@ -32,7 +32,7 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 # while the other waits.
 LONGEST_FIRST = ("test_detection.py", "test_restoration.py", "test_train.py", "test_models.py", "test_small_data.py", "test_gan.py",
                  "test_video_task.py", "test_pretrained.py", "test_distill.py", "test_tune.py", "test_fusion.py", "test_cli.py",
-                 "test_video_audio.py",
+                 "test_video_audio.py", "test_deblur.py", "test_regression.py",
                  "test_distributed.py", "test_resume.py", "test_privacy.py", "test_fairness.py")
 
 

@@ -393,7 +393,7 @@ def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path, monkeyp
     assert 21.0 < result["methods"]["noisy input"]["psnr"] < 23.5
 
 
-@pytest.mark.parametrize("task, message", [("inpaint", "for denoise and superres"),
+@pytest.mark.parametrize("task, message", [("inpaint", "for denoise, deblur and superres"),
                                            ("classification", "is for restoration")])
 def test_pairs_are_refused_where_they_mean_nothing(tmp_path, task, message):
     clean, low = _pairs(tmp_path, scale=2)

@@ -212,7 +212,7 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
             got = probabilities(_run_batched(runtime, images, columns=columns))
             diff = float(np.abs(got - reference).max())
             agree = task.agreement(reference, got, predictor)
-            close, criterion = task.float_parity(reference, got, predictor)
+            close, criterion = task.float_parity(reference, got, predictor, FLOAT_TOLERANCE)
             passed = agree >= min_agreement if fmt.quantized else close
             return {"max_abs_diff": diff, "agreement": agree, "samples": len(images), "sample_source": where,
                     "passed": passed, "parity": task.parity,

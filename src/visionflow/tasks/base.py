@@ -241,10 +241,10 @@ class Task:
         """Share of decisions an export makes as the Keras model does, from both probabilities."""
         raise NotImplementedError
 
-    def float_parity(self, reference: np.ndarray, got: np.ndarray, predictor) -> tuple[bool, str]:
+    def float_parity(self, reference: np.ndarray, got: np.ndarray, predictor, tolerance: float) -> tuple[bool, str]:
         """Whether a float export's outputs `got` match the .keras model's `reference`, and the
-        criterion in words: every probability within 1e-4 unless the task says otherwise."""
-        tolerance = 1e-4
+        criterion in words: every probability within the exporter's `tolerance`, unless the task
+        says otherwise."""
         return bool(np.abs(got - reference).max() <= tolerance), f"max |Δprob| <= {tolerance:g}"
 
     def disagreement_note(self, reference: np.ndarray, got: np.ndarray, predictor) -> str:

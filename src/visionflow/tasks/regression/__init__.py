@@ -228,7 +228,7 @@ class Regression(LabelTask):
     def agreement(self, reference, got, predictor):
         return float((np.abs(got - reference) <= self._tolerance(predictor)[None, :]).mean())
 
-    def float_parity(self, reference, got, predictor):
+    def float_parity(self, reference, got, predictor, tolerance):
         tolerance = self._tolerance(predictor)
         ok = bool((np.abs(got - reference) <= tolerance[None, :]).all())
         return ok, f"every value within {PARITY_SHARE:.0%} of its target's std ({', '.join(f'{t:.3g}' for t in tolerance)})"

@@ -94,44 +94,38 @@ def annotate_targets(annotate: str | None, videos: list[str]) -> dict[str, Path]
     (DIR is made; two videos with one stem are refused rather than overwritten)."""
     from visionflow.video.annotate import CONTAINERS, check_output
 
-    if not annotate:
-        return {}
-    target = Path(annotate)
-    if target.suffix.lower() in CONTAINERS:
-        if len(videos) != 1:
-            raise VisionflowError(f"--annotate {annotate} names one file, for {len(videos)} videos: give a folder.")
-        return {videos[0]: check_output(target, videos[0])}
-    if (target.exists() and not target.is_dir()) or (not target.exists() and target.suffix):
-        raise VisionflowError(f"--annotate {annotate}: give a file ending in {', '.join(CONTAINERS)}, or a folder.")
-    target.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    for video in videos:
-        path = target / f"{Path(video).stem}.annotated.mp4"
-        if path in out.values():
-            raise VisionflowError(f"Two videos are named {Path(video).stem}: annotate them into separate folders.")
-        out[video] = check_output(path, video)
-    return out
+    return _per_video("--annotate", annotate, videos, CONTAINERS, ".annotated.mp4", "annotate", check_output)
 
 
 def plot_targets(plot: str | None, videos: list[str]) -> dict[str, Path]:
     """Where each video's timeline plot goes: the .png itself for one video, else DIR/<stem>.timeline.png."""
-    if not plot:
+    def checked(path: Path, video: str) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    return _per_video("--plot", plot, videos, (".png",), ".timeline.png", "plot", checked)
+
+
+def _per_video(flag: str, given: str | None, videos: list[str], suffixes, ending: str, verb: str,
+               check) -> dict[str, Path]:
+    """The file each video's output of `flag` goes to: `given` itself (ending in one of `suffixes`)
+    for one video, else given/<stem><ending> (the folder is made); `check(path, video)` vets each."""
+    if not given:
         return {}
-    target = Path(plot)
-    if target.suffix.lower() == ".png":
+    target = Path(given)
+    if target.suffix.lower() in suffixes:
         if len(videos) != 1:
-            raise VisionflowError(f"--plot {plot} names one file, for {len(videos)} videos: give a folder.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return {videos[0]: target}
-    if target.suffix or (target.exists() and not target.is_dir()):
-        raise VisionflowError(f"--plot {plot}: give a file ending in .png, or a folder.")
+            raise VisionflowError(f"{flag} {given} names one file, for {len(videos)} videos: give a folder.")
+        return {videos[0]: check(target, videos[0])}
+    if (target.exists() and not target.is_dir()) or (not target.exists() and target.suffix):
+        raise VisionflowError(f"{flag} {given}: give a file ending in {', '.join(suffixes)}, or a folder.")
     target.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     for video in videos:
-        path = target / f"{Path(video).stem}.timeline.png"
+        path = target / f"{Path(video).stem}{ending}"
         if path in out.values():
-            raise VisionflowError(f"Two videos are named {Path(video).stem}: plot them into separate folders.")
-        out[video] = path
+            raise VisionflowError(f"Two videos are named {Path(video).stem}: {verb} them into separate folders.")
+        out[video] = check(path, video)
     return out
 
 

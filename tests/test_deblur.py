@@ -40,7 +40,7 @@ def deblurrer(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(patches, "EPOCH_PATCHES", (384, 4096))  # a short training, in this process
         out = vf("train", data, "--task", "deblur", "--degrade", "blur:gaussian:1.5-2.5,gaussian:2", "--patch", 32,
-                 "--epochs", 4, "--batch-size", 16, "--learning-rate", "2e-3", "--project", root / "runs",
+                 "--epochs", 8, "--batch-size", 16, "--learning-rate", "2e-3", "--project", root / "runs",
                  "--name", "db", cwd=root)
     assert out.returncode == 0, out.stderr[-3000:]
     return root, root / "runs" / "db", out.stdout

@@ -299,7 +299,7 @@ class Deblur(Restoration):
     description = ("Remove blur: Gaussian, motion, defocus, optionally with noise and JPEG after it (PSNR/SSIM "
                    "against unsharp masking and Wiener / Richardson-Lucy deconvolution).")
     model = "unet_deblur"
-    patch = 96
+    patch = 64  # measured: at 150 s, 64-px crops 27.89 dB, 96-px 27.54 (more steps beat more context)
     learning_rate = 1e-3
     DEFAULT = "blur:gaussian:1-3"  # a blind model over the blur of a slightly missed focus
 

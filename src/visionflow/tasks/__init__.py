@@ -33,6 +33,7 @@ WHERE: dict[str, str] = {
     "superres": "visionflow.tasks.restoration",
     "inpaint": "visionflow.tasks.restoration",
     "gan": "visionflow.tasks.generation",
+    "style": "visionflow.tasks.style",
     "detection": "visionflow.tasks.detection",
     "segmentation": "visionflow.tasks.segmentation",
 }
@@ -48,6 +49,7 @@ SUMMARY: dict[str, str] = {
     "superres": "images enlarged, learnt from any folder of clean images",
     "inpaint": "holes filled, learnt from any folder of clean images",
     "gan": "an image generator learnt from any folder of images",
+    "style": "photos repainted in the style of a picture (--style), learnt from any folder of photos",
     "detection": "boxes around objects, from YOLO, VOC or COCO annotations",
     "segmentation": "a class for every pixel, from images with masks",
 }
@@ -74,7 +76,7 @@ FUNCTIONS: dict[str, str] = {
 # task that owns them. A route that takes images, on a server whose task has routes of its own,
 # gets that task's refusal (Task.serve_refusal) instead.
 ROUTES: dict[str, tuple[str, str, bool]] = {
-    "/v1/restore": ("not_restoration", "restoration models (--task denoise, deblur, superres or inpaint)", True),
+    "/v1/restore": ("not_restoration", "restoration and style models (--task denoise, deblur, superres, inpaint or style)", True),
     "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)", False),
 }
 

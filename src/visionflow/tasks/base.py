@@ -58,6 +58,7 @@ class Task:
     segmentable: bool = True  # a video timeline of its answers merges into labelled segments
     curve_metric: tuple[str, str] = ("accuracy", "Accuracy")  # the metric logged each epoch, and its title
     carried: tuple[str, ...] = ()  # keys of a run's labels.json that its exports carry too
+    predict_options: tuple[str, ...] = ()  # PredictOptions only its models take (e.g. style: style, strength)
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
 
     # -- data ---------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def export_restoration(run: str | Path, names: list[str], out: str | Path | None
         "input": {"name": restorer.model.inputs[0].name, "shape": [None, None, None, channels], "dtype": "float32",
                   "range": [0, 255], "layout": "NHWC", "multiple": restorer.multiple,
                   "color": "RGB" if channels == 3 else "RGB + hole mask (255 in the hole)"},
-        "output": {"shape": [None, None, None, 3], "scale": scale, "range": [0, 255], "dtype": "float32"},
+        "output": {"shape": [None, None, None, int(restorer.model.outputs[0].shape[-1])], "scale": scale, "range": [0, 255], "dtype": "float32"},
         "source": {"path": str(source), "sha256": sha256(source)},
     }
     def check(runtime) -> dict:

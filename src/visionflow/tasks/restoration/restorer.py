@@ -72,7 +72,8 @@ class Restorer:
         return np.asarray(self.runtime(x[None].astype(np.float32)))[0]
 
     def restore(self, given: np.ndarray) -> np.ndarray:
-        """`given` (h, w, channels) uint8 -> the restored (h*scale, w*scale, 3) uint8 image."""
+        """`given` (h, w, channels) uint8 -> the restored (h*scale, w*scale, 3) uint8 image (a style
+        model's: 3 channels per style)."""
         h, w = given.shape[:2]
         x = self.padded(given)
         out = self._tiled(x) if x.shape[0] * x.shape[1] > self.max_tile_pixels else self._run(x)
@@ -89,7 +90,7 @@ class Restorer:
         side = max(4 * OVERLAP, int(np.sqrt(self.max_tile_pixels))) // m * m
         core = max(m, side - 2 * OVERLAP) // m * m
         margin = OVERLAP // m * m + m
-        out = np.zeros((H * s, W * s, 3), np.float32)
+        out = None  # as many channels as the model gives (a style model: 3 per style)
         for top in range(0, H, core):
             for left in range(0, W, core):
                 bottom, right = min(H, top + core), min(W, left + core)
@@ -99,6 +100,8 @@ class Restorer:
                 th, tw = (-tile.shape[0]) % m, (-tile.shape[1]) % m
                 tile = np.pad(tile, ((0, th), (0, tw), (0, 0)), mode="edge")
                 done = self._run(tile)
+                if out is None:
+                    out = np.zeros((H * s, W * s, done.shape[-1]), np.float32)
                 out[top * s:bottom * s, left * s:right * s] = done[(top - y0) * s:(bottom - y0) * s,
                                                                    (left - x0) * s:(right - x0) * s]
         return out

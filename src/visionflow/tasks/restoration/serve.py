@@ -38,7 +38,7 @@ class ServedRestorer:
         return {"name": self.name, "task": r.task.name, "outputs": "image", "labels": [], "scale": r.scale,
                 "input_channels": r.channels, "backend": r.backend, "artifact": self.artifact,
                 "sha256": self.sha256, "explain": False, "version": __version__,
-                **{k: r.meta[k] for k in ("noise", "degrade", "model") if k in r.meta}}
+                **{k: r.meta[k] for k in ("noise", "degrade", "model", "styles") if k in r.meta}}
 
 
 def load_restorer(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:

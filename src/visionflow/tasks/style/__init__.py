@@ -1,0 +1,197 @@
+"""Style transfer: photos repainted in the style of a picture, by a network trained for that picture.
+
+`visionflow train PHOTOS --task style --style painting.jpg` trains a feed-forward network
+(`models.johnson_s`) on random crops of any folder of photos with the perceptual loss
+(`losses.PerceptualLoss`: Gram-matrix style and activation content on the offline ImageNet
+EfficientNet-Lite0, `features`), so that one pass repaints any photo at its own size. Several
+`--style` pictures train one network with one output per style. The run keeps each style picture
+(`styles/NAME.png`), and the evaluation holds the network's outputs against the untouched photos
+and against Gatys et al.'s per-image optimisation of the same loss (`gatys`), with the time
+each takes.
+
+The restoration machinery does the rest: random crops and validation crops, whole-image
+inference with padding and tiling (`Restorer`), export with PSNR parity, and the service's
+`POST /v1/restore` with the page's before/after view.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from visionflow.errors import ConfigError
+from visionflow.tasks.base import TASKS
+from visionflow.tasks.restoration import Restoration
+from visionflow.tasks.style.features import BACKBONE
+
+STYLE_SIDE = 256  # the style picture's longer side as the loss sees it (the scale of its strokes in the outputs)
+STYLE_WEIGHT = 5.0  # bench/README.md "Style transfer": the weight that meets the style target at 10 minutes
+TV_WEIGHT = 0.0
+
+
+class Style(Restoration):
+    name = "style"
+    description = ("Repaint photos in the style of a picture (style and content distances against the untouched "
+                   "photos and Gatys' per-image optimisation).")
+    networks = "visionflow.tasks.style.models"
+    monitor = "val_loss"
+    parity = "PSNR against the .keras model's output"
+    usage = ("which repaints images instead of labelling them: `visionflow predict RUN IMAGES --out DIR` writes "
+             "the restyled images and `visionflow evaluate RUN DIR` measures it (from Python: "
+             "visionflow.load(RUN).predict(image)); explain does not take style models.")
+    data_help = "any folder of photos to learn from (searched recursively; class folders are ignored), plus --style IMAGE"
+    model = "johnson_s"
+    patch = 128
+    learning_rate = 1e-3
+    loss = None
+    time_budget = 10.0
+    predict_options = ("style", "strength")
+    mirrorable = False
+
+    # -- settings -----------------------------------------------------------------------------
+    def check_config(self, cfg):
+        from visionflow.data.decode import DecodeError, decode
+
+        if not cfg.style:
+            raise ConfigError("--task style needs --style IMAGE: the picture whose style the model paints photos in.")
+        for flag, given in (("--loss", cfg.loss), ("--pairs", cfg.pairs), ("--degrade", cfg.degrade)):
+            if given:
+                raise ConfigError(f"{flag} is for restoration models; a style model learns from --style and photos.")
+        if cfg.monitor not in (None, "val_loss"):
+            raise ConfigError(f"--monitor for style is val_loss (the perceptual loss). Received: {cfg.monitor}")
+        if cfg.weights not in (None, "none"):
+            raise ConfigError(f"A style network trains from scratch (its loss network is the ImageNet "
+                              f"{BACKBONE}); drop --weights {cfg.weights}.")
+        paths = []
+        for given in cfg.style:
+            try:
+                decode(given)
+            except DecodeError as exc:
+                raise ConfigError(f"--style {given}: {exc.reason}.") from None
+            except OSError as exc:
+                raise ConfigError(f"--style {given}: {exc.strerror or exc}.") from None
+            paths.append(os.path.abspath(given))  # a run resumed from elsewhere still finds them
+        cfg = super().check_config(cfg.replace(monitor="val_loss"))
+        return cfg.replace(style=tuple(paths), style_weight=cfg.style_weight if cfg.style_weight is not None else STYLE_WEIGHT)
+
+    def describe(self, cfg) -> str:
+        return f"style of {', '.join(style_names(cfg.style))} (style weight {cfg.style_weight:g})"
+
+    def degrade(self, clean, seed, cfg, context=None):
+        return clean, clean  # the photo in, and the photo is the content target
+
+    def degrade_image(self, clean, meta, seed):
+        return clean, clean, None
+
+    # -- model --------------------------------------------------------------------------------
+    def build(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return MODELS.get(cfg.model).build(styles=len(cfg.style))
+
+    def compile(self, model, cfg, classes, learning_rate):
+        from visionflow.tasks.style.losses import PerceptualLoss, encode_png
+        from visionflow.training.setup import make_optimizer
+
+        loss = PerceptualLoss([encode_png(style_pixels(p)) for p in cfg.style], cfg.style_weight, TV_WEIGHT)
+        model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss)
+
+    def meta(self, cfg, classes):
+        return {**super().meta(cfg, classes), "styles": style_names(cfg.style), "style_weight": cfg.style_weight,
+                "perceptual": BACKBONE}
+
+    def write_styles(self, root: Path, cfg) -> None:
+        """Keeps each style picture, as the loss saw it, in RUN/styles/NAME.png."""
+        from PIL import Image
+
+        from visionflow.rundir import atomic_write_bytes
+
+        import io
+
+        folder = Path(root) / "styles"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, path in zip(style_names(cfg.style), cfg.style):
+            buf = io.BytesIO()
+            Image.fromarray(style_pixels(path)).save(buf, format="PNG")
+            atomic_write_bytes(folder / f"{name}.png", buf.getvalue())
+
+    # -- after training -----------------------------------------------------------------------
+    def finish_run(self, paths, folder, state, cfg, say):
+        from visionflow.tasks.style.evaluate import finish_run
+
+        self.write_styles(paths.root, cfg)
+        return finish_run(self, paths, folder, state, cfg, say)
+
+    def rebuild_report(self, folder, meta, metrics):
+        from visionflow.tasks.style.report import write_report
+
+        return write_report(Path(folder), metrics, {})
+
+    def baselines(self, given, meta):
+        return {}
+
+    # -- prediction ---------------------------------------------------------------------------
+    def load_model(self, path, unsafe=False, backend="auto", say=None):
+        from visionflow.tasks.style.styler import Styler
+
+        return Styler.load(path, unsafe=unsafe)
+
+    def predict_command(self, args, o):
+        from visionflow.tasks.style.cli import predict
+
+        return predict(args, o)
+
+    def evaluate_command(self, args, o):
+        from visionflow.tasks.style.cli import evaluate
+
+        return evaluate(args, o)
+
+    # -- service ------------------------------------------------------------------------------
+    def serve_load(self, run, cfg, say):
+        from visionflow.tasks.style.serve import load_styler
+
+        served = load_styler(run, say=say)
+        say(f"model ready: {served.name} (style: {', '.join(served.restorer.styles)}, {served.artifact})")
+        return served
+
+    def mount(self, app, service):
+        from visionflow.tasks.style.serve import mount
+
+        mount(app, service)
+
+    def serve_refusal(self, served):
+        return "style_model", ("This server runs a style model, which repaints images: POST one image to "
+                               "/v1/restore (?style=NAME&strength=0..1).")
+
+
+def style_names(paths) -> list[str]:
+    """A name per style picture: its file stem, numbered where two share one."""
+    names: list[str] = []
+    for path in paths:
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(path).stem) or "style"
+        name, n = stem, 1
+        while name in names:
+            n += 1
+            name = f"{stem}_{n}"
+        names.append(name)
+    return names
+
+
+def style_pixels(path) -> np.ndarray:
+    """The style picture as the loss sees it: RGB, its longer side STYLE_SIDE pixels (never enlarged)."""
+    from PIL import Image
+
+    from visionflow.data.decode import decode
+
+    pixels = decode(path)
+    h, w = pixels.shape[:2]
+    scale = STYLE_SIDE / max(h, w)
+    if scale >= 1:
+        return pixels
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+
+
+TASKS.add("style", Style())

@@ -16,8 +16,13 @@ STEPS = 200  # Adam steps per image
 RATE = 4.0  # pixels per step at first (Adam's step size is about the learning rate)
 
 
-def restyle(photo: np.ndarray, loss, steps: int = STEPS, rate: float = RATE) -> tuple[np.ndarray, float]:
-    """(the optimised uint8 image, seconds taken) for one (h, w, 3) photo."""
+def restyle(photo: np.ndarray, loss, steps: int = STEPS, rate: float = RATE, style: int = 0) -> tuple[np.ndarray, float]:
+    """(the optimised uint8 image, seconds taken) for one (h, w, 3) photo, toward the loss's
+    style number `style`."""
+    from visionflow.tasks.style.losses import PerceptualLoss
+
+    if len(loss.styles) > 1:  # the same loss with that style alone
+        loss = PerceptualLoss([loss.styles[style]], loss.style_weight, loss.tv_weight, loss.weights, net=loss.net)
     import keras
     import tensorflow as tf
 

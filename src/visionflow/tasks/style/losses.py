@@ -46,27 +46,44 @@ def total_variation(images):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PerceptualLoss(keras.losses.Loss):
-    """Style + content + total variation, per image; y_true the photo, y_pred the network's output."""
+    """Style + content + total variation, per image; y_true the photo, y_pred the network's output:
+    3 channels per style image in `styles` (PNGs, base64), the loss the mean over the styles."""
 
-    def __init__(self, style_png: str, style_weight: float = 1.0, tv_weight: float = 0.0, weights: str = "imagenet",
-                 name: str = "perceptual", **kwargs):
+    def __init__(self, styles, style_weight: float = 1.0, tv_weight: float = 0.0, weights: str = "imagenet",
+                 name: str = "perceptual", net: keras.Model | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.style_png, self.style_weight, self.tv_weight, self.weights = style_png, style_weight, tv_weight, weights
-        self.net = F.extractor(weights=weights)
-        style_feats, _ = F.split(self.net(decode_png(style_png)[None].astype(np.float32), training=False))
-        self.style_grams = [keras.ops.convert_to_tensor(F.gram(f)) for f in style_feats]
+        self.styles = [styles] if isinstance(styles, str) else list(styles)
+        self.style_weight, self.tv_weight, self.weights = style_weight, tv_weight, weights
+        self.net = net if net is not None else F.extractor(weights=weights)  # `net`: an extractor to share
+        self.style_grams = []  # per style, per layer: (1, c, c)
+        for png in self.styles:
+            feats, _ = F.split(self.net(decode_png(png)[None].astype(np.float32), training=False))
+            self.style_grams.append([keras.ops.convert_to_tensor(F.gram(f)) for f in feats])
 
-    def terms(self, y_true, y_pred) -> dict:
-        """Each term of the loss per image, unweighted: style, content, tv."""
-        style_feats, content = F.split(self.net(y_pred, training=False))
-        _, reference = F.split(self.net(y_true, training=False))
-        return {"style": F.style_distance([F.gram(f) for f in style_feats], self.style_grams),
-                "content": F.content_distance(content, reference), "tv": total_variation(y_pred)}
+    def terms(self, y_true, y_pred) -> list[dict]:
+        """Each term of the loss per image, unweighted, for each style: [{style, content, tv}, ...]."""
+        from keras import ops
+
+        n = len(self.styles)
+        batch = ops.shape(y_pred)[0]
+        # every style's output and the photo through the extractor in one call
+        stacked = ops.concatenate([y_pred[..., 3 * k:3 * k + 3] for k in range(n)] + [y_true[..., :3]], axis=0)
+        feats, content = F.split(self.net(stacked, training=False))
+        reference = content[n * batch:]
+        out = []
+        for k in range(n):
+            part = slice(k * batch, (k + 1) * batch)
+            out.append({"style": F.style_distance([F.gram(f[part]) for f in feats], self.style_grams[k]),
+                        "content": F.content_distance(content[part], reference),
+                        "tv": total_variation(y_pred[..., 3 * k:3 * k + 3])})
+        return out
 
     def call(self, y_true, y_pred):
-        t = self.terms(y_true, y_pred)
-        return self.style_weight * t["style"] + t["content"] + self.tv_weight * t["tv"]
+        total = 0.0
+        for t in self.terms(y_true, y_pred):
+            total = total + self.style_weight * t["style"] + t["content"] + self.tv_weight * t["tv"]
+        return total / len(self.styles)
 
     def get_config(self):
-        return {**super().get_config(), "style_png": self.style_png, "style_weight": self.style_weight,
+        return {**super().get_config(), "styles": self.styles, "style_weight": self.style_weight,
                 "tv_weight": self.tv_weight, "weights": self.weights}

@@ -1,7 +1,8 @@
 """Style transfer screening: johnson_s trained directly on the perceptual loss, against Gatys.
 
 Usage: python bench/style_screen.py [--style PATH] [--style-weight 1 5] [--seconds 180] [--patch 128]
-       [--photos 8] [--gatys-steps 200] [--out style_screen]
+       [--photos 8] [--gatys-steps 200] [--residual] [--batch 8] [--content-layer block5_expand_relu]
+       [--out style_screen]
 
 Before `--task style` exists as a command, this measures its parts
 (`visionflow.tasks.style`): for each style weight, the network trains for `--seconds` on random
@@ -55,7 +56,8 @@ def centre(image: np.ndarray, side: int = CROP) -> np.ndarray:
     return image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
 
 
-def screen(style, weight: float, tv: float, seconds: float, patch: int, train, photos, gatys_steps: int, out: Path):
+def screen(style, weight: float, tv: float, seconds: float, patch: int, train, photos, gatys_steps: int, out: Path,
+           residual: bool = False, batch: int = 8, content_layer: str = "block5_expand_relu"):
     import keras
     import tensorflow as tf
     from PIL import Image
@@ -65,32 +67,36 @@ def screen(style, weight: float, tv: float, seconds: float, patch: int, train, p
     from visionflow.tasks.style.models import johnson_s
 
     keras.utils.set_random_seed(0)
-    loss = PerceptualLoss(encode_png(style), style_weight=weight, tv_weight=tv)
-    net = johnson_s()
+    loss = PerceptualLoss(encode_png(style), style_weight=weight, tv_weight=tv, content_layer=content_layer)
+    net = johnson_s(residual=residual)
     net.compile(keras.optimizers.Adam(1e-3), loss=loss)
     rng = np.random.default_rng(0)
 
     def crops():
         while True:
-            batch = []
-            for _ in range(8):
+            items = []
+            for _ in range(batch):
                 im = train[rng.integers(len(train))]
                 y, x = rng.integers(im.shape[0] - patch + 1), rng.integers(im.shape[1] - patch + 1)
-                batch.append(im[y:y + patch, x:x + patch])
-            batch = np.stack(batch).astype(np.float32)
-            yield batch, batch
+                items.append(im[y:y + patch, x:x + patch])
+            items = np.stack(items).astype(np.float32)
+            yield items, items
 
     steps = []
     start = time.perf_counter()
     stop = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: (
         steps.append(b), setattr(net, "stop_training", time.perf_counter() - start > seconds)))
-    data = tf.data.Dataset.from_generator(crops, output_signature=(tf.TensorSpec((8, patch, patch, 3), tf.float32),) * 2)
+    data = tf.data.Dataset.from_generator(crops, output_signature=(tf.TensorSpec((batch, patch, patch, 3), tf.float32),) * 2)
     net.fit(data, steps_per_epoch=10**6, epochs=1, verbose=0, callbacks=[stop])
     run = tf.function(lambda x: net(x, training=False))
 
-    def distances(image, photo):
-        t = loss.terms(photo[None].astype(np.float32), np.asarray(image, np.float32)[None])
-        return float(t["style"][0]), float(t["content"][0])
+    from visionflow.tasks.style import features as F
+
+    fixed = F.Measure(loss.net if content_layer == F.CONTENT_LAYER else F.extractor(), style)
+
+    def distances(image, photo):  # style, content at the trained tap, content at block5 (the default's)
+        t = loss.terms(photo[None].astype(np.float32), np.asarray(image, np.float32)[None])[0]
+        return float(t["style"][0]), float(t["content"][0]), fixed.distances(image, photo)["content"]
 
     rows = {"input": [], "network": [], "gatys": []}
     seconds_per = {"network": [], "gatys": []}
@@ -108,8 +114,9 @@ def screen(style, weight: float, tv: float, seconds: float, patch: int, train, p
         if len(strips) < 3:
             strips.append(np.concatenate([photo, made, optimised], 1))
     Image.fromarray(np.concatenate([s[:min(x.shape[0] for x in strips)] for s in strips], 0)).save(out, quality=88)
-    means = {k: dict(zip(("style", "content"), np.mean(v, 0).round(4).tolist())) for k, v in rows.items()}
-    return {"style_weight": weight, "tv_weight": tv, "train_steps": len(steps), "distances": means,
+    means = {k: dict(zip(("style", "content", "content_block5"), np.mean(v, 0).round(4).tolist()))
+             for k, v in rows.items()}
+    return {"style_weight": weight, "tv_weight": tv, "residual": residual, "batch": batch, "content_layer": content_layer, "train_steps": len(steps), "distances": means,
             "seconds_per_image": {k: round(float(np.mean(v)), 4) for k, v in seconds_per.items()}}
 
 
@@ -125,6 +132,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--gatys-steps", type=int, default=200)
     parser.add_argument("--out", default="style_screen")
+    parser.add_argument("--residual", action="store_true", help="johnson_s(residual=True): the photo plus a learnt change")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--content-layer", default="block5_expand_relu")
     args = parser.parse_args()
     data = dataset("hymenoptera")
     if data is None:
@@ -139,7 +149,8 @@ def main() -> None:
     rows = []
     for weight in args.style_weight:
         rows.append(screen(style, weight, args.tv_weight, args.seconds, args.patch, train, photos, args.gatys_steps,
-                           RESULTS / f"{args.out}_{weight:g}.jpg"))
+                           RESULTS / f"{args.out}_{weight:g}.jpg", args.residual, args.batch,
+                           args.content_layer))
         print(json.dumps(rows[-1]), flush=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps({"machine": machine_info(), "args": vars(args), "results": rows},
                                                          indent=2))

@@ -77,3 +77,26 @@ def test_the_loss_survives_its_config_and_falls_as_pixels_move_toward_the_style(
     after = loss.terms(batch, out[None].astype(np.float32))[0]
     assert out.shape == photo.shape and out.dtype == np.uint8 and seconds > 0
     assert float(after["style"][0]) < 0.8 * float(before["style"][0])
+
+
+def test_several_styles_are_one_output_each_and_the_loss_is_their_mean():
+    keras.utils.set_random_seed(0)
+    net = F.extractor(weights="none")
+    other = np.roll(stripes(), 3, axis=2)  # the same stripes in other colours
+    both = PerceptualLoss([encode_png(stripes()), encode_png(other)], style_weight=3.0, weights="none", net=net)
+    one = PerceptualLoss([encode_png(stripes())], style_weight=3.0, weights="none", net=net)
+    two = PerceptualLoss([encode_png(other)], style_weight=3.0, weights="none", net=net)
+    rng = np.random.default_rng(3)
+    photo = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    a, b = rng.uniform(0, 255, (2, 2, 32, 32, 3)).astype(np.float32)
+    got = np.asarray(both(photo, np.concatenate([a, b], -1)))
+    want = (np.asarray(one(photo, a)) + np.asarray(two(photo, b))) / 2
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    model = johnson_s(styles=2)
+    assert model.output_shape == (None, None, None, 6)
+    assert np.asarray(model(photo)).shape == (2, 32, 32, 6)
+
+
+def test_the_residual_network_starts_as_the_photo_itself():
+    photo = np.random.default_rng(4).uniform(0, 255, (1, 24, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(johnson_s(residual=True)(photo)), photo, atol=1e-3)

@@ -184,3 +184,45 @@ def test_page_shows_a_grid_of_generated_images_and_draws_new_ones(browser, tmp_p
         wait.until(lambda d: all(i.get_attribute("title") == "red" for i in d.find_elements(By.CSS_SELECTOR, "#samples img")))
         browser.find_element(By.ID, "new-samples").click()
         assert browser.find_elements(By.CSS_SELECTOR, "#samples img")[0].get_attribute("src").startswith("data:image/png")
+
+
+def test_page_repaints_a_photo_with_the_chosen_style_and_strength(browser, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from synthetic import smooth_image
+    from visionflow.tasks.style.models import johnson_s
+
+    run = tmp_path / "style"  # an untrained two-style network is enough for the page's flow
+    run.mkdir()
+    johnson_s(styles=2).save(run / "model.keras")
+    (run / "labels.json").write_text(json.dumps({"task": "style", "model": "johnson_s", "classes": [], "image_size": None,
+                                                 "input_channels": 3, "multiple": 4, "patch": 32,
+                                                 "styles": ["ink", "sun"], "style_weight": 5.0}))
+    image = tmp_path / "photo.png"
+    smooth_image(np.random.default_rng(2), 60, 90).save(image)
+    with _serving(run) as url:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: "style transfer (ink, sun)" in d.find_element(By.ID, "model").text)
+        assert browser.find_element(By.ID, "style-controls").is_displayed()
+        Select(browser.find_element(By.ID, "style-choice")).select_by_visible_text("sun")
+        browser.find_element(By.ID, "file").send_keys(str(image))
+        wait.until(lambda d: d.find_element(By.ID, "compare").is_displayed()
+                   or "error" in (d.find_element(By.ID, "status").get_attribute("class") or ""))
+        assert browser.find_element(By.ID, "compare").is_displayed(), browser.find_element(By.ID, "status").text
+        first = browser.find_element(By.ID, "after").get_attribute("src")
+        assert first.startswith("data:image/png") and "90×60 → 90×60" in browser.find_element(By.ID, "status").text
+        strength = browser.find_element(By.ID, "strength")
+        browser.execute_script("arguments[0].value = 0; arguments[0].dispatchEvent(new Event('change'))", strength)
+        wait.until(lambda d: d.find_element(By.ID, "after").get_attribute("src") != first)
+        import base64
+        import io
+
+        shown = browser.find_element(By.ID, "after").get_attribute("src").split(",", 1)[1]
+        got = np.asarray(Image.open(io.BytesIO(base64.b64decode(shown))).convert("RGB"))
+        np.testing.assert_array_equal(got, np.asarray(Image.open(image).convert("RGB")))  # strength 0: the photo

@@ -74,8 +74,8 @@ class TrainConfig:
     pairs: str = _opt("", "Denoise/deblur/superres: a folder of real degraded images, each named as its clean image in DIR "
                           "(same relative path or file stem, any extension); trains on these pairs instead of "
                           "degrading on the fly.", metavar="DIR")
-    patch: int | None = _opt(None, "Restoration: side of the square training crops (of the clean image); unset: "
-                                   "the task's (denoise 64, deblur 96, superres 32 x scale, inpaint 96).", kind=int, shown="the task's")
+    patch: int | None = _opt(None, "Restoration and style: side of the square training crops (of the clean image); unset: "
+                                   "the task's (denoise 64, deblur 64, superres 32 x scale, inpaint 96, style 128).", kind=int, shown="the task's")
     frames: int = _opt(16, "Video: frames taken uniformly over each clip.")
     audio: bool = _opt(False, "Video (--task video): also hear each clip: its sound track as a log-mel spectrogram "
                               "through a small audio network joined with the clip network; clips without sound get "

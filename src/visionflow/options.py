@@ -62,7 +62,8 @@ class PredictOptions:
 
     top_k: int = _opt(1, "Classifiers: classes shown per image; a multi-label model shows every label over its "
                          "threshold.")
-    out: str | None = _opt(None, "Restoration models (required for them): the folder the restored images are written "
+    out: str | None = _opt(None, "Restoration and style models (required for their images): the folder the restored "
+                                 "(or repainted) images are written "
                                  "to, as PNG named after each input. Segmentation models: the folder each image's "
                                  "mask is written to (OUT/<stem>.png, class indices as a palette PNG).",
                            metavar="DIR", kind=str, shown="none")
@@ -87,7 +88,8 @@ class PredictOptions:
                                    "a neighbour.", metavar="SECONDS")
     annotate: str | None = _opt(None, "Videos: write a copy with the answer drawn on every frame: a .mp4/.mkv/.mov/.avi "
                                       "file for one video, or a folder for several (no sound). Detection models: "
-                                      "images too, drawn into the folder OUT.", metavar="OUT", kind=str,
+                                      "images too, drawn into the folder OUT. Style models: the video "
+                                      "repainted frame by frame (one video, a file).", metavar="OUT", kind=str,
                                 shown="none")
     plot: str | None = _opt(None, "Videos: also draw each video's timeline as a PNG: every class's probability over "
                                   "time (regression: every target's value, a panel each); a .png file for one video, "

@@ -15,8 +15,8 @@ from visionflow.options import PredictOptions
 
 def add(sub) -> None:
     p = sub.add_parser("predict", help="Predict the classes (or labels) of images, folders or globs, and of the frames "
-                                       "of videos (a timeline, or --segments); restoration models write the restored "
-                                       "images to --out DIR.")
+                                       "of videos (a timeline, or --segments); restoration and style models write the "
+                                       "restored or repainted images to --out DIR.")
     add_run(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="Image or video files, folders (searched recursively), quoted globs, or @FILE: a list of paths, "

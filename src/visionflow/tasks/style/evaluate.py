@@ -181,7 +181,8 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
         recs = folder.splits.get(split)
         if not recs:
             continue
-        result = results[split] = evaluate_images(styler, [r.path for r in recs], loss, limit=MAX_IMAGES, say=say)
+        result = results[split] = evaluate_images(styler, [r.path for r in recs], loss, limit=MAX_IMAGES, say=say,
+                                                  gatys_images=GATYS_IMAGES)
         write_rows(paths.root / "predictions" / f"{split}.csv", result)
         metrics[split] = summary(result)
         say(f"\n{split} ({result['images']} photos), last epoch {state['epoch']}:")

@@ -22,7 +22,8 @@ def restyle(photo: np.ndarray, loss, steps: int = STEPS, rate: float = RATE, sty
     from visionflow.tasks.style.losses import PerceptualLoss
 
     if len(loss.styles) > 1:  # the same loss with that style alone
-        loss = PerceptualLoss([loss.styles[style]], loss.style_weight, loss.tv_weight, loss.weights, net=loss.net)
+        loss = PerceptualLoss([loss.styles[style]], loss.style_weight, loss.tv_weight, loss.weights,
+                              loss.content_layer, net=loss.net)
     import keras
     import tensorflow as tf
 

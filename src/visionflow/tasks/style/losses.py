@@ -50,11 +50,14 @@ class PerceptualLoss(keras.losses.Loss):
     3 channels per style image in `styles` (PNGs, base64), the loss the mean over the styles."""
 
     def __init__(self, styles, style_weight: float = 1.0, tv_weight: float = 0.0, weights: str = "imagenet",
-                 name: str = "perceptual", net: keras.Model | None = None, **kwargs):
+                 content_layer: str = F.CONTENT_LAYER, name: str = "perceptual", net: keras.Model | None = None,
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         self.styles = [styles] if isinstance(styles, str) else list(styles)
         self.style_weight, self.tv_weight, self.weights = style_weight, tv_weight, weights
-        self.net = net if net is not None else F.extractor(weights=weights)  # `net`: an extractor to share
+        self.content_layer = content_layer
+        # `net`: an extractor to share (with the same content layer)
+        self.net = net if net is not None else F.extractor(content_layer=content_layer, weights=weights)
         self.style_grams = []  # per style, per layer: (1, c, c)
         for png in self.styles:
             feats, _ = F.split(self.net(decode_png(png)[None].astype(np.float32), training=False))
@@ -86,4 +89,4 @@ class PerceptualLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "styles": self.styles, "style_weight": self.style_weight,
-                "tv_weight": self.tv_weight, "weights": self.weights}
+                "tv_weight": self.tv_weight, "weights": self.weights, "content_layer": self.content_layer}

@@ -33,7 +33,7 @@ def _conv(x, width: int, kernel: int, name: str, strides: int = 1, relu: bool = 
           "(2 stride-2 convolutions, 5 residual blocks of 64, 2 upsamplings), instance normalised; "
           "several styles share all but the last two layers",
           default_dropout=0.0, min_size=4, tasks=("style",), multiple=4)
-def johnson_s(width: int = 16, blocks: int = 5, styles: int = 1, **_) -> keras.Model:
+def johnson_s(width: int = 16, blocks: int = 5, styles: int = 1, residual: bool = False, **_) -> keras.Model:
     """Johnson, Alahi and Fei-Fei (2016) with the widths halved (16-32-64 instead of 32-64-128)
     for a CPU, instance normalisation instead of batch normalisation (Ulyanov et al. 2016), and
     nearest-neighbour upsampling followed by a convolution instead of transposed convolutions
@@ -42,7 +42,11 @@ def johnson_s(width: int = 16, blocks: int = 5, styles: int = 1, **_) -> keras.M
 
     With several `styles`, everything up to the last upsampling is shared and each style has its
     own last two convolutions (a style bank on a shared encoder, as Chen et al. 2017's StyleBank):
-    one pass paints a photo in every style, at little more than the cost of one."""
+    one pass paints a photo in every style, at little more than the cost of one.
+
+    `residual`: each style's output is the photo plus a learnt change (up to a full swing of 255
+    either way), the last convolution starting at zero, so training starts from the photo itself
+    as Gatys' optimisation does."""
     image = keras.Input((None, None, 3), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(image)
     x = _conv(x, width, 9, "stem")
@@ -58,7 +62,13 @@ def johnson_s(width: int = 16, blocks: int = 5, styles: int = 1, **_) -> keras.M
     for k in range(styles):
         tag = "" if styles == 1 else f"_{k}"
         y = _conv(x, width, 3, f"up2_conv{tag}")
-        painted.append(layers.Conv2D(3, 9, padding="same", activation="tanh", name=f"paint{tag}")(y))
+        if residual:
+            y = layers.Conv2D(3, 9, padding="same", activation="tanh", kernel_initializer="zeros", name=f"paint{tag}")(y)
+            y = layers.Add(name=f"change{tag}")([image, layers.Rescaling(255.0, name=f"to_pixels{tag}")(y)])
+        else:
+            y = layers.Rescaling(127.5, offset=127.5, name=f"to_pixels{tag}")(
+                layers.Conv2D(3, 9, padding="same", activation="tanh", name=f"paint{tag}")(y))
+        painted.append(y)
     y = painted[0] if styles == 1 else layers.Concatenate(name="styles")(painted)
-    out = ClipPixels(name="clip")(layers.Rescaling(127.5, offset=127.5, name="to_pixels")(y))
+    out = ClipPixels(name="clip")(y)
     return keras.Model(image, out, name="johnson_s")

@@ -169,8 +169,8 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
 
     styler = Styler.load(paths.root)
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
-                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric="loss",
-                          title="Perceptual loss")
+                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric="lr",
+                          title="Learning rate")  # the loss (perceptual) is the first panel
     metrics: dict = {"task": task.name, "best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      "train_seconds": round(state.get("train_seconds", 0.0), 2), "degradation": task.describe(cfg),

@@ -381,9 +381,11 @@ def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch
     run = visionflow.train(data=str(data), image_size=64, epochs=1, head_epochs=100, project=str(tmp_path / "runs"),
                            say=lines.append)
     text = "\n".join(lines)
-    assert "efficientnet_lite0, ImageNet weights" in text and "head: 100 epochs on the backbone's features of 18" in text
+    assert "efficientnet_lite0, ImageNet weights" in text and "head: 100 epochs on the backbone's features of 18" in text, text
     head = run.metrics["head"]
     assert head["epochs"] == 100 and head["train_images"] == 18 and head["features"] == 1280
+    # 6 images a class: too few to hold some out and judge fine-tuning, so the head alone is kept
+    assert "fine-tuning skipped: no class has 8 training images" in text and run.metrics["epochs_run"] == 0
     assert run.metrics["validation"]["accuracy"] >= 0.9  # plain colours: the ImageNet features separate them
     assert "the classifier head trained alone for 100 epochs" in (run.run_dir / "report.html").read_text()
     model = visionflow.load(run.run_dir, backend="keras").model

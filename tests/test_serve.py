@@ -10,6 +10,7 @@ import io
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,8 +163,10 @@ def test_model_info_health_and_metrics(client, trained):
     run_dir, _ = trained
     info = client.get("/v1/model").json()
     assert info["labels"] == ["blue", "green", "red"] and info["input_size"] == [24, 24]
-    assert info["backend"] == "keras" and info["version"] == visionflow.__version__
-    assert info["sha256"] == hashlib.sha256((run_dir / "model.keras").read_bytes()).hexdigest()
+    # The default backend serves the run's cached, parity-checked ONNX export (Grad-CAM still works: below)
+    assert info["backend"] == "onnx" and info["version"] == visionflow.__version__ and info["explain"] is True
+    assert info["artifact"].endswith("export/onnx/model.onnx")
+    assert info["sha256"] == hashlib.sha256(Path(info["artifact"]).read_bytes()).hexdigest()
     assert info["limits"]["max_files"] == 3
     assert client.get("/healthz").json() == {"status": "alive"}
     assert client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]
@@ -292,6 +295,12 @@ def test_onnx_backend_exports_once_and_agrees_with_keras(trained, tmp_path):
     with TestClient(create_app(run, ServeConfig(backend="onnx"))) as c:  # up to date: not exported again
         _wait_ready(c)
     assert (run / "export" / "onnx" / "model.onnx").stat().st_mtime_ns == exported
+    with TestClient(create_app(run, ServeConfig(backend="keras"))) as c:  # forced: TensorFlow
+        _wait_ready(c)
+        info = c.get("/v1/model").json()
+        assert info["backend"] == "keras" and info["artifact"].endswith("model.keras")
+        again = c.post("/v1/predict", files={"file": ("a.png", _png(), "image/png")}).json()["predictions"][0]
+        assert again["label"] == got["label"] and again["confidence"] == pytest.approx(got["confidence"], abs=1e-4)
 
 
 class TestMicroBatcher:

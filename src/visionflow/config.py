@@ -25,12 +25,31 @@ TASK_NAMES = tasks.names()
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
-         kind: type | None = None, shown: str | None = None, many: bool = False):
+         kind: type | None = None, shown: str | None = None, many: bool = False, aliases: tuple[str, ...] = ()):
     """A setting; `kind` is its type where the default is None (unset: the recipe chooses);
     `shown` is how --help names the default where the value alone would not say it; `many`: a
-    tuple of strings, the flag given once per value."""
+    tuple of strings, the flag given once per value; `aliases`: further flags for it."""
     return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "kind": kind,
-                                            "shown": shown, "many": many})
+                                            "shown": shown, "many": many, "aliases": aliases})
+
+
+def parse_minutes(value: Any, name: str = "time_budget") -> float:
+    """A duration in minutes from 90s, 3m, 1.5h, 1h30m or a plain number of minutes (10, "2.5")."""
+    import re
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if not text or parts is None or not any(parts.groups()):
+        raise ConfigError(f"{name} must be a duration such as 90s, 3m, 1h or 1h30m (a plain number is minutes). "
+                          f"Received: {name}={value!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 60 + minutes + seconds / 60
 
 
 RECIPE = "set by --recipe"
@@ -107,6 +126,10 @@ class TrainConfig:
                                          "0 turns it off.", kind=int)
     freeze_epochs: int = _opt(0, "Backbones: epochs with the backbone frozen before fine-tuning all layers "
                                        "(--epochs or more: frozen throughout).")
+    fine_tune: str = _opt("auto", "Pretrained backbones after the head phase: auto (fine-tune only where a slice of "
+                                  "the training images, held out for this decision, says it pays, and stop when it "
+                                  "stops paying), always (every epoch) or never (the head alone).",
+                          choices=("auto", "always", "never"))
     fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen (after "
                                           "--head-epochs or --freeze-epochs).")
     recipe: str = _opt("auto", "How unset settings are chosen: auto (from the data and a time budget; see "
@@ -141,8 +164,12 @@ class TrainConfig:
                                shown="the task's")
     keep: str | None = _opt(None, "Which epoch model.keras holds: best (by --monitor, on the validation images, which "
                                   "flatters its figures) or last.", choices=("best", "last"), kind=str)
-    time_budget: float | None = _opt(None, "Minutes of training: stop before an epoch that would overrun them (a cosine schedule then ends there); 0 means no limit.",
-                                     kind=float)
+    time_budget: float | None = _opt(None, "Wall time of the whole run (data scan, feature pass, epochs, checkpoints, "
+                                           "evaluation, report): 90s, 3m, 1h or minutes; the run stops before an epoch "
+                                           "that would overrun it (a cosine schedule then ends there); 0 means no limit. "
+                                           "Less time, fewer epochs (and, pretrained, no fine-tuning); unset: the "
+                                           "recipe's, from the data's size.",
+                                     kind=float, metavar="DURATION", aliases=("--budget",))
     dp: bool = _opt(False, "Differentially private training (DP-SGD: every training image's gradient clipped, "
                            "Gaussian noise added), the noise solved for --target-epsilon over the planned epochs; "
                            "classification and multilabel models. Batch normalisation becomes group normalisation "
@@ -281,6 +308,8 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
         return f.default
     if f.name == "image_size":
         return parse_image_size(value)
+    if f.name == "time_budget":
+        return parse_minutes(value)
     if f.metadata.get("many"):
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, int, float)) for v in values):
@@ -337,7 +366,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig, skip
         shown = f.metadata.get("shown") or (RECIPE if default is None else (
             "x".join(map(str, default)) if isinstance(default, tuple) else default))
         parser.add_argument(
-            flag,
+            flag, *f.metadata.get("aliases", ()),
             dest=f.name,
             default=argparse.SUPPRESS,
             type=str,

@@ -30,12 +30,15 @@ def training_curves(history: list[dict], path: Path, best_epoch: int | None = No
             ax.plot(epochs, [row.get(key, np.nan) for row in history], "o-", label="training")
         if any(f"val_{key}" in row for row in history):
             ax.plot(epochs, [row.get(f"val_{key}", np.nan) for row in history], "o-", label="validation")
+        if any(f"slice_{key}" in row for row in history):  # the training images held out to decide fine-tuning
+            ax.plot(epochs, [row.get(f"slice_{key}", np.nan) for row in history], "o--", label="held-out training slice")
         if best_epoch:
             ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     save(fig, path)
 
 

@@ -54,6 +54,11 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     if fitted.paths is None:
         return RunResult(None, {}, fitted.state["history"], fitted.state["stopped"])
     metrics = finish_run(fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)
+    if fitted.clock is not None:  # everything the run spent, against its budget
+        metrics = {**metrics, "wall_seconds": round(fitted.clock.elapsed(), 2),
+                   "time_budget_minutes": fitted.cfg.time_budget or 0.0}
+        write_json(fitted.paths.metrics, metrics)
+        say(fitted.clock.line())
     return RunResult(fitted.paths.root, metrics, fitted.state["history"], fitted.state["stopped"])
 
 
@@ -107,7 +112,11 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
                                               task.targets(recs, folder.classes), seed=cfg.seed)
         metrics[split] = {k: v for k, v in result.items() if k != "predictions"}
         kept = "last" if cfg.keep == "last" else "best"
-        say(f"\n{split} ({result['images']} {folder.report.get('unit', 'images')}), {kept} epoch {metrics['best_epoch']}:")
+        which = (f"{kept} epoch {metrics['best_epoch']}" if metrics["best_epoch"]
+                 else "the head alone" if state.get("head") else f"epoch {metrics['best_epoch']}")
+        if state.get("fine_tune") and metrics["best_epoch"]:
+            which = f"epoch {metrics['best_epoch']} (the held-out training slice's best)"
+        say(f"\n{split} ({result['images']} {folder.report.get('unit', 'images')}), {which}:")
         say(task.format_table(result, folder.classes))
         if result.get("modalities"):
             from visionflow.tabular.evaluate import format_lines

@@ -139,8 +139,13 @@ class Service:
 
         from visionflow.gradcam import GradCam
 
-        if self._cam is None:
-            self._cam = GradCam(self.model.predictor)
+        if self._cam is None:  # Grad-CAM differentiates the Keras model, whatever runtime answers /v1/predict
+            predictor = self.model.predictor
+            if self.model.backend != "keras":
+                from visionflow.predict import load
+
+                predictor = load(self.run, backend="keras")
+            self._cam = GradCam(predictor)
         e = self._cam.explain(pixels, class_name)
         buf = io.BytesIO()
         e.overlay(pixels).save(buf, format="PNG")
@@ -452,9 +457,10 @@ def _image_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
     async def explain(request: Request, class_name: str | None = Query(None, alias="class")):
         start = time.perf_counter()
         model = service.ready_or_503()
-        if model.backend != "keras":
-            raise ServeError(409, "explain_unavailable", f"Grad-CAM needs the Keras model; this server runs the "
-                                                         f"{model.backend} backend. Serve with --backend keras.")
+        if not model.explainable:
+            raise ServeError(409, "explain_unavailable", f"Grad-CAM needs the Keras model, which this server does "
+                                                         f"not have (it serves {model.artifact} in {model.backend}); "
+                                                         f"serve the run folder with --backend auto or keras.")
         classes = model.predictor.classes
         if class_name is not None and class_name not in classes:
             raise ServeError(400, "unknown_class", f"Unknown class {class_name!r}; the model's classes are "

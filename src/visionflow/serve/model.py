@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.errors import ModelError
+from visionflow.errors import ExportFailed, ModelError
 from visionflow.predict import Predictor, load
 
 
@@ -22,6 +22,7 @@ class ServedModel:
     backend: str
     artifact: str
     sha256: str
+    explainable: bool = False  # Grad-CAM works: a Keras model, or a run folder whose Keras model loads for it
 
     def info(self) -> dict:
         from visionflow.version import __version__
@@ -31,7 +32,7 @@ class ServedModel:
                 "input_size": [h, w], "resize": self.predictor.resize.mode, "backend": self.backend,
                 "artifact": self.artifact, "sha256": self.sha256, "temperature": self.predictor.temperature,
                 "thresholds": self.predictor.thresholds, "frames": self.predictor.frames,
-                "explain": self.backend == "keras" and not self.predictor.frames and self.predictor.fusion is None,
+                "explain": self.explainable and not self.predictor.frames and self.predictor.fusion is None,
                 "columns": self.predictor.fusion.table.to_dict()["columns"] if self.predictor.fusion else None,
                 "version": __version__}
 
@@ -50,20 +51,39 @@ def check_source(run: str | Path) -> None:
 def load_served(run: str | Path, backend: str, say: Callable[[str], None] = print) -> ServedModel:
     """Loads `run` for serving.
 
-    With backend "onnx" and a run folder, the run's ONNX export (RUN/export/onnx) is used when it
-    was made from the current model.keras; otherwise it is exported first, with its parity check
-    (`visionflow.export.cached`). A path that already is an export folder is served in its own format.
+    With backend "onnx" (or "auto", the default, where the ONNX packages of the [export] extra are
+    installed) and a run folder, the run's ONNX export (RUN/export/onnx) is used when it was made
+    from the current model.keras; otherwise it is exported first, with its parity check
+    (`visionflow.export.cached`). ONNX Runtime, not LiteRT, because the service runs batches of
+    concurrent requests: at 16 clients it answered with p99 93 ms against TensorFlow's 264 ms
+    (bench/README.md). "auto" falls back to TensorFlow, with a note, where the export cannot be
+    had, and keeps clip models in TensorFlow. A path that already is an export folder is served in
+    its own format.
     """
+    from visionflow.export import cached
     from visionflow.export.exporter import sha256
 
     path = Path(run)
     folder = path if path.is_dir() else path.parent
     meta = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     exported = meta.get("format") is not None
-    predictor = load(path, backend=backend if backend == "onnx" and not exported else "keras", say=say)
+    runtime = "keras"
+    if backend == "onnx" or (backend == "auto" and not meta.get("frames") and cached.available("onnx")):
+        runtime = "onnx"
+    predictor = None
+    if runtime == "onnx" and not exported:
+        try:
+            predictor = load(path, backend="onnx", say=say)
+        except (ExportFailed, ModelError) as exc:
+            if backend == "onnx":
+                raise
+            say(f"note: serving in TensorFlow: no ONNX export could be used ({str(exc).splitlines()[0]})")
+    if predictor is None:
+        predictor = load(path, backend="keras", say=say)
     artifact = Path(predictor.artifact)
     return ServedModel(predictor, name=str(meta.get("model") or folder.name), backend=predictor.backend,
-                       artifact=str(artifact), sha256=sha256(artifact))
+                       artifact=str(artifact), sha256=sha256(artifact),
+                       explainable=predictor.backend == "keras" or (backend == "auto" and not exported))
 
 
 def warm_up(predictor: Predictor, sizes: tuple[int, ...]) -> None:

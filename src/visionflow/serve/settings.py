@@ -8,7 +8,7 @@ from visionflow.config import _check, _opt
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 
-BACKENDS = ("keras", "onnx")
+BACKENDS = ("auto", "keras", "onnx")
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,10 @@ class ServeConfig:
 
     host: str = _opt("127.0.0.1", "Address to bind; 0.0.0.0 exposes the service to the network.", metavar="ADDR")
     port: int = _opt(8000, "TCP port.")
-    backend: str = _opt("keras", "Model runtime: keras (the .keras model) or onnx (onnxruntime; exported "
-                                 "with a parity check on first use).", choices=BACKENDS)
+    backend: str = _opt("auto", "Model runtime: auto (ONNX Runtime through the run's cached, parity-checked "
+                                "export where the [export] extra is installed, TensorFlow otherwise or when the "
+                                "export fails), keras (always TensorFlow) or onnx (ONNX Runtime, or an error).",
+                        choices=BACKENDS)
     max_batch: int = _opt(32, "Most images per model call when gathering concurrent requests.")
     max_wait_ms: float = _opt(5.0, "Longest a request waits for others to join its batch (only while "
                                    "more requests are arriving).")

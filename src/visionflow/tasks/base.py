@@ -145,6 +145,11 @@ class Task:
         """After training: evaluation of the kept model, metrics.json, plots and report.html."""
         raise NotImplementedError
 
+    def finish_reserve_s(self, cfg) -> float:
+        """Seconds `finish_run` spends beyond evaluating the validation images (which the time
+        budget measures during the epochs), kept free of training within the run's budget."""
+        return 0.0
+
     # -- model --------------------------------------------------------------------------------
     def units(self, classes: list[str]) -> int:
         """Width of the model's output."""

@@ -10,6 +10,7 @@ from typing import Callable, TextIO
 import keras
 
 from visionflow.rundir import RunPaths, save_model, write_csv, write_json
+from visionflow.training.budget import CHECKPOINT_EVERY_S, WallClock, clock_text
 from visionflow.training.setup import schedule_factor
 
 PLATEAU_FACTOR = 0.2
@@ -22,25 +23,34 @@ def _finite(logs: dict) -> bool:
 class RunKeeper(keras.callbacks.Callback):
     """Owns the run's state across epochs and resumes.
 
-    Each epoch it sets the learning rate, writes history.csv, saves model.keras when the monitored
-    metric improves (every epoch with keep="last") (to a twin model without optimizer state, atomically), saves a full checkpoint
-    plus state.json for `--resume`, and decides about early stopping and the time budget. A NaN
-    or infinite loss stops training without touching any saved file.
+    Each epoch it sets the learning rate, writes history.csv, keeps the model when the monitored
+    metric improves (every epoch with keep="last") in a twin model without optimizer state, and
+    decides about early stopping and the wall-time budget (`training.budget`). To disk, atomically,
+    go model.keras (the kept twin) and a full checkpoint plus state.json for `--resume`: after the
+    session's first epoch, then at most every `CHECKPOINT_EVERY_S` seconds, and after the last
+    epoch, so that short epochs are not dominated by saving. A NaN or infinite loss stops training without touching any saved file.
     """
 
     def __init__(self, paths: RunPaths, state: dict, *, monitor: str, keep: str = "best", patience: int, epochs: int,
-                 lr_schedule: str, base_lr: float, phase_start: int, time_budget_s: float,
-                 best_model: keras.Model, train_images: int, source: keras.Model | None = None):
+                 lr_schedule: str, base_lr: float, phase_start: int, clock: WallClock | None,
+                 best_model: keras.Model, train_images: int, source: keras.Model | None = None,
+                 phase_end: int | None = None):
         super().__init__()
         self.paths, self.state = paths, state
         self.monitor, self.keep, self.patience, self.epochs = monitor, keep, patience, epochs
         self.lr_schedule, self.base_lr, self.phase_start = lr_schedule, base_lr, phase_start
-        self.time_budget_s, self.best_model, self.train_images = time_budget_s, best_model, train_images
+        self.clock, self.best_model, self.train_images = clock or WallClock(), best_model, train_images
+        self.phase_end = phase_end or epochs
         self.source = source  # the model whose weights model.keras holds; None: the trained model
         self.nan_at: tuple[int, int] | None = None
         self.improved = False
         self._t0 = 0.0
         self._epoch = 0
+        self._ends: list[float] = []  # when each epoch of this session reached its end (wall clock)
+        self._validation_s = 0.0  # the last validation pass
+        self._saved_at = time.perf_counter()
+        self._unsaved_model = False
+        self._unsaved_epoch: int | None = None  # the last epoch, when its checkpoint is still to be written
 
     # -- learning rate -------------------------------------------------------------------------
     def current_lr(self, epoch: int) -> float:
@@ -71,7 +81,7 @@ class RunKeeper(keras.callbacks.Callback):
             return False
         if best is None or self.keep == "last":
             return True
-        if self.monitor == "val_loss":
+        if self.monitor.endswith("loss"):
             return value < best["value"]
         # Accuracy ties are common on small sets: break them by the lower validation loss.
         return value > best["value"] or (value == best["value"] and logs.get("val_loss", math.inf) < best["val_loss"])
@@ -84,6 +94,7 @@ class RunKeeper(keras.callbacks.Callback):
             return
         now = time.perf_counter()
         train_s = (self._train_end or now) - self._t0
+        self._validation_s = now - self._train_end if self._train_end else 0.0
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k != "learning_rate"},
                "lr": float(self.model.optimizer.learning_rate.numpy()), "seconds": round(now - self._t0, 3),
                "images_per_s": round(self.train_images / train_s, 2) if train_s > 0 else None}
@@ -95,7 +106,7 @@ class RunKeeper(keras.callbacks.Callback):
         self.improved = self._is_better(logs)
         if self.improved:
             self.best_model.set_weights((self.source or self.model).get_weights())
-            save_model(self.best_model, self.paths.model)
+            self._unsaved_model = True
             st["best"] = {"metric": self.monitor, "value": float(logs[self.monitor]), "epoch": epoch + 1,
                           "val_loss": float(logs.get("val_loss", math.nan))}
             st["wait"] = 0
@@ -115,35 +126,61 @@ class RunKeeper(keras.callbacks.Callback):
         if self.patience and st["wait"] >= self.patience:
             st["stopped"] = f"early stopping: no {self.monitor} improvement for {self.patience} epochs"
             self.model.stop_training = True
-        elif self.time_budget_s:
-            st["planned_epochs"] = self._epochs_within_budget(epoch + 1)
+        elif self.clock.budget_s:
+            st["planned_epochs"] = min(self.epochs, epoch + 1 + self.clock.epochs_left(self._per_epoch(now),
+                                                                                      self._validation_s))
             if st["planned_epochs"] <= epoch + 1 < self.epochs:
-                st["stopped"] = f"time budget: another epoch would pass {self.time_budget_s / 60:g} minutes"
+                st["stopped"] = (f"time budget: another epoch would pass the {clock_text(self.clock.budget_s)} "
+                                 f"budget (the evaluation and report included)")
                 self.model.stop_training = True
 
         write_csv(self.paths.history, st["history"])
-        self._checkpoint(epoch + 1)
+        self._ends.append(now)
+        last = self.model.stop_training or epoch + 1 >= self.phase_end
+        first = len(self._ends) == 1  # a session's first epoch is always saved: --resume has something early
+        if last or first or time.perf_counter() - self._saved_at >= CHECKPOINT_EVERY_S:
+            self._checkpoint(epoch + 1)
+        else:
+            self._unsaved_epoch = epoch + 1
 
-    def _epochs_within_budget(self, done: int) -> int:
-        """Epochs that fit in the time budget, judging by the epochs after the first (which traces)."""
-        history = self.state["history"]
-        recent = [r["seconds"] for r in history[1:]] or [history[0]["seconds"]]
-        per_epoch = sum(recent) / len(recent)
-        left = self.time_budget_s - self.state["train_seconds"]
-        return min(self.epochs, done + max(0, int(left // per_epoch)))
+    def _per_epoch(self, now: float) -> float:
+        """Wall seconds an epoch costs with everything around it (monitors, checkpoints), judging by
+        this session's epochs after the first (which traces the model)."""
+        ends = self._ends + [now]
+        if len(ends) >= 3:
+            return (ends[-1] - ends[1]) / (len(ends) - 2)
+        return now - self._t0
+
+    def on_train_end(self, logs=None):
+        """After the phase's last epoch (or a stop): what is still unsaved goes to disk."""
+        if self.nan_at is None and self._unsaved_epoch is not None:
+            self._checkpoint(self._unsaved_epoch)
+        self.flush()
+
+    def flush(self) -> None:
+        """Writes the kept model if a newer one is held in memory (also after a NaN or Ctrl-C: it is
+        the last good one)."""
+        if self._unsaved_model:
+            save_model(self.best_model, self.paths.model)
+            self._unsaved_model = False
 
     def _checkpoint(self, epoch: int) -> None:
-        """The full model (with optimizer state) under a per-epoch name, then state.json pointing at it.
+        """model.keras (when newer), then the full model (with optimizer state) under a per-epoch
+        name, then state.json pointing at it.
 
         state.json is replaced last, so it always names a complete checkpoint.
         """
+        self.flush()
         ckpt = self.paths.checkpoints / f"epoch-{epoch:04d}.keras"
         save_model(self.model, ckpt)
         old = self.state.get("checkpoint")
         self.state["checkpoint"] = ckpt.name
+        self.state["wall_seconds"] = round(self.clock.elapsed(), 2)
         write_json(self.paths.state, self.state)
         if old and old != ckpt.name:
             (self.paths.checkpoints / old).unlink(missing_ok=True)
+        self._saved_at = time.perf_counter()
+        self._unsaved_epoch = None
 
 
 class Progress(keras.callbacks.Callback):

@@ -173,3 +173,5 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
         if float(any_worker(1.0 if model.stop_training else 0.0)) > 0:
             model.stop_training = True
             break
+    for cb in callbacks:
+        cb.on_train_end()  # the run keeper writes what it still holds (the last checkpoint)

@@ -30,12 +30,16 @@ def _features(backbone, dataset) -> tuple[np.ndarray | list[np.ndarray], np.ndar
 
 
 def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: dict | None, val_ds,
-               say: Callable[[str], None]) -> dict:
+               say: Callable[[str], None], held_out: list | None = None) -> dict:
     """Trains the head of `model` (a backbone plus the task's `dense_head`) for `cfg.head_epochs` epochs on
     the backbone's features; returns what it measured (stored in state.json and metrics.json).
 
     The learning rate is `cfg.learning_rate`, decaying along a cosine over the head epochs; the
-    loss, label smoothing and class weights are the run's own.
+    loss, label smoothing and class weights are the run's own. With `held_out` (training records
+    kept out for deciding about fine-tuning, `training.decision`) the head trains on the other
+    training images and the result holds its `slice_loss` and `slice_<metric>` on them; the
+    features of both stay in `result["_refit"]`, a function that trains the head again on all of
+    them (what a run that does not fine-tune keeps).
     """
     import keras
 
@@ -49,10 +53,16 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
 
     backbone = model.get_layer(BACKBONE_LAYER)
     t0 = time.perf_counter()
-    records = folder.splits["train"]
-    train_ds = make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size,
-                            training=False, cache="none", resize=Resize(cfg.resize), columns=matrix(folder, records))
-    x_train, y_train = _features(backbone, train_ds)
+
+    def features(records):
+        ds = make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size,
+                          training=False, cache="none", resize=Resize(cfg.resize), columns=matrix(folder, records))
+        return _features(backbone, ds)
+
+    held_out = held_out or []
+    kept = {r.path for r in held_out}
+    x_train, y_train = features([r for r in folder.splits["train"] if r.path not in kept])
+    x_slice, y_slice = features(held_out) if held_out else (None, None)
     x_val, y_val = _features(backbone, val_ds)
     t_features = time.perf_counter() - t0
     if isinstance(x_train, list):  # table columns beside the images: the column network trains here too
@@ -63,15 +73,20 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
         for layer in head_layers(model):
             x = layer(x)
         head = keras.Model(inputs, x, name="head")
-    compile_model(head, cfg, folder.classes, cfg.learning_rate)
+    start = [w.copy() for w in head.get_weights()]
     epochs = cfg.head_epochs
-    schedule = keras.callbacks.LearningRateScheduler(
-        lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))
+
+    def train(x, y):
+        head.set_weights(start)
+        compile_model(head, cfg, folder.classes, cfg.learning_rate)
+        schedule = keras.callbacks.LearningRateScheduler(
+            lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))
+        return head.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                        shuffle=True, class_weight=class_weight, callbacks=[schedule], verbose=0).history
+
     t1 = time.perf_counter()
-    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                   shuffle=True, class_weight=class_weight, callbacks=[schedule], verbose=0)
+    history = train(x_train, y_train)
     t_head = time.perf_counter() - t1
-    history = fit.history
     metric = tasks.get(cfg.task).curve_metric[0]
     first = x_train[0] if isinstance(x_train, list) else x_train
     result = {"epochs": epochs, "train_images": int(len(first)), "features": int(first.shape[-1]),
@@ -80,7 +95,25 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
               metric: round(float(history[metric][-1]), 4),
               f"val_{metric}": round(float(history[f"val_{metric}"][-1]), 4),
               "val_loss": round(float(history["val_loss"][-1]), 4)}
+    if held_out:
+        scores = head.evaluate(x_slice, y_slice, batch_size=batch_size, verbose=0, return_dict=True)
+        result.update(slice_images=len(held_out), slice_loss=round(float(scores["loss"]), 4),
+                      **{f"slice_{metric}": round(float(scores[metric]), 4)})
+
+        def refit() -> dict:
+            joined = ([np.concatenate([a, b]) for a, b in zip(x_train, x_slice)] if isinstance(x_train, list)
+                      else np.concatenate([x_train, x_slice]))
+            t = time.perf_counter()
+            again = train(joined, np.concatenate([y_train, y_slice]))
+            return {"train_images": int(len(y_train) + len(y_slice)), "seconds": round(time.perf_counter() - t, 2),
+                    metric: round(float(again[metric][-1]), 4),
+                    f"val_{metric}": round(float(again[f"val_{metric}"][-1]), 4),
+                    "val_loss": round(float(again["val_loss"][-1]), 4)}
+
+        result["_refit"] = refit
     say(f"head: {epochs} epochs on the backbone's features of {len(first):,} training images"
         + (" and the columns" if isinstance(x_train, list) else "") + f" (features {t_features:.0f}s, head {t_head:.0f}s): {metric} {result[metric]:.4f}, "
-        f"val_{metric} {result[f'val_{metric}']:.4f}")
+        f"val_{metric} {result[f'val_{metric}']:.4f}"
+        + (f"; held-out training slice ({len(held_out)} images): {metric} {result[f'slice_{metric}']:.4f}, "
+           f"loss {result['slice_loss']:.4f}" if held_out else ""))
     return result

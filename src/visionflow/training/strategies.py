@@ -32,6 +32,7 @@ class Run:
     images: int = 0  # training examples per epoch
     class_weight: dict | None = None
     distributed: bool = False
+    clock: object = None  # training.budget.WallClock: the run's wall time against its budget
     notes: dict = field(default_factory=dict)
 
 
@@ -70,6 +71,10 @@ class Strategy:
         """(callbacks before the run keeper, callbacks after it): the keeper writes history.csv, so
         what a strategy adds to an epoch's logs runs before it."""
         return [], []
+
+    def keeping(self, run: Run) -> dict | None:
+        """What the run keeper watches instead of the run's settings: monitor, keep, patience."""
+        return None
 
     def finish(self, paths, state: dict) -> None:
         """After the last epoch, once state.json says the run finished."""
@@ -145,16 +150,107 @@ class Distilled(Strategy):
 
 class HeadPhase(Strategy):
     """Transfer learning's head phase (`--head-epochs`): the classifier trained alone on the frozen
-    backbone's cached features before fine-tuning."""
+    backbone's cached features before fine-tuning; with `--fine-tune auto`, a slice of the training
+    images held out to decide whether fine-tuning pays and when it stops (`training.decision`)."""
+
+    def __init__(self):
+        self.held_out: list = []
+        self.slice_ds = None
+
+    def _active(self, run) -> bool:
+        from visionflow.models import MODELS
+
+        return bool(MODELS.get(run.cfg.model).backbone and run.cfg.head_epochs)
+
+    def datasets(self, run):
+        from dataclasses import replace
+
+        from visionflow.data.pipeline import make_dataset
+        from visionflow.data.resize import Resize
+        from visionflow.tabular.fusion import matrix
+        from visionflow.training import decision
+        from visionflow.training.setup import training_targets
+
+        cfg, folder = run.cfg, run.folder
+        if not self._active(run) or cfg.fine_tune != "auto" or run.distributed:
+            return None
+        self.held_out = decision.hold_out(folder.splits["train"], cfg.seed)
+        run.notes["decide"] = True
+        if not self.held_out:
+            return None
+        kept = {r.path for r in self.held_out}
+        rest = replace(folder, splits={**folder.splits, "train": [r for r in folder.splits["train"] if r.path not in kept]})
+        run.images = len(rest.splits["train"])
+        self.slice_ds = make_dataset(self.held_out, training_targets(cfg, folder, self.held_out), cfg.image_size,
+                                     run.batch, training=False, cache="memory", resize=Resize(cfg.resize),
+                                     columns=matrix(folder, self.held_out))
+        return run.task.datasets(cfg, rest, run.paths, run.batch)
 
     def begin(self, run, model, val_ds):
-        from visionflow.models import MODELS
         from visionflow.training.head import train_head
 
         state, cfg = run.state, run.cfg
-        if MODELS.get(cfg.model).backbone and cfg.head_epochs and state["epoch"] == 0 and not state["checkpoint"]:
-            state["head"] = train_head(model, cfg, run.folder, run.batch, run.class_weight, val_ds, run.say)
-            state["train_seconds"] = state.get("train_seconds", 0.0) + state["head"]["seconds"]
+        if not self._active(run) or state["epoch"] != 0 or state["checkpoint"]:
+            return
+        head = train_head(model, cfg, run.folder, run.batch, run.class_weight, val_ds, run.say, self.held_out)
+        refit = head.pop("_refit", None)
+        state["head"] = head
+        state["train_seconds"] = state.get("train_seconds", 0.0) + head["seconds"]
+        if cfg.fine_tune == "never":
+            run.notes["done"] = "--fine-tune never: the head alone is kept"
+        elif run.notes.get("decide"):
+            self._decide(run, model, head, refit)
+        if run.notes.get("done"):
+            from visionflow.rundir import save_model
+
+            save_model(run.task.kept_model(model), run.paths.model)
+            state["best"] = {"metric": "head", "value": None, "epoch": 0, "val_loss": head["val_loss"]}
+
+    def _decide(self, run, model, head: dict, refit) -> None:
+        """Fine-tune or not, from the head's scores on the held-out slice and the time left."""
+        from visionflow.recipe import TRANSFER_RATES
+        from visionflow.rundir import save_model
+        from visionflow.training import decision
+
+        cfg, state = run.cfg, run.state
+        metric = run.task.curve_metric[0]
+        features, steps = TRANSFER_RATES.get(cfg.image_size[0], TRANSFER_RATES[min(TRANSFER_RATES)])
+        val = len(run.folder.splits["validation"])
+        epoch_s = run.images / steps + (val + len(self.held_out)) / features  # predicted, before any tracing
+        fits = run.clock.epochs_left(epoch_s, val / features) if run.clock else cfg.epochs
+        why = decision.skip_reason(head, metric, fits, cfg.epochs)
+        state["fine_tune"] = {"slice_images": len(self.held_out), "head_slice_loss": head.get("slice_loss"),
+                              f"head_slice_{metric}": head.get(f"slice_{metric}"), "decision": why or "fine-tune"}
+        if why and refit is None:  # nothing was held out: the head already trained on every image
+            run.notes["done"] = why
+            run.say(why)
+            return
+        if why:
+            head["refit"] = refit()
+            run.notes["done"] = why
+            run.say(f"{why}; the head trained again on all {head['refit']['train_images']} training images: "
+                    f"val_{metric} {head['refit'][f'val_{metric}']:.4f}")
+            return
+        run.say(f"fine-tuning: each epoch scored on the {len(self.held_out)} held-out training images; it stops once "
+                f"their loss has not improved for {decision.PATIENCE} epochs, and the head alone (loss "
+                f"{head['slice_loss']:.4f}) stays kept unless an epoch beats it")
+        save_model(run.task.kept_model(model), run.paths.model)
+        state["best"] = {"metric": "slice_loss", "value": head["slice_loss"], "epoch": 0,
+                         "val_loss": head["val_loss"]}
+
+    def callbacks(self, run, model):
+        from visionflow.training.decision import SliceScore
+
+        if self.slice_ds is None:
+            return [], []
+        return [SliceScore(self.slice_ds, run.task.curve_metric[0])], []
+
+    def keeping(self, run):
+        from visionflow.training.decision import PATIENCE
+
+        if self.slice_ds is None:
+            return None
+        return {"monitor": "slice_loss", "keep": "best", "patience": PATIENCE}
 
 
 class PreciseStatistics(Strategy):

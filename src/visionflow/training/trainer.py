@@ -19,6 +19,7 @@ from visionflow.doctor import examine
 from visionflow.errors import ConfigError, TrainingFailed, VisionflowError
 from visionflow.recipe import DataFacts, fixed as fixed_recipe
 from visionflow.rundir import RunPaths, locate, new_run_dir, read_json, write_csv, write_json, write_yaml
+from visionflow.training.budget import WallClock
 
 # Settings that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = ("epochs", "patience", "time_budget")
@@ -40,6 +41,7 @@ class Fitted:
     folder: ImageFolder
     state: dict
     cfg: TrainConfig
+    clock: WallClock | None = None
 
 
 def _seed_everything(seed: int) -> None:
@@ -161,7 +163,8 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     Args:
         config: the settings; keyword `overrides` replace single fields (e.g. `epochs=5`).
         resume: a run folder to continue from its last checkpoint (only epochs, patience and
-            time_budget may change).
+            time_budget may change). The time budget is wall time from this call on (plus what earlier
+            sessions of a resumed run spent), evaluation and report included (`training.budget`).
         folder: an already scanned and split ImageFolder (cross-validation folds) to train on
             instead of scanning `config.data`; not with `resume`.
         callbacks: extra Keras callbacks for `model.fit` (e.g. a tuner's pruning callback); an
@@ -178,7 +181,9 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         TrainingFailed: the loss became NaN; model.keras keeps the last good best model.
         Interrupted: Ctrl-C; the best model and last checkpoint are kept for --resume.
     """
+    clock = WallClock()
     cfg, paths, state = _resolve(config, resume, overrides)
+    clock.before_s = float(state.get("wall_seconds", 0.0)) if state else 0.0
     from visionflow import augment as augment_lib
     from visionflow import tasks
     from visionflow.models import check_model
@@ -263,23 +268,25 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
                               f"({state.get('stopped') or 'all epochs run'}); pass --epochs N with N > "
                               f"{state['epoch']} to go on.")
         # else: it stopped during the final evaluation, which runs again below
+    clock.budget_s, clock.finish_s = (cfg.time_budget or 0.0) * 60, task.finish_reserve_s(cfg)
     say(f"run: {paths.root}")
     if cluster:
         state["workers"] = cluster.workers
     if cluster and not cluster.chief:
         try:
             if not state.get("finished") and state["epoch"] < cfg.epochs:
-                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies)
+                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
         finally:
             shutil.rmtree(paths.root.parent, ignore_errors=True)  # the worker's private copy
-        return Fitted(None, folder, state, cfg)
+        return Fitted(None, folder, state, cfg, clock)
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies)
+        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
     state["finished"] = True
+    state["wall_seconds"] = round(clock.elapsed(), 2)
     write_json(paths.state, state)
     for strategy in strategies:
         strategy.finish(paths, state)
-    return Fitted(paths, folder, state, cfg)
+    return Fitted(paths, folder, state, cfg, clock)
 
 
 def _quiet(text: str) -> None:
@@ -360,7 +367,8 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float, boo
 
 
 def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
-         model=None, extra: list | None = None, cluster=None, strategies: list | None = None) -> None:
+         model=None, extra: list | None = None, cluster=None, strategies: list | None = None,
+         clock: WallClock | None = None) -> None:
     """Runs the remaining epochs, phase by phase, with the run's callbacks.
 
     `model` is the freshly built model of a new run; a resumed run loads its checkpoint instead.
@@ -387,9 +395,10 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     strategies = for_run(cfg) if strategies is None else strategies
     weights = task.class_weights(folder) if cfg.class_weight == "auto" else None
     run = Run(cfg, task, folder, paths, state, say, batch=batch, images=n_train, class_weight=weights,
-              distributed=cluster is not None)
+              distributed=cluster is not None, clock=clock or WallClock((cfg.time_budget or 0.0) * 60))
     supplied = [d for d in (s.datasets(run) for s in strategies) if d is not None]
     train_ds, val_ds = supplied[0] if supplied else task.datasets(cfg, folder, paths, batch)
+    n_train = run.images  # a strategy may train on fewer (the head phase's decision slice)
 
     def scope():  # a fresh context each time: a strategy scope cannot be entered twice
         return cluster.strategy.scope() if cluster else contextlib.nullcontext()
@@ -416,6 +425,14 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     steps = -(-n_train // batch)
     for strategy in strategies:
         strategy.begin(run, model, val_ds)
+    if run.notes.get("done"):  # no epoch to run (the head alone is kept)
+        state["stopped"] = run.notes["done"]
+        write_json(paths.state, {**state, "wall_seconds": round(run.clock.elapsed(), 2)})
+        say(f"stopped: {state['stopped']}")
+        return
+    keeping = {"monitor": cfg.monitor, "keep": cfg.keep, "patience": cfg.patience}
+    for strategy in strategies:
+        keeping.update(strategy.keeping(run) or {})
     before, after = [], []
     for strategy in strategies:
         first, then = strategy.callbacks(run, model)
@@ -445,10 +462,10 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
                         task.compile(model, cfg, folder.classes, lr)
             for strategy in strategies:
                 strategy.after_compile(run, model)
-            keeper = RunKeeper(paths, state, monitor=cfg.monitor, keep=cfg.keep, patience=cfg.patience, epochs=cfg.epochs,
+            keeper = RunKeeper(paths, state, **keeping, epochs=cfg.epochs,
                                lr_schedule=cfg.lr_schedule, base_lr=lr, phase_start=start,
-                               time_budget_s=cfg.time_budget * 60, best_model=best_model, train_images=n_train,
-                               source=kept)
+                               clock=run.clock, best_model=best_model, train_images=n_train, source=kept,
+                               phase_end=end)
             progress = Progress(keeper, cfg.epochs, steps, cfg.batch_size, n_train, interactive=interactive,
                                 print_fn=say)
             if cluster:
@@ -472,8 +489,11 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     except KeyboardInterrupt:
         if progress is not None:
             progress.clear_line()
+        if keeper is not None:
+            keeper.flush()
         best = f"best model so far: {paths.model}; " if paths.model.exists() else ""
-        raise Interrupted(f"Interrupted after epoch {state['epoch']}; {best}continue with: "
+        saved = read_json(paths.state)["epoch"] if paths.state.exists() else 0  # the last checkpoint's
+        raise Interrupted(f"Interrupted after epoch {saved}; {best}continue with: "
                           f"visionflow train --resume {paths.root}") from None
     finally:
         if cfg.cache == "disk":

@@ -137,6 +137,11 @@ class Generation(Task):
     def kept_model(self, model):
         return model.ema
 
+    def finish_reserve_s(self, cfg):
+        from visionflow.tasks.generation.judge import judge_seconds
+
+        return judge_seconds(cfg) + 5.0  # the feature network, then samples, figures and the report
+
     def callbacks(self, cfg, paths, folder, state, say):
         from visionflow.tasks.generation.monitor import GanMonitor
 

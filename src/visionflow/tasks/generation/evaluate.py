@@ -56,7 +56,7 @@ def generate_like(sampler, labels: np.ndarray | None, n: int, seed: int) -> tupl
 
 def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
     """The quality of the kept generator: metrics.json, samples/final.png, plots and report.html."""
-    from visionflow.tasks.generation.judge import train_judge
+    from visionflow.tasks.generation.judge import judge_seconds, train_judge
     from visionflow.tasks.generation.quality import format_table, measure
     from visionflow.tasks.generation.sampler import load_sampler
     from visionflow.rundir import write_json
@@ -70,7 +70,7 @@ def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> d
     train, val = decode_all(train_recs, size, cfg.resize), decode_all(val_recs, size, cfg.resize)
     train_y, val_y = _labels(train_recs, classes), _labels(val_recs, classes)
     say(f"\nquality: training the feature network on {len(train)} real images ...")
-    judge = train_judge(train, train_y, classes, cfg.seed, heldout=(val, val_y))
+    judge = train_judge(train, train_y, classes, cfg.seed, heldout=(val, val_y), time_budget_s=judge_seconds(cfg))
     judge.save(paths.root)
     generated, gen_y = generate_like(sampler, val_y, len(val), cfg.seed + 1)
     quality = measure(judge, generated, train, val, cfg.seed, gen_y, val_y)

@@ -79,6 +79,13 @@ class Judge:
         write_json(folder / "judge.json", self.info)
 
 
+def judge_seconds(cfg) -> float:
+    """The feature network's training time after a run: `TIME_BUDGET_S`, or within a run's time
+    budget a share of it (15%, at least 10 s), since the budget counts the evaluation too."""
+    budget = (cfg.time_budget or 0.0) * 60
+    return min(TIME_BUDGET_S, max(10.0, 0.15 * budget)) if budget else TIME_BUDGET_S
+
+
 def train_judge(images: np.ndarray, labels: np.ndarray | None, classes: list[str], seed: int = 0,
                 heldout: tuple[np.ndarray, np.ndarray | None] | None = None, epochs: int = EPOCHS,
                 time_budget_s: float = TIME_BUDGET_S) -> Judge:

@@ -213,7 +213,7 @@ class Restoration(Task):
         from visionflow.predictor import exported_format
         from visionflow.tasks.restoration.serve import load_restorer
 
-        if cfg.backend != "keras" and exported_format(Path(run)) is None:
+        if cfg.backend == "onnx" and exported_format(Path(run)) is None:  # auto: the Keras model, any size
             raise ModelError(f"--backend {cfg.backend} for a restoration model: export it first "
                              f"(visionflow export {run} --format onnx) and serve {run}/export/onnx.")
         served = load_restorer(run, say=say)

@@ -1,0 +1,85 @@
+"""Whether fine-tuning pays, decided on training images held out for that decision.
+
+After the head phase (the classifier trained on the frozen backbone's cached features), a run of
+a pretrained backbone has a model that is often already as good as it gets: on 2,000 cats and
+dogs photos the head reached 98.8% in 90 s and ten fine-tuning epochs (8 minutes) ended where it
+began; on a tiny red/blue folder fine-tuning brought the saved model from 1.000 down to 0.875.
+So a slice of the training images (`SHARE` of each class, at most `MOST` in all) is held out of
+the head's and the fine-tuning's training, and decides, never the validation images whose
+figures the run reports:
+
+- the head alone answers every slice image right with confidence (`CONFIDENT_LOSS`): no
+  fine-tuning; the head is trained again on every training image, slice included, and kept;
+- the time budget leaves no room for `MIN_EPOCHS` fine-tuning epochs: the same;
+- no class has `FEWEST_PER_CLASS` training images, so nothing can be held out: the head alone,
+  trained on every image (with a handful of images per class, fine-tuning has nothing to be
+  judged on and most to lose);
+- otherwise fine-tuning runs, each epoch scored on the slice, and stops once the slice's loss
+  has not improved for `PATIENCE` epochs; the kept model is the one the slice liked best, the
+  head alone included (epoch 0), so fine-tuning can only replace the head where it paid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import keras
+import numpy as np
+
+SHARE = 0.15
+MOST = 250
+FEWEST_PER_CLASS = 8  # classes with fewer training images keep them all for training
+PATIENCE = 2
+MIN_EPOCHS = 2
+CONFIDENT_LOSS = 0.05  # mean cross-entropy on the slice: the true class at ~95% on average
+
+
+def hold_out(records: list, seed: int) -> list:
+    """The decision slice: `SHARE` of each class's training records (at least one where the class
+    has `FEWEST_PER_CLASS`), at most `MOST` in all, chosen with `seed`."""
+    by_label: dict[str, list] = defaultdict(list)
+    for r in records:
+        by_label[str(r.label)].append(r)
+    rng = np.random.default_rng(seed + 7)
+    share = min(SHARE, MOST / max(1, len(records)))
+    chosen = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        if len(group) < FEWEST_PER_CLASS:
+            continue
+        take = max(1, int(round(share * len(group))))
+        chosen += [group[i] for i in sorted(rng.permutation(len(group))[:take])]
+    return chosen
+
+
+def skip_reason(head: dict, metric: str, epochs_that_fit: int, epochs: int) -> str | None:
+    """Why fine-tuning would not pay (None: it may): from the head's scores on the slice, the
+    fine-tuning epochs the budget leaves and the run's `epochs`."""
+    if not head.get("slice_images"):
+        return (f"fine-tuning skipped: no class has {FEWEST_PER_CLASS} training images, too few to hold some out "
+                f"and judge whether fine-tuning pays")
+    if epochs_that_fit < min(MIN_EPOCHS, epochs):
+        return (f"fine-tuning skipped: the time budget leaves room for {epochs_that_fit} fine-tuning epoch(s), "
+                f"fewer than {MIN_EPOCHS}")
+    score, loss = head.get(f"slice_{metric}"), head.get("slice_loss", math.inf)
+    if score is not None and score >= 1.0 and loss <= CONFIDENT_LOSS:
+        return (f"fine-tuning skipped: the head alone answers all {head['slice_images']} held-out training images "
+                f"right (loss {loss:.3f}), so there is nothing for fine-tuning to gain")
+    return None
+
+
+class SliceScore(keras.callbacks.Callback):
+    """Adds `slice_loss` and `slice_<metric>` (the model on the held-out slice) to each epoch's logs."""
+
+    def __init__(self, dataset, metric: str):
+        super().__init__()
+        self.dataset, self.metric = dataset, metric
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        scores = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
+        logs["slice_loss"] = float(scores["loss"])
+        if self.metric in scores:
+            logs[f"slice_{self.metric}"] = float(scores[self.metric])

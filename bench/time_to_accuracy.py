@@ -81,10 +81,10 @@ def train_cli(data: Path, project: Path, flags: dict) -> tuple[float, Path, str]
 
 def summary(run: Path, stdout: str) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
-    state = json.loads((run / "state.json").read_text())
     lines = stdout.splitlines()
     return {"val_accuracy": metrics["validation"]["accuracy"], "epochs_run": metrics.get("epochs_run"),
-            "stopped": metrics.get("stopped"), "head": metrics.get("head"), "fine_tune": state.get("fine_tune"),
+            "stopped": metrics.get("stopped"), "head": metrics.get("head"), "fine_tune": metrics.get("fine_tune"),
+            "log": [line for line in lines if line.startswith(("head:", "fine-tun", "epoch ", "stopped", "recipe"))],
             "recipe": next((line for line in lines if line.startswith("recipe")), ""),
             "closing": next((line for line in lines if line.startswith("wall time")), "")}
 
@@ -161,7 +161,9 @@ def main() -> None:
     if "budget" in cases:
         rows += [budget_case(root, "denoise"), budget_case(root, "gan")]
     for r in rows:
-        print(f"  {r['case']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("case", "head")), flush=True)
+        print(f"  {r['case']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("case", "head", "log")), flush=True)
+        for line in r.get("log", []):
+            print(f"    {line}", flush=True)
     text = render(info, rows)
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)

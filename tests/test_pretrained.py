@@ -348,9 +348,17 @@ def test_auto_recipe_chooses_transfer_learning_only_where_weights_exist(monkeypa
     assert "efficientnet_lite0, ImageNet weights, 224x224" in line
     assert resolve(_cfg(weights="none"), facts)[0].model == "small_cnn"  # --weights none forces scratch
     assert resolve(_cfg(model="small_cnn"), facts)[0].weights == "none"
-    # The feature pass and a fine-tuning epoch must fit the budget: lower resolutions for more images.
-    assert resolve(_cfg(), DataFacts(images=20000, classes=10, short_side=300))[0].image_size == (160, 160)
-    assert resolve(_cfg(), DataFacts(images=40000, classes=10, short_side=300))[0].image_size == (128, 128)
+    # The budget is chosen by data size (a few minutes for a few hundred images, at most 10), and the
+    # feature pass with 4 fine-tuning epochs must fit it: lower resolutions for more images.
+    small, line = resolve(_cfg(), DataFacts(images=245, classes=2, short_side=300))
+    assert small.time_budget == 2 and small.image_size == (224, 224) and "predicted about 1.3 min" in line, line
+    middle = resolve(_cfg(), DataFacts(images=2000, classes=2, short_side=300))[0]
+    assert middle.time_budget == 7 and middle.image_size == (224, 224)
+    assert resolve(_cfg(), DataFacts(images=3500, classes=10, short_side=300))[0].image_size == (160, 160)
+    large = resolve(_cfg(), DataFacts(images=40000, classes=10, short_side=300))[0]
+    assert large.time_budget == 10 and large.image_size == (128, 128)
+    # --budget given: the resolution follows it
+    assert resolve(_cfg(time_budget=4), DataFacts(images=2000, classes=2, short_side=300))[0].image_size == (160, 160)
     monkeypatch.setattr(pretrained, "available", lambda name: False)
     cfg, line = resolve(_cfg(), facts)
     assert (cfg.model, cfg.weights, cfg.head_epochs) == ("small_cnn", "none", 0)

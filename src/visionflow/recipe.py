@@ -16,11 +16,19 @@ Recipes:
     minutes), so fine-tuning starts from a head that already fits instead of one whose random
     gradients would disturb the pretrained layers. Hymenoptera: 0.941 from the head alone in
     11 s (0.765 from scratch); flowers5: 0.772, then 0.811 after fine-tuning.
-  - Then fine-tuning every layer but batch normalisation (whose ImageNet statistics stay: small
-    batches of a few thousand images estimate them worse) at a tenth of the head's learning
-    rate, light augmentation, a cosine schedule fitted to a `TRANSFER_BUDGET_MINUTES` budget.
-  - At the backbone's native resolution (224 for Lite0) where the feature pass and a fine-tuning
-    epoch fit the budget, lower for large datasets (measured throughput in TRANSFER_RATES).
+  - Then, only where it pays (`training.decision`): a slice of the training images is held out
+    of the head's training; when the head answers all of it right with fair confidence, or the
+    budget has no room, the head alone is kept (trained again on every image). Otherwise every
+    layer but batch normalisation (whose ImageNet statistics stay: small batches of a few
+    thousand images estimate them worse) fine-tunes at a tenth of the head's learning rate,
+    light augmentation, a cosine schedule, each epoch scored on the slice, stopping when the
+    slice's loss stops improving and keeping the epoch it liked best (the head alone included).
+    Hymenoptera: the head answered its 37 slice images all right; fine-tuning them anyway for 7
+    epochs cost 70 s and ended at 0.935 against the head's 0.941.
+  - A wall-time budget chosen by data size (`--budget` to change): what the native resolution
+    needs for the feature pass and `DECIDING_EPOCHS` fine-tuning epochs (`transfer_seconds`, from
+    the measured throughput in TRANSFER_RATES), between `MIN_TRANSFER_BUDGET_MINUTES` and
+    `TRANSFER_BUDGET_MINUTES`; a lower resolution where even that cap is too short.
   Without weights (and with `--weights none`) it says so in one line and trains from scratch:
 - `auto` from scratch: the budget recipe measured on this project's 2-core benchmarks, adapted
   to the data. Why each choice (figures in bench/README.md):
@@ -74,7 +82,12 @@ DP_TRANSFER = {"epochs": 30, "learning_rate": 3e-3, "head_epochs": 0}
 
 SCRATCH_MODEL = "small_cnn"
 PRETRAINED_MODEL = "efficientnet_lite0"
-TRANSFER_BUDGET_MINUTES = 10.0
+TRANSFER_BUDGET_MINUTES = 10.0  # the most a default transfer budget is; larger sets get a lower resolution
+MIN_TRANSFER_BUDGET_MINUTES = 2.0
+DECIDING_EPOCHS = 4  # fine-tuning epochs a budget leaves room for: 2 to judge, 2 of patience (training.decision)
+RUN_OVERHEAD_S = 35.0  # start-up, data scan, head epochs, checkpoints, evaluation and report (hymenoptera: ~30 s)
+VALIDATION_SHARE = 0.25
+PREDICTED = "_predicted_seconds"  # what a recipe predicts the run takes (said in the recipe line, not a setting)
 HEAD_EPOCHS = 40
 HEAD_MIN_STEPS = 300  # small sets get more head epochs: 40 epochs of 2 steps leave a random head
 TRANSFER_EPOCHS = 10
@@ -123,7 +136,7 @@ def auto(facts: DataFacts, cfg=None) -> dict[str, Any]:
     model, weights, _ = pretrained_choice(cfg)
     private = getattr(cfg, "dp", False)
     if weights != "none":
-        values = _transfer(facts, model, getattr(cfg, "batch_size", 32))
+        values = _transfer(facts, model, getattr(cfg, "batch_size", None) or 32, getattr(cfg, "time_budget", None))
         if getattr(cfg, "freeze_epochs", 0):  # the head trains with the frozen backbone in the loop instead
             values["head_epochs"] = 0
         if private:
@@ -168,21 +181,34 @@ def pretrained_choice(cfg) -> tuple[str, str, str | None]:
     return model or SCRATCH_MODEL, "none", why + f"; training {model or SCRATCH_MODEL} from scratch"
 
 
-def _transfer(facts: DataFacts, model: str, batch_size: int) -> dict[str, Any]:
+def transfer_seconds(facts: DataFacts, side: int, fine_tune_epochs: int) -> float:
+    """Predicted wall time of a transfer run at `side` px: start-up, the feature pass over the
+    training and (about a quarter as many) validation images, the head, `fine_tune_epochs`
+    fine-tuning epochs (each scored on the validation images), the evaluation and report."""
+    features, steps = TRANSFER_RATES[side]
+    val = VALIDATION_SHARE * facts.images
+    epoch = facts.images / steps + val / features
+    return RUN_OVERHEAD_S + (facts.images + val) / features + fine_tune_epochs * epoch
+
+
+def _transfer(facts: DataFacts, model: str, batch_size: int, budget: float | None = None) -> dict[str, Any]:
+    """The transfer settings; `budget` (minutes, None: chosen here from the data's size) sets the
+    resolution: the native one where the feature pass and `DECIDING_EPOCHS` fine-tuning epochs fit."""
     from visionflow.models import MODELS
 
     native = MODELS.get(model).native_size or max(TRANSFER_RATES)
-    side = min(TRANSFER_RATES)
-    for size in sorted(TRANSFER_RATES, reverse=True):
-        features, steps = TRANSFER_RATES[size]
-        if size <= native and facts.images * (1 / features + 1 / steps) <= TRANSFER_BUDGET_MINUTES * 60:
-            side = size
-            break
+    sizes = sorted((s for s in TRANSFER_RATES if s <= native), reverse=True) or [min(TRANSFER_RATES)]
+    if budget is None:  # by data size: what the native resolution needs, within the default's bounds
+        needed = transfer_seconds(facts, sizes[0], DECIDING_EPOCHS) / 60
+        budget = float(min(TRANSFER_BUDGET_MINUTES, max(MIN_TRANSFER_BUDGET_MINUTES, math.ceil(needed))))
+    side = next((s for s in sizes if not budget or transfer_seconds(facts, s, DECIDING_EPOCHS) <= budget * 60),
+                sizes[-1])
     head_epochs = max(HEAD_EPOCHS, math.ceil(HEAD_MIN_STEPS / math.ceil(max(1, facts.images) / batch_size)))
     return {"image_size": (side, side), "epochs": TRANSFER_EPOCHS, "head_epochs": head_epochs,
-            "time_budget": TRANSFER_BUDGET_MINUTES, "optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4,
+            "time_budget": budget, "optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4,
             "lr_schedule": "cosine", "augment": "light", "mixup": 0.0, "dropout": None,
-            "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last"}
+            "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last",
+            PREDICTED: min(transfer_seconds(facts, side, DECIDING_EPOCHS), budget * 60 or math.inf)}
 
 
 def _smoothing(facts: DataFacts) -> float:
@@ -220,8 +246,11 @@ def resolve(cfg, facts: DataFacts):
     values = RECIPES.get(cfg.recipe)(facts, cfg)
     chosen = cfg.replace(**{name: values[name] for name in unset})
     given = [name for name in MANAGED if name not in unset]
+    predicted = values.get(PREDICTED)
     line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} {facts.noun}, median short side "
-            f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else ""))
+            f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else "")
+            + (f"; predicted about {predicted / 60:.1f} min (fine-tuning only where it pays; --budget trades time "
+               f"for accuracy)" if predicted else ""))
     if cfg.recipe == "auto":
         why = pretrained_choice(cfg)[2]
         if why:
@@ -237,7 +266,7 @@ def describe(cfg, names: list[str]) -> str:
         "head_epochs": lambda: f"head {cfg.head_epochs} epochs on cached features" if cfg.head_epochs else "",
         "image_size": lambda: "x".join(map(str, cfg.image_size)),
         "epochs": lambda: f"at most {cfg.epochs} epochs",
-        "time_budget": lambda: f"{cfg.time_budget:g} min budget" if cfg.time_budget else "no time budget",
+        "time_budget": lambda: f"{cfg.time_budget:g} min budget (wall time)" if cfg.time_budget else "no time budget",
         "optimizer": lambda: {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}[cfg.optimizer],
         "learning_rate": lambda: f"learning rate {cfg.learning_rate:g}",
         "weight_decay": lambda: f"weight decay {cfg.weight_decay:g}",

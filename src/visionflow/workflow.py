@@ -87,6 +87,7 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
     metrics: dict = {"best_epoch": state["best"]["epoch"] if state["best"] else None,
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      **({"head": state["head"]} if state.get("head") else {}),
+                     **({"fine_tune": state["fine_tune"]} if state.get("fine_tune") else {}),
                      "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
     if state.get("privacy"):
         from visionflow.privacy.training import summary

@@ -8,8 +8,10 @@ So a slice of the training images (`SHARE` of each class, at most `MOST` in all)
 the head's and the fine-tuning's training, and decides, never the validation images whose
 figures the run reports:
 
-- the head alone answers every slice image right with confidence (`CONFIDENT_LOSS`): no
-  fine-tuning; the head is trained again on every training image, slice included, and kept;
+- the head alone answers every slice image right with fair confidence (`CONFIDENT_LOSS`): no
+  fine-tuning, which could only make it surer, not righter; the head is trained again on every
+  training image, slice included, and kept (hymenoptera: its 37 slice images all right at loss
+  0.10; fine-tuning them anyway ended at 0.935 on validation against the head's 0.941);
 - the time budget leaves no room for `MIN_EPOCHS` fine-tuning epochs: the same;
 - no class has `FEWEST_PER_CLASS` training images, so nothing can be held out: the head alone,
   trained on every image (with a handful of images per class, fine-tuning has nothing to be
@@ -32,7 +34,7 @@ MOST = 250
 FEWEST_PER_CLASS = 8  # classes with fewer training images keep them all for training
 PATIENCE = 2
 MIN_EPOCHS = 2
-CONFIDENT_LOSS = 0.05  # mean cross-entropy on the slice: the true class at ~95% on average
+CONFIDENT_LOSS = 0.2  # mean cross-entropy on the slice: the true class at ~82% on average (geometric mean)
 
 
 def hold_out(records: list, seed: int) -> list:
@@ -65,7 +67,7 @@ def skip_reason(head: dict, metric: str, epochs_that_fit: int, epochs: int) -> s
     score, loss = head.get(f"slice_{metric}"), head.get("slice_loss", math.inf)
     if score is not None and score >= 1.0 and loss <= CONFIDENT_LOSS:
         return (f"fine-tuning skipped: the head alone answers all {head['slice_images']} held-out training images "
-                f"right (loss {loss:.3f}), so there is nothing for fine-tuning to gain")
+                f"right (loss {loss:.3f}), so fine-tuning could only make it surer, not righter")
     return None
 
 

@@ -424,3 +424,41 @@ def test_head_epochs_conflicts_are_clear_errors():
     # --freeze-epochs given: the auto recipe's transfer path leaves out its head phase
     cfg = resolve(_cfg(weights="imagenet", freeze_epochs=2), DataFacts(images=100, classes=2, short_side=200))[0]
     assert cfg.head_epochs == 0 and cfg.freeze_epochs == 2
+
+
+@needs_real
+def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_lite0, tmp_path, monkeypatch):
+    import visionflow
+    from synthetic import easy_folder
+    from visionflow.training import decision
+
+    folder, _, _ = installed_lite0
+    monkeypatch.setenv(pretrained.ENV, str(folder))
+    monkeypatch.setenv(pretrained.AUTO_ENV, "1")
+    data = easy_folder(tmp_path / "data", classes=2, train=10, validation=4, odd_files=False)
+    common = dict(data=str(data), image_size=64, epochs=3, head_epochs=60, project=str(tmp_path / "runs"))
+    # Plain colours: the head alone answers the 4 held-out images (2 a class) right, so no fine-tuning
+    # runs and the head is trained again on all 20 images.
+    lines: list[str] = []
+    easy = visionflow.train(name="easy", say=lines.append, **common)
+    text = "\n".join(lines)
+    assert "held-out training slice (4 images): accuracy 1.0000" in text, text
+    assert "fine-tuning skipped: the head alone answers all 4 held-out training images right" in text
+    assert easy.metrics["epochs_run"] == 0 and easy.metrics["head"]["refit"]["train_images"] == 20
+    assert easy.metrics["fine_tune"]["decision"].startswith("fine-tuning skipped")
+    assert easy.metrics["validation"]["accuracy"] >= 0.9 and "wall time" in lines[-1]
+    # Where the head is not sure enough, fine-tuning runs, each epoch scored on the slice, and the
+    # kept model is the one the slice liked best, the head alone (epoch 0) included.
+    monkeypatch.setattr(decision, "CONFIDENT_LOSS", 0.0)
+    lines = []
+    tuned = visionflow.train(name="tuned", say=lines.append, **common)
+    history = tuned.history
+    assert [r["epoch"] for r in history] == [1, 2, 3] and all("slice_loss" in r for r in history)
+    state = json.loads((tuned.run_dir / "checkpoints" / "state.json").read_text())
+    head_loss = state["fine_tune"]["head_slice_loss"]
+    best = min([(head_loss, 0)] + [(r["slice_loss"], r["epoch"]) for r in history])
+    assert state["best"]["metric"] == "slice_loss" and state["best"]["epoch"] == best[1]
+    assert tuned.metrics["best_epoch"] == best[1]
+    # --fine-tune never keeps the head alone, trained on every image, whatever the slice says
+    never = visionflow.train(name="never", fine_tune="never", say=lambda s: None, **common)
+    assert never.metrics["epochs_run"] == 0 and never.metrics["head"]["train_images"] == 20

@@ -1,5 +1,6 @@
 """`make bench-serve`: load on loopback against a naive one-request-one-predict app and
-`visionflow serve` (keras and onnx backends), at 1, 4, 16 and 64 concurrent clients.
+`visionflow serve` (forced to TensorFlow with --backend keras, and with no flag: the default, ONNX
+Runtime through the run's cached export), at 1, 4, 16 and 64 concurrent clients.
 
 The model is the tutorial CNN (`seed_cnn`) at 150x150 with two classes; weights are random
 (speed does not depend on them). Each client posts one 500x375 JPEG per request, as multipart,
@@ -187,15 +188,15 @@ def main() -> None:
     image = _image()
     with tempfile.TemporaryDirectory(prefix="vf-serve-bench-") as tmp:
         run = _make_run(Path(tmp))
-        # Exported up front, so that the onnx server's figures are serving only (not the conversion).
+        # Exported up front, so that the default server's figures are serving only (not the conversion).
         subprocess.run([PY, "-m", "visionflow", "export", str(run), "--format", "onnx", "--samples", "16"],
                        check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
         servers = [
             ("naive", lambda p: [PY, str(ROOT / "bench" / "naive_app.py"), str(run), str(p)]),
-            ("visionflow-keras", lambda p: [PY, "-m", "visionflow", "serve", str(run), "--port", str(p),
-                                            "--max-wait-ms", str(args.max_wait_ms)]),
-            ("visionflow-onnx", lambda p: [PY, "-m", "visionflow", "serve", str(run), "--port", str(p), "--backend",
-                                           "onnx", "--max-wait-ms", str(args.max_wait_ms)]),
+            ("visionflow --backend keras", lambda p: [PY, "-m", "visionflow", "serve", str(run), "--port", str(p),
+                                                      "--backend", "keras", "--max-wait-ms", str(args.max_wait_ms)]),
+            ("visionflow, default (auto: onnx)", lambda p: [PY, "-m", "visionflow", "serve", str(run), "--port",
+                                                            str(p), "--max-wait-ms", str(args.max_wait_ms)]),
         ]
         results = []
         for name, cmd in servers:

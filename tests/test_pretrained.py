@@ -436,7 +436,7 @@ def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_l
     monkeypatch.setenv(pretrained.ENV, str(folder))
     monkeypatch.setenv(pretrained.AUTO_ENV, "1")
     data = easy_folder(tmp_path / "data", classes=2, train=10, validation=4, odd_files=False)
-    common = dict(data=str(data), image_size=64, epochs=3, head_epochs=60, project=str(tmp_path / "runs"))
+    common = dict(data=str(data), image_size=64, epochs=2, head_epochs=60, project=str(tmp_path / "runs"))
     # Plain colours: the head alone answers the 4 held-out images (2 a class) right, so no fine-tuning
     # runs and the head is trained again on all 20 images.
     lines: list[str] = []
@@ -453,12 +453,9 @@ def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_l
     lines = []
     tuned = visionflow.train(name="tuned", say=lines.append, **common)
     history = tuned.history
-    assert [r["epoch"] for r in history] == [1, 2, 3] and all("slice_loss" in r for r in history)
+    assert [r["epoch"] for r in history] == [1, 2] and all("slice_loss" in r for r in history)
     state = json.loads((tuned.run_dir / "checkpoints" / "state.json").read_text())
     head_loss = state["fine_tune"]["head_slice_loss"]
     best = min([(head_loss, 0)] + [(r["slice_loss"], r["epoch"]) for r in history])
     assert state["best"]["metric"] == "slice_loss" and state["best"]["epoch"] == best[1]
     assert tuned.metrics["best_epoch"] == best[1]
-    # --fine-tune never keeps the head alone, trained on every image, whatever the slice says
-    never = visionflow.train(name="never", fine_tune="never", say=lambda s: None, **common)
-    assert never.metrics["epochs_run"] == 0 and never.metrics["head"]["train_images"] == 20

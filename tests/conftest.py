@@ -30,8 +30,9 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 # The files whose tests take longest (measured with --durations), started first: `make test` runs
 # two processes that each take whole files, and a long file started last keeps one process busy
 # while the other waits.
-LONGEST_FIRST = ("test_detection.py", "test_restoration.py", "test_train.py", "test_models.py", "test_small_data.py", "test_gan.py",
-                 "test_video_task.py", "test_pretrained.py", "test_distill.py", "test_tune.py", "test_fusion.py", "test_cli.py",
+LONGEST_FIRST = ("test_detection.py", "test_pretrained.py", "test_style_task.py", "test_restoration.py", "test_train.py",
+                 "test_segmentation.py", "test_web.py", "test_models.py", "test_small_data.py", "test_gan.py",
+                 "test_video_task.py", "test_distill.py", "test_tune.py", "test_fusion.py", "test_cli.py",
                  "test_video_audio.py", "test_deblur.py", "test_regression.py",
                  "test_distributed.py", "test_resume.py", "test_privacy.py", "test_fairness.py")
 

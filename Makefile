@@ -21,9 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/visionflow demo
 
-# Two test processes (pytest-xdist), each taking whole files so that a file's shared fixtures
-# train once; JOBS=1 runs them in one process.
-JOBS ?= 2
+# Three test processes (pytest-xdist) on two cores: many tests wait on subprocesses and servers;
+# each process takes whole files so that a file's shared fixtures
+# train once. JOBS=1 runs them in one process.
+JOBS ?= 3
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 
 # The files whose tests take longest (measured with --durations), started first: `make test` runs
-# two processes that each take whole files, and a long file started last keeps one process busy
+# several processes that each take whole files, and a long file started last keeps one process busy
 # while the other waits.
 LONGEST_FIRST = ("test_detection.py", "test_pretrained.py", "test_style_task.py", "test_restoration.py", "test_train.py",
                  "test_segmentation.py", "test_web.py", "test_models.py", "test_small_data.py", "test_gan.py",

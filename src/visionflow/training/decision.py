@@ -8,7 +8,8 @@ So a slice of the training images (`SHARE` of each class, at most `MOST` in all)
 the head's and the fine-tuning's training, and decides, never the validation images whose
 figures the run reports:
 
-- the head alone answers every slice image right with fair confidence (`CONFIDENT_LOSS`): no
+- the head alone answers every slice image right with fair confidence (`CONFIDENT_LOSS`; tasks
+  whose metric is accuracy: a regression's slice only stops fine-tuning): no
   fine-tuning, which could only make it surer, not righter; the head is trained again on every
   training image, slice included, and kept (hymenoptera: its 37 slice images all right at loss
   0.10; fine-tuning them anyway ended at 0.935 on validation against the head's 0.941);
@@ -65,7 +66,7 @@ def skip_reason(head: dict, metric: str, epochs_that_fit: int, epochs: int) -> s
         return (f"fine-tuning skipped: the time budget leaves room for {epochs_that_fit} fine-tuning epoch(s), "
                 f"fewer than {MIN_EPOCHS}")
     score, loss = head.get(f"slice_{metric}"), head.get("slice_loss", math.inf)
-    if score is not None and score >= 1.0 and loss <= CONFIDENT_LOSS:
+    if metric == "accuracy" and score is not None and score >= 1.0 and loss <= CONFIDENT_LOSS:
         return (f"fine-tuning skipped: the head alone answers all {head['slice_images']} held-out training images "
                 f"right (loss {loss:.3f}), so fine-tuning could only make it surer, not righter")
     return None

@@ -21,10 +21,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/visionflow demo
 
-# Three test processes (pytest-xdist) on two cores: many tests wait on subprocesses and servers;
-# each process takes whole files so that a file's shared fixtures
-# train once. JOBS=1 runs them in one process.
-JOBS ?= 3
+# Two test processes (pytest-xdist), each taking whole files so that a file's shared fixtures
+# train once; JOBS=1 runs them in one process.
+JOBS ?= 2
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 

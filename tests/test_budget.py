@@ -47,10 +47,12 @@ def test_the_clock_keeps_the_finishing_in_reserve():
     assert "of a 1m40s budget" in clock.line()
 
 
-def test_a_denoiser_with_a_20_second_budget_finishes_within_it(tmp_path):
+def test_a_denoiser_with_a_20_second_budget_finishes_within_it(tmp_path, monkeypatch):
     import visionflow
     from synthetic import smooth_folder
+    from visionflow.tasks.restoration import data as patches
 
+    monkeypatch.setattr(patches, "EPOCH_PATCHES", (96, 4096))  # epochs of a fraction of a second: many of them
     data = smooth_folder(tmp_path / "photos", images=24, side=48)
     lines: list[str] = []
     t0 = time.perf_counter()
@@ -58,8 +60,9 @@ def test_a_denoiser_with_a_20_second_budget_finishes_within_it(tmp_path):
                            project=str(tmp_path / "runs"), name="dn", say=lines.append)
     wall = time.perf_counter() - t0
     assert run.stopped.startswith("time budget: another epoch would pass the 20s budget"), lines
-    assert wall <= 20 * 1.1 and run.metrics["wall_seconds"] <= wall, (wall, lines)
+    assert wall <= 20 * 1.1 and run.metrics["wall_seconds"] <= wall + 0.01, (wall, lines)  # metrics round to 0.01 s
     assert lines[-1].startswith("wall time") and "of a 20s budget (" in lines[-1]
+    assert len(run.history) >= 3, lines
     state = json.loads((run.run_dir / "checkpoints" / "state.json").read_text())
     # Checkpoints come every 30 s, not every epoch, but the last epoch is always saved
     assert state["epoch"] == len(run.history) and state["checkpoint"] == f"epoch-{len(run.history):04d}.keras"

@@ -170,7 +170,7 @@ def detector_run(tmp_path_factory):
     return Path(result.run_dir), data
 
 
-EPOCHS = 30
+EPOCHS = 40
 
 
 def test_training_on_generated_scenes_finds_the_shapes(detector_run):

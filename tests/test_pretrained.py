@@ -373,6 +373,12 @@ def test_auto_recipe_chooses_transfer_learning_only_where_weights_exist(monkeypa
 
 # -- the whole path with the real weights: train (head phase, fine-tuning), export, Grad-CAM ----------------
 
+def _use_installed_weights(installed, monkeypatch) -> None:
+    """Runs in this test take the converted weights, and the auto recipe may choose them."""
+    monkeypatch.setenv(pretrained.ENV, str(installed[0]))
+    monkeypatch.setenv(pretrained.AUTO_ENV, "1")
+
+
 @needs_real
 def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch, tmp_path):
     import visionflow
@@ -380,9 +386,7 @@ def test_pretrained_run_trains_exports_and_explains(installed_lite0, monkeypatch
     from visionflow.export import export
     from visionflow.gradcam import GradCam
 
-    folder, _, _ = installed_lite0
-    monkeypatch.setenv(pretrained.ENV, str(folder))
-    monkeypatch.setenv(pretrained.AUTO_ENV, "1")
+    _use_installed_weights(installed_lite0, monkeypatch)
     data = easy_folder(tmp_path / "data", classes=3, train=6, validation=4, odd_files=False)
     lines = []
     # No --model, no --weights: the auto recipe takes efficientnet_lite0 with its ImageNet weights.
@@ -432,9 +436,7 @@ def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_l
     from synthetic import easy_folder
     from visionflow.training import decision
 
-    folder, _, _ = installed_lite0
-    monkeypatch.setenv(pretrained.ENV, str(folder))
-    monkeypatch.setenv(pretrained.AUTO_ENV, "1")
+    _use_installed_weights(installed_lite0, monkeypatch)
     data = easy_folder(tmp_path / "data", classes=2, train=10, validation=4, odd_files=False)
     common = dict(data=str(data), image_size=64, epochs=2, head_epochs=60, project=str(tmp_path / "runs"))
     # Plain colours: the head alone answers the 4 held-out images (2 a class) right, so no fine-tuning

@@ -489,13 +489,13 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
     except KeyboardInterrupt:
         if progress is not None:
             progress.clear_line()
-        if keeper is not None:
-            keeper.flush()
         best = f"best model so far: {paths.model}; " if paths.model.exists() else ""
         saved = read_json(paths.state)["epoch"] if paths.state.exists() else 0  # the last checkpoint's
         raise Interrupted(f"Interrupted after epoch {saved}; {best}continue with: "
                           f"visionflow train --resume {paths.root}") from None
     finally:
+        if keeper is not None:  # the kept model held in memory (Ctrl-C, a NaN, a callback's exception)
+            keeper.flush()
         if cfg.cache == "disk":
             shutil.rmtree(paths.cache, ignore_errors=True)
 

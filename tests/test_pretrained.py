@@ -13,6 +13,8 @@ import types
 import zipfile
 from pathlib import Path
 
+import yaml
+
 import keras
 import numpy as np
 import pytest
@@ -453,7 +455,7 @@ def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_l
     # kept model is the one the slice liked best, the head alone (epoch 0) included.
     monkeypatch.setattr(decision, "CONFIDENT_LOSS", 0.0)
     lines = []
-    tuned = visionflow.train(name="tuned", say=lines.append, **common)
+    tuned = visionflow.train(name="tuned", versus_scratch="never", say=lines.append, **common)
     history = tuned.history
     assert [r["epoch"] for r in history] == [1, 2] and all("slice_loss" in r for r in history)
     state = json.loads((tuned.run_dir / "checkpoints" / "state.json").read_text())
@@ -461,3 +463,42 @@ def test_fine_tuning_runs_only_where_the_held_out_slice_says_it_pays(installed_l
     best = min([(head_loss, 0)] + [(r["slice_loss"], r["epoch"]) for r in history])
     assert state["best"]["metric"] == "slice_loss" and state["best"]["epoch"] == best[1]
     assert tuned.metrics["best_epoch"] == best[1]
+
+
+@needs_real
+def test_small_cnn_from_scratch_challenges_a_small_pretrained_run(installed_lite0, tmp_path, monkeypatch):
+    import visionflow
+    from synthetic import easy_folder
+    from visionflow.training import decision, versus
+
+    _use_installed_weights(installed_lite0, monkeypatch)
+    # The head is never sure enough to spare the challenge, and no fine-tuning epochs run (the
+    # challenge reads the head's figures on the slice then): only the decision is made up here.
+    monkeypatch.setattr(decision, "CONFIDENT_LOSS", 0.0)
+    monkeypatch.setattr(decision, "skip_reason", lambda *args: "fine-tuning skipped: not what this test checks")
+    data = easy_folder(tmp_path / "data", classes=2, train=10, validation=4, odd_files=False)
+    # The recipe chose the model and the folder is small: small_cnn trains on the same 16 images and
+    # the held-out 4 decide. Whichever wins is the run's model, the other is in runner_up/.
+    lines: list[str] = []
+    run = visionflow.train(data=str(data), image_size=64, epochs=2, head_epochs=20, project=str(tmp_path / "runs"),
+                           say=lines.append)
+    record = run.metrics["versus_scratch"]
+    scores = {side: versus.Score(record[side]["model"], record[side]["slice_accuracy"], record[side]["slice_loss"])
+              for side in ("pretrained", "scratch")}
+    state = json.loads((run.run_dir / "checkpoints" / "state.json").read_text())
+    assert record["slice_images"] == 4 and state["finished"] and state["versus_scratch"] == record
+    assert scores["pretrained"].loss == state["pretrained"]["fine_tune"]["head_slice_loss"]  # before it saw all 20
+    # Plain colours: small_cnn answers the slice as rightly and far more surely than the ImageNet head.
+    assert versus.scratch_wins(scores["pretrained"], scores["scratch"]), record
+    assert record["winner"] == "small_cnn" and "small_cnn from scratch is kept" in "\n".join(lines)
+    assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["model"] == "small_cnn"
+    assert yaml.safe_load((run.run_dir / "runner_up" / "config.yaml").read_text())["model"] == "efficientnet_lite0"
+    assert not (run.run_dir / "scratch").exists()
+    # Its epochs were scored on the slice, and its history says so; the validation figures are its own.
+    header = (run.run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    assert "slice_loss" in header and "val_loss" not in header and len(run.history) == state["epoch"] > 0
+    assert run.metrics["validation"]["images"] == 8 and run.metrics["epochs_run"] == state["epoch"]
+    image = sorted((data / "validation" / "red").glob("*.jpg"))[0]
+    for folder in (run.run_dir, run.run_dir / "runner_up"):  # both load and answer
+        assert visionflow.load(folder, backend="keras").predict(image).label == "red"
+    assert "small_cnn is the run's model" in (run.run_dir / "report.html").read_text()

@@ -53,6 +53,10 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
                  **overrides)
     if fitted.paths is None:
         return RunResult(None, {}, fitted.state["history"], fitted.state["stopped"])
+    if not fitted.state.get("versus_scratch"):  # small pretrained runs: from scratch may do better
+        from visionflow.training.versus import challenge
+
+        fitted = challenge(fitted, {"model", "weights"} <= set(fitted.chosen), say)
     metrics = finish_run(fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)
     if fitted.clock is not None:  # everything the run spent, against its budget
         metrics = {**metrics, "wall_seconds": round(fitted.clock.elapsed(), 2),
@@ -88,6 +92,7 @@ def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: Trai
                      "epochs_run": state["epoch"], "stopped": state["stopped"],
                      **({"head": state["head"]} if state.get("head") else {}),
                      **({"fine_tune": state["fine_tune"]} if state.get("fine_tune") else {}),
+                     **({"versus_scratch": state["versus_scratch"]} if state.get("versus_scratch") else {}),
                      "train_seconds": round(state.get("train_seconds", 0.0), 2), "workers": state.get("workers", 1)}
     if state.get("privacy"):
         from visionflow.privacy.training import summary

@@ -37,6 +37,17 @@ def _head_note(head: dict | None) -> str:
                else f"validation MAE {head['val_mae']:.4g}." if "val_mae" in head else "held-out figures not kept."))
 
 
+def _versus_note(versus: dict | None) -> str:
+    """One sentence on the from-scratch challenger of a small pretrained run (empty without one)."""
+    if not versus:
+        return ""
+    scores = {"pretrained": versus["pretrained"], "scratch": versus["scratch"]}
+    said = " against ".join(f"{s['model']} {s['slice_accuracy']:.1%} (loss {s['slice_loss']:.3f})"
+                            for s in scores.values())
+    return (f" On the {versus['slice_images']} training images held out to decide, {said}: {versus['winner']} is "
+            f"the run's model, the other is in runner_up/.")
+
+
 def _explainer(predictor) -> Callable | None:
     """(image path, class) -> Grad-CAM overlay at thumbnail size; None without a Keras model."""
     if predictor is None or predictor.model is None:
@@ -102,7 +113,8 @@ def run_report(run: str | Path, predictor=None) -> Path:
         ("train images", counts.get("train", {}).get("images")),
         ("validation images", counts.get("validation", {}).get("images")),
     ]) + (f'<p class="note">{noun}: {", ".join(classes)}. Stopped: {metrics.get("stopped") or "all epochs run"}. '
-          f'Skipped files: {data.get("skipped_count", 0)}.{_head_note(metrics.get("head"))}</p>' if metrics else
+          f'Skipped files: {data.get("skipped_count", 0)}.{_head_note(metrics.get("head"))}'
+          f'{_versus_note(metrics.get("versus_scratch"))}</p>' if metrics else
           '<p class="note">The run has not finished: no final metrics yet.</p>'))
     sec.config_section(page, config)
     sec.curves_section(page, paths.plots / "training_curves.png", history)

@@ -54,6 +54,7 @@ class Task:
     distillable: bool = False  # a run of it teaches, and it learns from, a teacher's softened answers (distill)
     on_features: bool = False  # its models are a registered feature network plus the task's head
     takes_columns: bool = False  # its models may read table columns beside the images (--columns)
+    scratch_challenger: bool = False  # a small pretrained run may be challenged by small_cnn from scratch (training.versus)
     mirrorable: bool = True  # a mirrored image has the same answer (flip test-time augmentation applies)
     segmentable: bool = True  # a video timeline of its answers merges into labelled segments
     curve_metric: tuple[str, str] = ("accuracy", "Accuracy")  # the metric logged each epoch, and its title

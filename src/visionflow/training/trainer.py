@@ -42,6 +42,7 @@ class Fitted:
     state: dict
     cfg: TrainConfig
     clock: WallClock | None = None
+    chosen: tuple[str, ...] = ()  # the settings the recipe chose in this call (a new run's unset ones)
 
 
 def _seed_everything(seed: int) -> None:
@@ -231,6 +232,9 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
         raise ConfigError("The validation set has no usable images; add some or use --val-split.")
     for strategy in strategies:
         strategy.data(folder, cfg, say)
+    from visionflow.recipe import MANAGED
+
+    unset = tuple(name for name in MANAGED if getattr(cfg, name) is None) if paths is None else ()
     cfg, chosen = task.complete(cfg, DataFacts.of(folder))
     if chosen:
         for line in chosen.splitlines():
@@ -286,7 +290,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     write_json(paths.state, state)
     for strategy in strategies:
         strategy.finish(paths, state)
-    return Fitted(paths, folder, state, cfg, clock)
+    return Fitted(paths, folder, state, cfg, clock, unset)
 
 
 def _quiet(text: str) -> None:

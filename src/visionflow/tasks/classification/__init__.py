@@ -57,6 +57,7 @@ class Classification(LabelTask):
     parity = "top-1 agreement"
     private = True
     takes_columns = True
+    scratch_challenger = True
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):

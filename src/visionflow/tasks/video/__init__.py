@@ -32,6 +32,7 @@ class VideoClassification(Classification):
     name = "video"
     private = False  # clip models untested under DP-SGD
     takes_columns = False
+    scratch_challenger = False  # clip models train from scratch already
     description = "One class per video clip: frames sampled uniformly, a (2+1)D CNN (or CNN + RNN), softmax."
     data_help = "DIR/<class>/*.mp4, or DIR/train + DIR/validation holding class folders of clips"
     monitor = "val_accuracy"

@@ -40,17 +40,24 @@ def test_the_pretrained_score_is_the_kept_epochs_on_the_slice():
     assert versus.pretrained_score(cfg, {"best": None, "history": []}) is None  # --fine-tune always/never: no slice
 
 
-def _fitted(mode="auto", images=52, model="efficientnet_lite0", task="classification", loss=0.25, accuracy=0.875):
-    cfg = SimpleNamespace(model=model, task=task, versus_scratch=mode, columns=(), dp=False, teacher=None)
+def _fitted(mode="auto", images=52, model="efficientnet_lite0", task="classification", loss=0.25, accuracy=0.875,
+            side=100):
+    cfg = SimpleNamespace(model=model, task=task, versus_scratch=mode, columns=(), dp=False, teacher=None,
+                          fine_tune="auto")
     state = {"fine_tune": {"slice_images": 8, "head_slice_loss": loss, "head_slice_accuracy": accuracy},
              "best": {"metric": "head", "epoch": 0}, "history": []}
-    return SimpleNamespace(cfg=cfg, state=state, folder=SimpleNamespace(splits={"train": [None] * images}))
+    record = SimpleNamespace(width=side * 3 // 2, height=side)
+    folder = SimpleNamespace(splits={"train": [record] * images}, classes=["a", "b"], report={})
+    return SimpleNamespace(cfg=cfg, state=state, folder=folder)
 
 
 def test_from_scratch_challenges_only_small_runs_the_recipe_chose_and_not_already_sure():
     assert versus.why_not(_fitted(), chose_model=True) is None
     assert versus.why_not(_fitted(), chose_model=False) == ""  # --model or --weights given: the user chose
     assert versus.why_not(_fitted(images=versus.SMALL_FOLDER + 1), chose_model=True) == ""
+    # small images train from scratch fast: more of them are worth the try (digits: 1,437 of 32 px)
+    assert versus.why_not(_fitted(images=1437, side=32), chose_model=True) is None
+    assert versus.why_not(_fitted(images=versus.SMALL_IMAGES_FOLDER + 1, side=32), chose_model=True) == ""
     assert versus.why_not(_fitted(loss=0.1, accuracy=1.0), chose_model=True) == ""  # all right, fairly sure
     assert versus.why_not(_fitted(mode="never"), chose_model=True) == ""
     assert versus.why_not(_fitted(model="small_cnn"), chose_model=True) == ""  # from scratch already
@@ -60,6 +67,22 @@ def test_from_scratch_challenges_only_small_runs_the_recipe_chose_and_not_alread
     no_slice = _fitted(mode="always")
     no_slice.state["fine_tune"]["slice_images"] = 0
     assert "no training images were held out" in versus.why_not(no_slice, chose_model=True)
+
+
+def test_time_is_kept_from_the_epochs_only_where_a_challenge_may_come():
+    from visionflow.recipe import DataFacts, scratch_seconds
+
+    small = _fitted(images=1437, side=32)
+    expected = scratch_seconds(DataFacts.of(small.folder))
+    assert 30 < expected < 120  # 30 epochs of 1,437 images at 32 px, and the start-up
+    assert versus.aside_seconds(small.cfg, small.folder, chose_model=True) == expected
+    assert versus.aside_seconds(small.cfg, small.folder, chose_model=False) == 0.0
+    big = _fitted(images=versus.SMALL_FOLDER + 1)
+    assert versus.aside_seconds(big.cfg, big.folder, chose_model=True) == 0.0
+    fixed = _fitted()
+    fixed.cfg.fine_tune = "always"  # no slice is held out, so nothing can decide
+    assert versus.aside_seconds(fixed.cfg, fixed.folder, chose_model=True) == 0.0
+    assert versus.why_not(fixed, chose_model=True) == ""
 
 
 def test_the_cli_takes_the_choice(capsys):

@@ -88,12 +88,15 @@ DECIDING_EPOCHS = 4  # fine-tuning epochs a budget leaves room for: 2 to judge, 
 RUN_OVERHEAD_S = 35.0  # start-up, data scan, head epochs, checkpoints, evaluation and report (hymenoptera: ~30 s)
 VALIDATION_SHARE = 0.25
 PREDICTED = "_predicted_seconds"  # what a recipe predicts the run takes (said in the recipe line, not a setting)
+CHALLENGED = "_challenged"  # whether the prediction counts small_cnn from scratch challenging it (not a setting)
 HEAD_EPOCHS = 40
 HEAD_MIN_STEPS = 300  # small sets get more head epochs: 40 epochs of 2 steps leave a random head
 TRANSFER_EPOCHS = 10
 # efficientnet_lite0 on the 2-core benchmark machine (flowers5 runs), images/s: (feature pass,
 # fine-tuning with batch normalisation frozen).
 TRANSFER_RATES = {224: (95.0, 27.0), 160: (135.0, 54.0), 128: (270.0, 87.0)}
+UPSCALE_AT_MOST = 4  # the transfer resolution is at most this many times the images' median short side
+SCRATCH_OVERHEAD_S = 15.0  # small_cnn from scratch challenging a transfer run: build, tracing, scoring
 
 
 @dataclass(frozen=True)
@@ -191,24 +194,38 @@ def transfer_seconds(facts: DataFacts, side: int, fine_tune_epochs: int) -> floa
     return RUN_OVERHEAD_S + (facts.images + val) / features + fine_tune_epochs * epoch
 
 
+def scratch_seconds(facts: DataFacts) -> float:
+    """Predicted wall time of small_cnn from scratch challenging a small transfer run
+    (`training.versus`): start-up and `MIN_EPOCHS` epochs at the from-scratch recipe's resolution."""
+    side = _resolution(facts)
+    return SCRATCH_OVERHEAD_S + MIN_EPOCHS * facts.images / (IMAGES_PER_S_AT_64 * (SIZES[0] / side) ** 2)
+
+
 def _transfer(facts: DataFacts, model: str, batch_size: int, budget: float | None = None) -> dict[str, Any]:
     """The transfer settings; `budget` (minutes, None: chosen here from the data's size) sets the
-    resolution: the native one where the feature pass and `DECIDING_EPOCHS` fine-tuning epochs fit."""
+    resolution: the native one where the feature pass and `DECIDING_EPOCHS` fine-tuning epochs fit
+    (and small_cnn from scratch after them, where the data is small enough to try it), never more
+    than `UPSCALE_AT_MOST` times the images' own size."""
     from visionflow.models import MODELS
+    from visionflow.training.versus import small
 
     native = MODELS.get(model).native_size or max(TRANSFER_RATES)
     sizes = sorted((s for s in TRANSFER_RATES if s <= native), reverse=True) or [min(TRANSFER_RATES)]
+    if facts.short_side:  # upscaling further adds pixels, not detail
+        sizes = [s for s in sizes if s <= UPSCALE_AT_MOST * facts.short_side] or [min(sizes)]
+    challenger = scratch_seconds(facts) if small(facts) else 0.0
     if budget is None:  # by data size: what the native resolution needs, within the default's bounds
-        needed = transfer_seconds(facts, sizes[0], DECIDING_EPOCHS) / 60
+        needed = (transfer_seconds(facts, sizes[0], DECIDING_EPOCHS) + challenger) / 60
         budget = float(min(TRANSFER_BUDGET_MINUTES, max(MIN_TRANSFER_BUDGET_MINUTES, math.ceil(needed))))
-    side = next((s for s in sizes if not budget or transfer_seconds(facts, s, DECIDING_EPOCHS) <= budget * 60),
-                sizes[-1])
+    side = next((s for s in sizes
+                 if not budget or transfer_seconds(facts, s, DECIDING_EPOCHS) + challenger <= budget * 60), sizes[-1])
     head_epochs = max(HEAD_EPOCHS, math.ceil(HEAD_MIN_STEPS / math.ceil(max(1, facts.images) / batch_size)))
     return {"image_size": (side, side), "epochs": TRANSFER_EPOCHS, "head_epochs": head_epochs,
             "time_budget": budget, "optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4,
             "lr_schedule": "cosine", "augment": "light", "mixup": 0.0, "dropout": None,
             "label_smoothing": _smoothing(facts), "patience": 0, "keep": "last",
-            PREDICTED: min(transfer_seconds(facts, side, DECIDING_EPOCHS), budget * 60 or math.inf)}
+            PREDICTED: min(transfer_seconds(facts, side, DECIDING_EPOCHS) + challenger, budget * 60 or math.inf),
+            CHALLENGED: bool(challenger)}
 
 
 def _smoothing(facts: DataFacts) -> float:
@@ -249,8 +266,9 @@ def resolve(cfg, facts: DataFacts):
     predicted = values.get(PREDICTED)
     line = (f"recipe {cfg.recipe}: {facts.images:,} training images, {facts.classes} {facts.noun}, median short side "
             f"{facts.short_side} px -> {describe(chosen, unset)}" + (f"; given: {', '.join(given)}" if given else "")
-            + (f"; predicted about {predicted / 60:.1f} min (fine-tuning only where it pays; --budget trades time "
-               f"for accuracy)" if predicted else ""))
+            + (f"; predicted about {predicted / 60:.1f} min (fine-tuning"
+               + (", and small_cnn from scratch to compare," if values.get(CHALLENGED) else "")
+               + " only where it pays; --budget trades time for accuracy)" if predicted else ""))
     if cfg.recipe == "auto":
         why = pretrained_choice(cfg)[2]
         if why:

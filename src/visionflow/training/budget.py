@@ -29,6 +29,7 @@ class WallClock:
     budget_s: float = 0.0
     before_s: float = 0.0  # wall seconds of earlier sessions of a resumed run
     finish_s: float = 0.0  # what the task's finishing spends beyond the validation passes (Task.finish_reserve_s)
+    aside_s: float = 0.0  # kept from the epochs for a model trained after them (training.versus)
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
@@ -38,8 +39,8 @@ class WallClock:
         return self.budget_s - self.elapsed() if self.budget_s else math.inf
 
     def reserve(self, validation_s: float) -> float:
-        """Seconds to keep for the evaluation and report after the last epoch."""
-        return FINISH_FIXED_S + self.finish_s + FINISH_VALIDATIONS * max(0.0, validation_s)
+        """Seconds to keep for the evaluation and report after the last epoch (and `aside_s`)."""
+        return FINISH_FIXED_S + self.finish_s + self.aside_s + FINISH_VALIDATIONS * max(0.0, validation_s)
 
     def epochs_left(self, per_epoch_s: float, validation_s: float) -> int:
         """Whole epochs of `per_epoch_s` that still fit, the finishing reserve kept."""

@@ -49,6 +49,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     from visionflow.models.backbones import BACKBONE_LAYER
     from visionflow.models.heads import head_layers
     from visionflow.tabular.fusion import head_of, matrix
+    from visionflow.training.decision import slice_scores
     from visionflow.training.setup import compile_model, schedule_factor, training_targets
 
     backbone = model.get_layer(BACKBONE_LAYER)
@@ -96,9 +97,8 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
               f"val_{metric}": round(float(history[f"val_{metric}"][-1]), 4),
               "val_loss": round(float(history["val_loss"][-1]), 4)}
     if held_out:
-        scores = head.evaluate(x_slice, y_slice, batch_size=batch_size, verbose=0, return_dict=True)
-        result.update(slice_images=len(held_out), slice_loss=round(float(scores["loss"]), 4),
-                      **{f"slice_{metric}": round(float(scores[metric]), 4)})
+        scores = slice_scores(head, [(x_slice, y_slice)], cfg, folder.classes, metric)
+        result.update(slice_images=len(held_out), **{k: round(v, 4) for k, v in scores.items()})
 
         def refit() -> dict:
             joined = ([np.concatenate([a, b]) for a, b in zip(x_train, x_slice)] if isinstance(x_train, list)

@@ -165,11 +165,7 @@ class HeadPhase(Strategy):
     def datasets(self, run):
         from dataclasses import replace
 
-        from visionflow.data.pipeline import make_dataset
-        from visionflow.data.resize import Resize
-        from visionflow.tabular.fusion import matrix
         from visionflow.training import decision
-        from visionflow.training.setup import training_targets
 
         cfg, folder = run.cfg, run.folder
         if not self._active(run) or cfg.fine_tune != "auto" or run.distributed:
@@ -181,9 +177,7 @@ class HeadPhase(Strategy):
         kept = {r.path for r in self.held_out}
         rest = replace(folder, splits={**folder.splits, "train": [r for r in folder.splits["train"] if r.path not in kept]})
         run.images = len(rest.splits["train"])
-        self.slice_ds = make_dataset(self.held_out, training_targets(cfg, folder, self.held_out), cfg.image_size,
-                                     run.batch, training=False, cache="memory", resize=Resize(cfg.resize),
-                                     columns=matrix(folder, self.held_out))
+        self.slice_ds = decision.slice_dataset(self.held_out, cfg, folder, run.batch)
         return run.task.datasets(cfg, rest, run.paths, run.batch)
 
     def begin(self, run, model, val_ds):
@@ -243,7 +237,7 @@ class HeadPhase(Strategy):
 
         if self.slice_ds is None:
             return [], []
-        return [SliceScore(self.slice_ds, run.task.curve_metric[0])], []
+        return [SliceScore(self.slice_ds, run.cfg, run.folder.classes, run.task.curve_metric[0])], []
 
     def keeping(self, run):
         from visionflow.training.decision import PATIENCE

@@ -273,6 +273,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
                               f"{state['epoch']} to go on.")
         # else: it stopped during the final evaluation, which runs again below
     clock.budget_s, clock.finish_s = (cfg.time_budget or 0.0) * 60, task.finish_reserve_s(cfg)
+    if unset and cluster is None:  # small_cnn from scratch may challenge the model after its epochs: time kept for it
+        from visionflow.training.versus import aside_seconds
+
+        clock.aside_s = aside_seconds(cfg, folder, {"model", "weights"} <= set(unset))
     say(f"run: {paths.root}")
     if cluster:
         state["workers"] = cluster.workers

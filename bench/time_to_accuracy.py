@@ -1,7 +1,7 @@
 """Time to accuracy: `visionflow train DIR` with no flags, timed from the command line as a user
 runs it (process start to exit), and the accuracy of the model it kept.
 
-Usage: python bench/time_to_accuracy.py [--cases colours,hymenoptera,flowers5,budget] [--extra JSON]
+Usage: python bench/time_to_accuracy.py [--cases colours,hymenoptera,digits,flowers5,budget] [--extra JSON]
        [--out NAME]
 
 - colours: a generated folder far from ImageNet: red and blue pictures (shades, blobs, noise),
@@ -9,6 +9,8 @@ Usage: python bench/time_to_accuracy.py [--cases colours,hymenoptera,flowers5,bu
   target >= 0.95 validation accuracy with >= 0.9 mean probability of the true class, and frames of
   the same colours at another size (128x96) answered right.
 - hymenoptera: ../shared/datasets/hymenoptera (train/ + val/); target >= 0.94 in <= 90 s.
+- digits: scikit-learn's handwritten digits as 32 px PNGs (`visionflow demo`'s folder, 20% held
+  out): small images, where small_cnn from scratch challenges the pretrained model.
 - flowers5: ../shared/datasets/flowers5, 20% held out (near-duplicates kept on one side); target
   >= 0.88 in <= 10 minutes.
 - budget: a denoiser and a GAN on 52 generated images with `--budget 1m`; target: the whole run
@@ -84,7 +86,8 @@ def summary(run: Path, stdout: str) -> dict:
     lines = stdout.splitlines()
     return {"val_accuracy": metrics["validation"]["accuracy"], "epochs_run": metrics.get("epochs_run"),
             "stopped": metrics.get("stopped"), "head": metrics.get("head"), "fine_tune": metrics.get("fine_tune"),
-            "log": [line for line in lines if line.startswith(("head:", "fine-tun", "epoch ", "stopped", "recipe"))],
+            "versus_scratch": metrics.get("versus_scratch"),
+            "log": [line for line in lines if line.startswith(("head:", "fine-tun", "epoch ", "stopped", "recipe", "versus"))],
             "recipe": next((line for line in lines if line.startswith("recipe")), ""),
             "closing": next((line for line in lines if line.startswith("wall time")), "")}
 
@@ -122,24 +125,34 @@ def budget_case(root: Path, task: str) -> dict:
             "closing": next((line for line in out.splitlines() if line.startswith("wall time")), "")}
 
 
+def _versus(record: dict | None) -> str:
+    """Who won the from-scratch challenge, by how much on the held-out slice ("-": none ran)."""
+    if not record:
+        return "-"
+    p, s = record["pretrained"], record["scratch"]
+    return (f"{record['winner']} kept: small_cnn {s['slice_accuracy']:.3f} (loss {s['slice_loss']:.3f}) vs "
+            f"{p['model']} {p['slice_accuracy']:.3f} (loss {p['slice_loss']:.3f}) on {record['slice_images']}")
+
+
 def render(info: dict, rows: list[dict]) -> str:
     lines = ["# Time to accuracy (bench/time_to_accuracy.py)", "",
              f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow {info['tensorflow']}, Keras {info['keras']}. "
              f"Date: {time.strftime('%Y-%m-%d')}. Wall time of the whole command, process start to exit.", "",
-             "| case | val acc | true-class prob | other-size frames | epochs | decision | wall s |",
-             "|---|---|---|---|---|---|---|"]
+             "| case | val acc | true-class prob | other-size frames | epochs | decision | versus scratch (slice) | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = f"{r['val_accuracy']:.3f}" if "val_accuracy" in r else "-"
         prob = f"{r['mean_true_probability']:.3f}" if "mean_true_probability" in r else "-"
         frames = ("right" if r["frames_right"] else "WRONG") + f" {r['frames']}" if "frames" in r else "-"
         decision = (r.get("fine_tune") or {}).get("decision") or r.get("stopped") or ""
-        lines.append(f"| {r['case']} | {acc} | {prob} | {frames} | {r.get('epochs_run')} | {decision} | {r['wall_s']:.0f} |")
+        lines.append(f"| {r['case']} | {acc} | {prob} | {frames} | {r.get('epochs_run')} | {decision} | "
+                     f"{_versus(r.get('versus_scratch'))} | {r['wall_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="colours,hymenoptera,flowers5,budget")
+    parser.add_argument("--cases", default="colours,hymenoptera,digits,flowers5,budget")
     parser.add_argument("--extra", default="{}", help="flags added to every classification run, as JSON")
     parser.add_argument("--out", default="time_to_accuracy")
     args = parser.parse_args()
@@ -152,6 +165,12 @@ def main() -> None:
     cases = args.cases.split(",")
     if "colours" in cases:
         rows.append(colours_case(root, extra))
+    if "digits" in cases:
+        from visionflow.demo import export_digits
+
+        data = export_digits(root / "digits")
+        wall, run, out = train_cli(data, root / "digits_runs", extra)
+        rows.append({"case": "digits (sklearn, 32 px)", "wall_s": wall, **summary(run, out)})
     for name, flags in (("hymenoptera", {}), ("flowers5", {"val-split": 0.2})):
         data = dataset(name)
         if name not in cases or data is None:

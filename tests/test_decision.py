@@ -31,6 +31,14 @@ def test_fine_tuning_is_skipped_only_where_it_cannot_pay():
     assert decision.skip_reason(unsure, "accuracy", 8, 10) is None
     wrong = {**sure, "slice_accuracy": 0.875}
     assert decision.skip_reason(wrong, "accuracy", 8, 10) is None
+    # a large slice: a few wrong of 250 (at most 2%) leave fine-tuning too little to win back
+    nearly = {"slice_images": 250, "slice_accuracy": 0.988, "slice_loss": 0.06}
+    assert "247 of 250 held-out training images right" in decision.skip_reason(nearly, "accuracy", 8, 10)
+    assert "at most 1.2%" in decision.skip_reason(nearly, "accuracy", 8, 10)
+    assert decision.skip_reason({**nearly, "slice_accuracy": 0.976}, "accuracy", 8, 10) is None  # 6 wrong: 2.4%
+    assert decision.skip_reason({**nearly, "slice_loss": 0.3}, "accuracy", 8, 10) is None  # right, but unsure
+    assert decision.skip_reason({"slice_images": 37, "slice_accuracy": 36 / 37, "slice_loss": 0.1}, "accuracy", 8,
+                                10) is None  # one of 37 wrong is 2.7%
     assert "leaves room for 1 fine-tuning epoch(s)" in decision.skip_reason(wrong, "accuracy", 1, 10)
     assert decision.skip_reason(wrong, "accuracy", 1, epochs=1) is None  # one epoch asked for, one fits
     assert "no class has 8 training images" in decision.skip_reason({"slice_images": 0}, "accuracy", 8, 10)

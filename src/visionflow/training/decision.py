@@ -12,7 +12,9 @@ figures the run reports:
   whose metric is accuracy: a regression's slice only stops fine-tuning): no
   fine-tuning, which could only make it surer, not righter; the head is trained again on every
   training image, slice included, and kept (hymenoptera: its 37 slice images all right at loss
-  0.10; fine-tuning them anyway ended at 0.935 on validation against the head's 0.941);
+  0.10; fine-tuning them anyway ended at 0.935 on validation against the head's 0.941). The
+  same where it gets at most `TOLERATED_ERROR` of a larger slice wrong: on 2,000 cats and dogs
+  photos the head reached 98.8% and ten fine-tuning epochs (8 minutes) ended where it began;
 - the time budget leaves no room for `MIN_EPOCHS` fine-tuning epochs: the same;
 - no class has `FEWEST_PER_CLASS` training images, so nothing can be held out: the head alone,
   trained on every image (with a handful of images per class, fine-tuning has nothing to be
@@ -35,6 +37,7 @@ MOST = 250
 FEWEST_PER_CLASS = 8  # classes with fewer training images keep them all for training
 PATIENCE = 2
 MIN_EPOCHS = 2
+TOLERATED_ERROR = 0.02  # a head this close to all right keeps itself: fine-tuning's epochs cost more than it can win
 CONFIDENT_LOSS = 0.2  # mean cross-entropy on the slice (no smoothing): the true class at ~82% (geometric mean)
 
 
@@ -66,9 +69,17 @@ def skip_reason(head: dict, metric: str, epochs_that_fit: int, epochs: int) -> s
         return (f"fine-tuning skipped: the time budget leaves room for {epochs_that_fit} fine-tuning epoch(s), "
                 f"fewer than {MIN_EPOCHS}")
     score, loss = head.get(f"slice_{metric}"), head.get("slice_loss", math.inf)
-    if metric == "accuracy" and score is not None and score >= 1.0 and loss <= CONFIDENT_LOSS:
-        return (f"fine-tuning skipped: the head alone answers all {head['slice_images']} held-out training images "
-                f"right (loss {loss:.3f}), so fine-tuning could only make it surer, not righter")
+    if metric != "accuracy" or score is None or loss > CONFIDENT_LOSS:
+        return None
+    images = head["slice_images"]
+    wrong = int(round((1.0 - score) * images))
+    if wrong == 0:
+        return (f"fine-tuning skipped: the head alone answers all {images} held-out training images right "
+                f"(loss {loss:.3f}), so fine-tuning could only make it surer, not righter")
+    if wrong <= TOLERATED_ERROR * images:
+        return (f"fine-tuning skipped: the head alone answers {images - wrong} of {images} held-out training images "
+                f"right (loss {loss:.3f}); fine-tuning could win back at most {wrong / images:.1%}, not worth its "
+                f"epochs (--fine-tune always to run them)")
     return None
 
 

@@ -8,6 +8,7 @@ import math
 from types import SimpleNamespace
 
 import pytest
+
 from visionflow.training import versus
 from visionflow.training.versus import Score
 
@@ -54,10 +55,11 @@ def _fitted(mode="auto", images=52, model="efficientnet_lite0", task="classifica
 def test_from_scratch_challenges_only_small_runs_the_recipe_chose_and_not_already_sure():
     assert versus.why_not(_fitted(), chose_model=True) is None
     assert versus.why_not(_fitted(), chose_model=False) == ""  # --model or --weights given: the user chose
-    assert versus.why_not(_fitted(images=versus.SMALL_FOLDER + 1), chose_model=True) == ""
+    # where from scratch is not cheap (245 photos of 300 px: ~2 minutes at 128 px), it does not try
+    assert versus.why_not(_fitted(images=245, side=300), chose_model=True) == ""
     # small images train from scratch fast: more of them are worth the try (digits: 1,437 of 32 px)
     assert versus.why_not(_fitted(images=1437, side=32), chose_model=True) is None
-    assert versus.why_not(_fitted(images=versus.SMALL_IMAGES_FOLDER + 1, side=32), chose_model=True) == ""
+    assert versus.why_not(_fitted(images=10000, side=32), chose_model=True) == ""
     assert versus.why_not(_fitted(loss=0.1, accuracy=1.0), chose_model=True) == ""  # all right, fairly sure
     assert versus.why_not(_fitted(mode="never"), chose_model=True) == ""
     assert versus.why_not(_fitted(model="small_cnn"), chose_model=True) == ""  # from scratch already
@@ -77,7 +79,7 @@ def test_time_is_kept_from_the_epochs_only_where_a_challenge_may_come():
     assert 30 < expected < 120  # 30 epochs of 1,437 images at 32 px, and the start-up
     assert versus.aside_seconds(small.cfg, small.folder, chose_model=True) == expected
     assert versus.aside_seconds(small.cfg, small.folder, chose_model=False) == 0.0
-    big = _fitted(images=versus.SMALL_FOLDER + 1)
+    big = _fitted(images=245, side=300)
     assert versus.aside_seconds(big.cfg, big.folder, chose_model=True) == 0.0
     fixed = _fitted()
     fixed.cfg.fine_tune = "always"  # no slice is held out, so nothing can decide

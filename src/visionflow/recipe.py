@@ -25,7 +25,7 @@ Recipes:
     slice's loss stops improving and keeping the epoch it liked best (the head alone included).
     Hymenoptera: the head answered its 37 slice images all right; fine-tuning them anyway for 7
     epochs cost 70 s and ended at 0.935 against the head's 0.941.
-  - Then, on small data (`training.versus.small`), small_cnn from scratch challenges the
+  - Then, where from scratch is cheap (`scratch_is_cheap`), small_cnn from scratch challenges the
     pretrained model on the same slice unless the latter already answers it all right and sure;
     the better one is kept (digits, 32 px scans: small_cnn 0.986 against Lite0's 0.982 on the
     slice, 0.994 on validation in 2.9 min; Lite0 alone: 0.981 in 4.5).
@@ -103,6 +103,7 @@ TRANSFER_EPOCHS = 10
 TRANSFER_RATES = {224: (95.0, 27.0), 160: (135.0, 54.0), 128: (270.0, 87.0)}
 UPSCALE_AT_MOST = 4  # the transfer resolution is at most this many times the images' median short side
 SCRATCH_OVERHEAD_S = 15.0  # small_cnn from scratch challenging a transfer run: build, tracing, scoring
+CHEAP_SCRATCH_S = 60.0  # small_cnn from scratch predicted to take at most this challenges a transfer run by default
 
 
 @dataclass(frozen=True)
@@ -207,19 +208,24 @@ def scratch_seconds(facts: DataFacts) -> float:
     return SCRATCH_OVERHEAD_S + MIN_EPOCHS * facts.images / (IMAGES_PER_S_AT_64 * (SIZES[0] / side) ** 2)
 
 
+def scratch_is_cheap(facts: DataFacts) -> bool:
+    """Whether small_cnn from scratch costs little enough on this data (`CHEAP_SCRATCH_S`) to try it
+    beside a pretrained model by default (`training.versus`)."""
+    return scratch_seconds(facts) <= CHEAP_SCRATCH_S
+
+
 def _transfer(facts: DataFacts, model: str, batch_size: int, budget: float | None = None) -> dict[str, Any]:
     """The transfer settings; `budget` (minutes, None: chosen here from the data's size) sets the
     resolution: the native one where the feature pass and `DECIDING_EPOCHS` fine-tuning epochs fit
     (and small_cnn from scratch after them, where the data is small enough to try it), never more
     than `UPSCALE_AT_MOST` times the images' own size."""
     from visionflow.models import MODELS
-    from visionflow.training.versus import small
 
     native = MODELS.get(model).native_size or max(TRANSFER_RATES)
     sizes = sorted((s for s in TRANSFER_RATES if s <= native), reverse=True) or [min(TRANSFER_RATES)]
     if facts.short_side:  # upscaling further adds pixels, not detail
         sizes = [s for s in sizes if s <= UPSCALE_AT_MOST * facts.short_side] or [min(sizes)]
-    challenger = scratch_seconds(facts) if small(facts) else 0.0
+    challenger = scratch_seconds(facts) if scratch_is_cheap(facts) else 0.0
     if budget is None:  # by data size: what the native resolution needs, within the default's bounds
         needed = (transfer_seconds(facts, sizes[0], DECIDING_EPOCHS) + challenger) / 60
         budget = float(min(TRANSFER_BUDGET_MINUTES, max(MIN_TRANSFER_BUDGET_MINUTES, math.ceil(needed))))

@@ -54,7 +54,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     if fitted.paths is None:
         return RunResult(None, {}, fitted.state["history"], fitted.state["stopped"])
     if not fitted.state.get("versus_scratch"):  # small pretrained runs: from scratch may do better
-        from visionflow.training.versus import challenge
+        from visionflow.training.challenge import challenge
 
         fitted = challenge(fitted, {"model", "weights"} <= set(fitted.chosen), say)
     metrics = finish_run(fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)

@@ -165,7 +165,7 @@ def detector_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("det")
     data = make_scenes(root / "scenes", {"train": 96, "validation": 24, "test": 12}, layout="yolo", seed=11)
-    result = visionflow.train(data=str(data), task="detection", model="fcos_small", image_size=128, epochs=EPOCHS,
+    result = visionflow.train(data=str(data), task="detection", model="fcos_small", image_size=96, epochs=EPOCHS,
                               batch_size=8, project=str(root / "runs"), name="run", say=lambda line: None)
     return Path(result.run_dir), data
 
@@ -184,7 +184,7 @@ def test_training_on_generated_scenes_finds_the_shapes(detector_run):
         assert set(m["per_class"]) == set(CLASSES) and all(c["ap50"] >= 0.8 for c in m["per_class"].values())
         assert m["operating_point"]["recall"] >= 0.85
     meta = json.loads((run / "labels.json").read_text())
-    assert meta["task"] == "detection" and meta["image_size"] == [128, 128]
+    assert meta["task"] == "detection" and meta["image_size"] == [96, 96]
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].split(",")[:4] == ["epoch", "loss", "val_loss", "val_map50"] and len(history) == EPOCHS + 1
     page = (run / "report.html").read_text()

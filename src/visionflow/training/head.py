@@ -82,8 +82,9 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
         compile_model(head, cfg, folder.classes, cfg.learning_rate)
         schedule = keras.callbacks.LearningRateScheduler(
             lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))
-        return head.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                        shuffle=True, class_weight=class_weight, callbacks=[schedule], verbose=0).history
+        return head.fit(x, y, validation_data=(x_val, y_val), validation_freq=epochs, epochs=epochs,
+                        batch_size=batch_size, shuffle=True, class_weight=class_weight, callbacks=[schedule],
+                        verbose=0).history  # validated once, after the last epoch: its figures are the ones kept
 
     t1 = time.perf_counter()
     history = train(x_train, y_train)

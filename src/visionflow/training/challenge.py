@@ -53,7 +53,7 @@ def _run(fitted, held_out: list, seconds: float, say: Callable[[str], None]):
     from visionflow.errors import VisionflowError
     from visionflow.recipe import MANAGED, SCRATCH_MODEL
     from visionflow.rundir import write_json
-    from visionflow.training.trainer import fit
+    from visionflow.training.trainer import Interrupted, fit
 
     cfg, root = fitted.cfg, fitted.paths.root
     pretrained = pretrained_score(cfg, fitted.state)
@@ -72,10 +72,13 @@ def _run(fitted, held_out: list, seconds: float, say: Callable[[str], None]):
     scratch_root = root / "scratch"
     try:
         other = fit(TrainConfig.from_dict(settings), folder=part, say=lambda line: say(f"  {line}"))
-    except (VisionflowError, KeyboardInterrupt) as e:
+    except (Interrupted, KeyboardInterrupt):
         shutil.rmtree(scratch_root, ignore_errors=True)
-        if isinstance(e, KeyboardInterrupt):
-            raise
+        raise Interrupted(f"Interrupted while {SCRATCH_MODEL} trained from scratch for comparison; the pretrained "
+                          f"model is kept in {fitted.paths.model}; evaluate it with: visionflow train --resume "
+                          f"{root}") from None
+    except VisionflowError as e:
+        shutil.rmtree(scratch_root, ignore_errors=True)
         say(f"versus scratch: {SCRATCH_MODEL} failed ({e}); the pretrained model stays")
         return fitted
     scratch = _score(other, part, held_out)

@@ -50,7 +50,11 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     from visionflow.models.heads import head_layers
     from visionflow.tabular.fusion import head_of, matrix
     from visionflow.training.decision import slice_scores
-    from visionflow.training.setup import compile_model, schedule_factor, training_targets
+    from visionflow.training.setup import (
+        compile_model,
+        schedule_factor,
+        training_targets,
+    )
 
     backbone = model.get_layer(BACKBONE_LAYER)
     t0 = time.perf_counter()

@@ -137,7 +137,9 @@ class Distilled(Strategy):
         return cfg.replace(head_epochs=0) if cfg.head_epochs else cfg  # the head phase trains on labels alone
 
     def datasets(self, run):
-        from visionflow import distillation  # also registers the distillation loss a checkpoint names
+        from visionflow import (
+            distillation,  # also registers the distillation loss a checkpoint names
+        )
 
         return distillation.datasets(run.cfg, run.folder, run.paths, run.batch, run.say)
 

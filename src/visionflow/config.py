@@ -130,10 +130,12 @@ class TrainConfig:
                                   "the training images, held out for this decision, says it pays, and stop when it "
                                   "stops paying), always (every epoch) or never (the head alone).",
                           choices=("auto", "always", "never"))
-    versus_scratch: str = _opt("auto", "Pretrained runs of classification: whether small_cnn trained from scratch in the "
-                                       "time left challenges the pretrained model on the held-out training images, the "
-                                       "better one kept (the other in RUN/runner_up): auto (where the recipe chose the "
-                                       "model and the folder is small), always (wherever images were held out) or never.",
+    versus_scratch: str = _opt("auto", "Pretrained runs of classification: whether small_cnn trained from scratch on "
+                                       "the same images challenges the pretrained model on the held-out training "
+                                       "images, the better one kept (the other in RUN/runner_up): auto (where the "
+                                       "recipe chose the model, from scratch is cheap, about a minute, and the "
+                                       "pretrained model is not already all right), always (wherever images were "
+                                       "held out) or never.",
                                choices=("auto", "always", "never"))
     fine_tune_lr_scale: float = _opt(0.1, "Backbones: learning-rate multiplier once the backbone is unfrozen (after "
                                           "--head-epochs or --freeze-epochs).")

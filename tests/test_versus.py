@@ -49,7 +49,9 @@ def _fitted(mode="auto", images=52, model="efficientnet_lite0", task="classifica
              "best": {"metric": "head", "epoch": 0}, "history": []}
     record = SimpleNamespace(width=side * 3 // 2, height=side)
     folder = SimpleNamespace(splits={"train": [record] * images}, classes=["a", "b"], report={})
-    return SimpleNamespace(cfg=cfg, state=state, folder=folder)
+    from visionflow import tasks
+
+    return SimpleNamespace(cfg=cfg, state=state, folder=folder, task=tasks.get(task))
 
 
 def test_from_scratch_challenges_only_small_runs_the_recipe_chose_and_not_already_sure():
@@ -77,13 +79,13 @@ def test_time_is_kept_from_the_epochs_only_where_a_challenge_may_come():
     small = _fitted(images=1437, side=32)
     expected = scratch_seconds(DataFacts.of(small.folder))
     assert 30 < expected < 120  # 30 epochs of 1,437 images at 32 px, and the start-up
-    assert versus.aside_seconds(small.cfg, small.folder, chose_model=True) == expected
-    assert versus.aside_seconds(small.cfg, small.folder, chose_model=False) == 0.0
+    assert versus.aside_seconds(small.cfg, small.folder, True, small.task) == expected
+    assert versus.aside_seconds(small.cfg, small.folder, False, small.task) == 0.0
     big = _fitted(images=245, side=300)
-    assert versus.aside_seconds(big.cfg, big.folder, chose_model=True) == 0.0
+    assert versus.aside_seconds(big.cfg, big.folder, True, big.task) == 0.0
     fixed = _fitted()
     fixed.cfg.fine_tune = "always"  # no slice is held out, so nothing can decide
-    assert versus.aside_seconds(fixed.cfg, fixed.folder, chose_model=True) == 0.0
+    assert versus.aside_seconds(fixed.cfg, fixed.folder, True, fixed.task) == 0.0
     assert versus.why_not(fixed, chose_model=True) == ""
 
 

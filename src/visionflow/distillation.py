@@ -136,7 +136,7 @@ def compile_student(model, cfg, classes: list[str], learning_rate: float) -> Non
                   metrics=[LabelAccuracy(units)])
 
 
-def datasets(cfg, folder, paths, batch_size: int, say: Callable[[str], None]):
+def datasets(task, cfg, folder, paths, batch_size: int, say: Callable[[str], None]):
     """The label datasets with the teacher's softened probabilities appended to every target."""
     from visionflow import augment as augment_lib
     from visionflow.data.pipeline import make_dataset
@@ -149,7 +149,7 @@ def datasets(cfg, folder, paths, batch_size: int, say: Callable[[str], None]):
     for split in ("train", "validation"):
         records = folder.splits[split]
         soft = soften(teacher_probs(teacher, records, folder.classes), cfg.distill_temperature)
-        out.append(np.concatenate([training_targets(cfg, folder, records), soft], axis=1))
+        out.append(np.concatenate([training_targets(task, folder, records), soft], axis=1))
     say(f"teacher {cfg.teacher}: soft targets (temperature {cfg.distill_temperature:g}, weight "
         f"{cfg.distill_alpha:g}) for {len(out[0]) + len(out[1]):,} images in {time.perf_counter() - t0:.0f}s")
     train, val = folder.splits["train"], folder.splits["validation"]

@@ -51,8 +51,9 @@ def load(path: str | Path, unsafe: bool = False, backend: str = "auto",
     from visionflow import tasks
 
     task = tasks.of_path(path)
-    own = task.load_model(path, unsafe=unsafe, backend=backend, say=say) if task is not None else None
-    if own is not None:  # a model that answers with something else than labels (a detector's boxes)
+    loader = task.part("loader") if task is not None else None
+    if loader is not None:  # a model that answers with something else than labels (a detector's boxes)
+        own = loader(path, unsafe=unsafe, backend=backend, say=say)
         if tta:
             raise ConfigError(f"tta is for models that label images; {path} holds a {task.name} model.")
         return own

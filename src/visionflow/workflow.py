@@ -57,7 +57,7 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
         from visionflow.training.challenge import challenge
 
         fitted = challenge(fitted, {"model", "weights"} <= set(fitted.chosen), say)
-    metrics = finish_run(fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)
+    metrics = finish_run(fitted.task, fitted.paths, fitted.folder, fitted.state, fitted.cfg, say)
     if fitted.clock is not None:  # everything the run spent, against its budget
         metrics = {**metrics, "wall_seconds": round(fitted.clock.elapsed(), 2),
                    "time_budget_minutes": fitted.cfg.time_budget or 0.0}
@@ -66,24 +66,22 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     return RunResult(fitted.paths.root, metrics, fitted.state["history"], fitted.state["stopped"])
 
 
-def finish_run(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig, say: Callable[[str], None]) -> dict:
-    """Evaluates the kept model as its task does (`Task.finish_run`) and returns metrics.json."""
-    from visionflow import tasks
+def finish_run(task, paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig,
+               say: Callable[[str], None]) -> dict:
+    """Evaluates the kept model as its task does (its "finish" part) and returns metrics.json."""
+    return task.part("finish")(task, paths, folder, state, cfg, say)
 
-    return tasks.get(cfg.task).finish_run(paths, folder, state, cfg, say)
 
-
-def evaluate_labels(paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig,
+def evaluate_labels(task, paths: RunPaths, folder: ImageFolder, state: dict, cfg: TrainConfig,
                     say: Callable[[str], None]) -> dict:
-    """Label tasks: evaluates the kept model on the validation (and test) images with the task's
-    decisions fitted on validation, and writes metrics.json, predictions/<split>.csv, the plots
-    and report.html."""
-    from visionflow import plots, tasks
+    """Label tasks (their "finish" part): evaluates the kept model on the validation (and test)
+    images with the task's decisions fitted on validation, and writes metrics.json,
+    predictions/<split>.csv, the plots and report.html."""
+    from visionflow import plots
     from visionflow.evaluation import evaluate_paths
     from visionflow.predict import load
     from visionflow.report import run_report
 
-    task = tasks.get(cfg.task)
     predictor = load(paths.root, backend="keras")  # Grad-CAM in the report needs it; no export mid-training
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
                           best_epoch=state["best"]["epoch"] if state["best"] else None, metric=task.curve_metric[0],

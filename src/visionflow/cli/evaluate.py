@@ -28,10 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     o = options(args, EvaluateOptions)
     task = tasks.of_path(args.run)
-    if task is not None:
-        code = task.evaluate_command(args, o)  # a task measured otherwise than by its labels
-        if code is not None:
-            return code
+    own = task.verb("evaluate") if task is not None else None
+    if own is not None:  # a task measured otherwise than by its labels
+        return own(args, o)
     what = f"a {task.name} model" if task is not None else "a model that labels images"
     if o.features != "visionflow":
         raise VisionflowError(f"--features is for image generators (GANs); this run holds {what}.")

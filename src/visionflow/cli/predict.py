@@ -42,10 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if own:
         raise VisionflowError(f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} for style models; {args.run} "
                               f"holds a {task.name if task else 'classification'} model.")
-    if task is not None:
-        code = task.predict_command(args, o)  # a task that answers with something else than labels
-        if code is not None:
-            return code
+    own = task.verb("predict") if task is not None else None
+    if own is not None:  # a task that answers with something else than labels
+        return own(args, o)
     detection_flags = [f for f, on in (("--conf", o.conf is not None), ("--iou", o.iou is not None),
                                        ("--track", o.track), ("--count-line", o.count_line)) if on]
     if detection_flags:

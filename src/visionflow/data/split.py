@@ -131,3 +131,24 @@ def stratified_group_split(records: list[Record], fraction: float, seed: int) ->
     for r in val:
         r.split = "validation"
     return train, val, grouped
+
+
+def image_split(records: list, split_file: dict | None, fraction: float, seed: int) -> tuple[dict, dict]:
+    """(splits, how they were made) of a folder of annotated images without splits of its own (boxes,
+    masks, ...): the recorded split of a resumed run (`split_file`), else a seeded draw of
+    `fraction` of the images with near-duplicates on one side; the held-out records say so."""
+
+    if split_file is not None:
+        held = set(split_file["validation"])
+        val = [r for r in records if r.path in held]
+        train = [r for r in records if r.path not in held]
+        grouped = None
+    else:
+        for r in records:
+            r.label = ""  # one stratum: the images, whatever they hold
+        train, val, grouped = stratified_group_split(records, fraction, seed)
+    for r in val:
+        r.split = "validation"
+    return {"train": train, "validation": val}, {"kind": "classes", "val_split": fraction, "seed": seed,
+                                                 "strategy": "seeded random draw of images",
+                                                 "duplicates_grouped": grouped}

@@ -142,9 +142,9 @@ def export(run: str | Path, formats: str | Sequence[str] = ExportOptions.format,
     if task is not None:
         if not task.quantizable and (formats == "all" or list(formats) == ["all"]):
             names = [n for n in names if not FORMATS.get(n).quantized]
-        results = task.export(run, names, out, samples, min_agreement, unsafe, say)
-        if results is not None:
-            return results
+        own = task.part("exporter")
+        if own is not None:
+            return own(run, names, out, samples, min_agreement, unsafe, say)
     predictor = open_model(run, unsafe=unsafe)
     if predictor.model is None:
         raise ModelError(f"{run} is already an export; export from the run folder or its .keras file.")

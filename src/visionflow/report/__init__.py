@@ -220,7 +220,9 @@ def rebuild(path: str | Path) -> Path:
     name = (labels.get("task") if isinstance(labels, dict) else None) or (
         metrics.get("task") if isinstance(metrics, dict) else None)  # a run's labels, or an evaluation's metrics
     if metrics and tasks.known(name or tasks.DEFAULT):  # a report of the task's own, where it has one
-        out = tasks.get(name).rebuild_report(path, labels if isinstance(labels, dict) else {}, metrics)
+        task = tasks.get(name)
+        rebuild = task.part("report")
+        out = rebuild(task, path, labels if isinstance(labels, dict) else {}, metrics) if rebuild else None
         if out is not None:
             return out
     if (path / "config.yaml").exists():

@@ -64,7 +64,7 @@ class Service:
 
     A model that labels images is served by the shared routes (/v1/predict, /v1/explain,
     /v1/video) through `model` and the micro-batcher; a task with routes of its own (`Task.mount`)
-    is served through `served`, what its `Task.serve_load` returned.
+    is served through `served`, what its task's service part loaded.
     """
 
     def __init__(self, run: str | Path, cfg: ServeConfig, on_fatal: Callable[[str], None]):
@@ -76,7 +76,7 @@ class Service:
         self.task = tasks.of_path(run)  # None: unreadable metadata; loading says what is wrong
         self.metrics = Metrics()
         self.model: ServedModel | None = None
-        self.served = None  # a task's own served model (Task.serve_load), instead of `model`
+        self.served = None  # a task's own served model (its "service" part), instead of `model`
         self.batcher: MicroBatcher | None = None
         self.decoders = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="decode")
         self.explainer = ThreadPoolExecutor(1, thread_name_prefix="explain")  # Grad-CAM, one at a time
@@ -92,11 +92,10 @@ class Service:
         from visionflow.errors import VisionflowError
 
         try:
-            if self.task is not None:
-                served = self.task.serve_load(self.run, self.cfg, say=log.info)
-                if served is not None:
-                    self.served = served
-                    return
+            own = self.task.part("service") if self.task is not None else None
+            if own is not None:  # a task with routes of its own
+                self.served = own.load(self.task, self.run, self.cfg, say=log.info)
+                return
             model = load_served(self.run, self.cfg.backend, say=log.info)
             warm_up(model.predictor, (1, self.cfg.max_batch))
         except VisionflowError as exc:
@@ -109,7 +108,7 @@ class Service:
     def ready_or_503(self) -> ServedModel:
         """The model of the shared image routes; 409 where the server runs a task's own model."""
         if self.served is not None:
-            raise ServeError(409, *self.task.serve_refusal(self.served))
+            raise ServeError(409, *self.task.refused())
         if self.model is None or self.batcher is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
         return self.model
@@ -276,7 +275,7 @@ def _refuse(app: FastAPI, service: Service, path: str, code: str, who: str, take
         if service.model is None and service.served is None:
             raise ServeError(503, "not_ready", "The model is still loading; retry shortly.", headers={"Retry-After": "1"})
         if takes_images and service.served is not None:
-            raise ServeError(409, *service.task.serve_refusal(service.served))
+            raise ServeError(409, *service.task.refused())
         what = service.task.name if service.task is not None else "different"
         takes = ("POST images to /v1/predict" if service.served is None else "see GET /v1/model for what it takes")
         raise ServeError(409, code, f"This server runs a {what} model: {path} is for {who}; {takes}.")
@@ -333,8 +332,9 @@ def create_app(run: str | Path, cfg: ServeConfig | None = None,
 
     _error_handlers(app, service, cfg)
     _status_routes(app, service, cfg)
-    if service.task is not None:
-        service.task.mount(app, service)  # the task's own routes (first: a route it shares, /v1/predict, is its)
+    own = service.task.part("service") if service.task is not None else None
+    if own is not None:
+        own.mount(app, service)  # the task's own routes (first: a route it shares, /v1/predict, is its)
     _image_routes(app, service, cfg)  # models that label images
     for path, (code, who, takes_images) in tasks.ROUTES.items():
         if not any(getattr(route, "path", None) == path for route in app.routes):

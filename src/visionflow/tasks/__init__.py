@@ -1,8 +1,9 @@
 """The task map: what a model learns (`classification`, `multilabel`, `denoise`, ...) and where its code is.
 
 Each task is one package under `visionflow/tasks/` holding everything that is that task's alone:
-its `Task` subclass (`base.Task`: data, head and loss, metrics, predictions, evaluation, report,
-export parity, service routes, commands), its networks, its evaluation and its report sections.
+its `Task` subclass (`base.Task`: data, head and loss, metrics, predictions, report sections,
+export parity) with its parts (`Task.parts`: what runs after training, its loader, command-line
+verbs, exporter and service, declared as module paths and loaded on first use), its networks.
 The core (scan, decode, pipeline, training loop, runtimes, export formats, HTTP transport) never
 imports a task package: it asks this map for a task by name and calls the `Task` interface.
 
@@ -74,7 +75,7 @@ FUNCTIONS: dict[str, str] = {
 # Service routes of a task's own, and what a server of another model answers there (409 code,
 # who the route is for, whether it takes images): the service refuses them without loading the
 # task that owns them. A route that takes images, on a server whose task has routes of its own,
-# gets that task's refusal (Task.serve_refusal) instead.
+# gets that task's refusal (Task.refused) instead.
 ROUTES: dict[str, tuple[str, str, bool]] = {
     "/v1/restore": ("not_restoration", "restoration and style models (--task denoise, deblur, superres, inpaint or style)", True),
     "/v1/generate": ("not_generator", "GANs (visionflow train --task gan)", False),

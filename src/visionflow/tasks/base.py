@@ -1,9 +1,15 @@
 """What every task provides: the `Task` interface the shared core calls.
 
 The core (scan, decode, tf.data pipeline, training loop, run folder, runtimes, HTTP transport)
-never asks which task it runs; whatever differs between tasks is a method here. A new task is
-one package under `visionflow/tasks/` that subclasses `Task`, registers an instance in `TASKS`
-and is named in the task map (`visionflow.tasks.WHERE`).
+never asks which task it runs; whatever differs between tasks is a method here, or one of the
+task's *parts*. A new task is one package under `visionflow/tasks/` that subclasses `Task`,
+registers an instance in `TASKS` and is named in the task map (`visionflow.tasks.WHERE`).
+
+The methods are grouped by what they serve (settings, data, training, model, outputs,
+evaluation and report, export); none only forwards a call. A task's larger pieces (what runs
+after training, its command-line verbs, its loader, exporter and service) are parts: declared
+once in `Task.parts` as "module:attribute" paths, loaded on first use by `Task.part(role)` and
+called by the core directly (`PARTS` says each role's signature).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import importlib
 
 import numpy as np
 
@@ -30,12 +38,29 @@ class EvaluationData:
     source: dict = field(default_factory=dict)  # where the labels came from, for metrics.json
 
 
+# The roles of a task's parts (`Task.parts`), with what the core calls on each. A role the task
+# does not declare is done by the core's shared code for models that label images.
+PARTS: dict[str, str] = {
+    "finish": "finish_run(task, paths, folder, state, cfg, say) -> metrics: after training, the kept model "
+              "evaluated into metrics.json, plots and report.html",
+    "report": "write_report(task, folder, meta, metrics) -> Path | None: report.html of a run or evaluation "
+              "folder rebuilt from its files (`visionflow report`)",
+    "loader": "load(path, backend=, unsafe=, say=): what `visionflow.load(path)` returns for the task's models",
+    "verbs": "a module with predict(args, o) and/or evaluate(args, o): `visionflow predict` / `evaluate` for "
+             "the task's models (o: PredictOptions / EvaluateOptions) -> exit code",
+    "exporter": "export(run, names, out, samples, min_agreement, unsafe, say) -> [ExportResult]: "
+                "`visionflow export` of the task's models, parity checked",
+    "service": "a module with load(task, run, cfg, say) -> the served model (`name`, `info()`), and "
+               "mount(app, service): the task's own HTTP routes",
+}
+
+
 class Task:
     """A kind of model output: its data, head, loss, predictions, metrics, report and export check.
 
-    Subclasses set `name`, `description` and `data_help` and implement the methods below.
-    `predictor` arguments are `visionflow.predictor.Predictor` objects (classes, thresholds,
-    temperature, ...).
+    Subclasses set `name`, `description` and `data_help`, implement the methods below and declare
+    their parts (`parts`). `predictor` arguments are `visionflow.predictor.Predictor` objects
+    (classes, thresholds, temperature, ...).
     """
 
     name: str = ""
@@ -61,6 +86,28 @@ class Task:
     carried: tuple[str, ...] = ()  # keys of a run's labels.json that its exports carry too
     predict_options: tuple[str, ...] = ()  # PredictOptions only its models take (e.g. style: style, strength)
     networks: str = ""  # the module of the task's own networks (and their layers), imported with the task
+    parts: dict[str, str] = {}  # role (PARTS) -> "module:attribute" or "module"
+    routes: tuple[str, ...] = ()  # the service routes its models answer beyond GET /v1/model (the page's footer)
+    refusal: tuple[str, str] = ("", "")  # (code, message) of the 409 the shared image routes answer for its models
+
+    # -- parts --------------------------------------------------------------------------------
+    def part(self, role: str):
+        """The task's part `role` (PARTS), imported on first use; None where the task declares none."""
+        if role not in PARTS:
+            raise ValueError(f"Unknown part {role!r}; the roles are {', '.join(PARTS)}.")
+        where = self.parts.get(role)
+        if not where:
+            return None
+        module, _, attr = where.partition(":")
+        found = importlib.import_module(module)
+        for name in filter(None, attr.split(".")):
+            found = getattr(found, name)
+        return found
+
+    def verb(self, name: str):
+        """The task's own `visionflow NAME` for its models (`predict`, `evaluate`), or None."""
+        verbs = self.part("verbs")
+        return getattr(verbs, name, None) if verbs is not None else None
 
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -142,10 +189,6 @@ class Task:
         """labels.json: what a saved model needs besides its weights."""
         raise NotImplementedError
 
-    def finish_run(self, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
-        """After training: evaluation of the kept model, metrics.json, plots and report.html."""
-        raise NotImplementedError
-
     def finish_reserve_s(self, cfg) -> float:
         """Seconds `finish_run` spends beyond evaluating the validation images (which the time
         budget measures during the epochs), kept free of training within the run's budget."""
@@ -219,11 +262,6 @@ class Task:
         """Fitted on the validation result (e.g. temperature scaling); stored in labels.json."""
         return None
 
-    def rebuild_report(self, folder: Path, meta: dict, metrics: dict) -> Path | None:
-        """report.html of a run or evaluation folder of the task rebuilt from its files, where the
-        task writes a report of its own (`visionflow report`); None: the shared report."""
-        return None
-
     def summary_tiles(self, m: dict) -> list[tuple[str, Any]]:
         raise NotImplementedError
 
@@ -233,12 +271,6 @@ class Task:
 
     # -- export -------------------------------------------------------------------------------
     quantizable: bool = True  # int8 formats make sense for its models (`export --format all` includes them)
-
-    def export(self, run, names: list[str], out, samples: int, min_agreement: float, unsafe: bool,
-               say: Callable[[str], None]) -> list | None:
-        """The task's own export of `run` in formats `names` (ExportResults), or None where the shared
-        export of a model that labels images applies (`visionflow.export.exporter`)."""
-        return None
 
     def output_spec(self, classes: list[str]) -> dict:
         """What the exported model's output holds (labels.json `output`)."""
@@ -258,37 +290,11 @@ class Task:
         """Why a quantized export's decisions may differ, in one line (empty: nothing to say)."""
         return ""
 
-    # -- loading and the command line ----------------------------------------------------------
-    def load_model(self, path, unsafe: bool = False, backend: str = "auto", say: Callable[[str], None] | None = None):
-        """What `visionflow.load(path)` returns for a model of the task when it answers with something
-        else than labels (e.g. a detector's boxes); None: the shared `Predictor`."""
-        return None
-
-    def predict_command(self, args, o) -> int | None:
-        """`visionflow predict` for a model of the task (`o`: PredictOptions), its exit code; None
-        where the shared prediction of labels applies."""
-        return None
-
-    def evaluate_command(self, args, o) -> int | None:
-        """`visionflow evaluate` for a model of the task (`o`: EvaluateOptions), its exit code; None
-        where the shared evaluation of labels applies."""
-        return None
-
     # -- service ------------------------------------------------------------------------------
-    def serve_load(self, run, cfg, say: Callable[[str], None]):
-        """What `visionflow serve` runs for a model of the task when it has routes of its own (an
-        object with `name` and `info()`, loaded and warmed up); None: the shared service of models
-        that label images (/v1/predict, /v1/explain, /v1/video)."""
-        return None
-
-    def mount(self, app, service) -> None:
-        """Adds the task's own routes to the service's FastAPI app (`service` is the
-        `visionflow.serve.app.Service`: its `served_or_503()`, `one_at_a_time()` and `cfg`)."""
-
-    def serve_refusal(self, served) -> tuple[str, str]:
-        """(error code, message) of the 409 that the shared image routes answer on a server of this
-        task's model (one with routes of its own)."""
-        return "wrong_route", f"This server runs a {self.name} model; see GET /v1/model."
+    def refused(self) -> tuple[str, str]:
+        """(code, message) of the 409 that the shared image routes answer on a server of this
+        task's model (one with a service of its own)."""
+        return self.refusal if self.refusal[0] else ("wrong_route", f"This server runs a {self.name} model; see GET /v1/model.")
 
 
 TASKS: Registry[Task] = Registry("task")

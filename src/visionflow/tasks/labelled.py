@@ -20,6 +20,7 @@ class LabelTask(Task):
     """A task whose models label images: a registered feature network plus the task's head."""
 
     on_features = True
+    parts = {"finish": "visionflow.workflow:evaluate_labels"}  # the shared evaluation of labels
 
     def check_config(self, cfg):
         if cfg.pairs:
@@ -38,7 +39,7 @@ class LabelTask(Task):
         """(training, validation) tf.data datasets of (input, target) batches."""
         from visionflow.training.data import labelled_datasets
 
-        return labelled_datasets(cfg, folder, paths, batch_size)
+        return labelled_datasets(self, cfg, folder, paths, batch_size)
 
     def statistics_dataset(self, cfg, folder, batch_size: int):
         """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at
@@ -57,7 +58,7 @@ class LabelTask(Task):
         records = folder.splits["train"]
         order = np.random.default_rng(cfg.seed).permutation(len(records))[:PRECISE_BN_IMAGES]
         sample = [records[i] for i in order]
-        return make_dataset(sample, training_targets(cfg, folder, sample), cfg.image_size, batch_size,
+        return make_dataset(sample, training_targets(self, folder, sample), cfg.image_size, batch_size,
                             training=False, cache="memory", resize=Resize(cfg.resize), columns=matrix(folder, sample))
 
     def complete(self, cfg, facts):
@@ -70,7 +71,7 @@ class LabelTask(Task):
     def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
         from visionflow.training.setup import compile_model
 
-        compile_model(model, cfg, classes, learning_rate)
+        compile_model(model, cfg, classes, learning_rate, self)
 
     def meta(self, cfg, classes: list[str]) -> dict:
         """labels.json: what a saved model needs besides its weights."""
@@ -79,8 +80,4 @@ class LabelTask(Task):
         return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
                 **Resize(cfg.resize).to_meta()}
 
-    def finish_run(self, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
-        """After training: evaluation of the kept model, metrics.json, plots and report.html."""
-        from visionflow.workflow import evaluate_labels
 
-        return evaluate_labels(paths, folder, state, cfg, say)

@@ -108,8 +108,8 @@ def _score(other, folder, held_out: list) -> Score:
     from visionflow.training.decision import slice_dataset, slice_scores
 
     model = load_keras(other.paths.model, unsafe=False)
-    batches = slice_dataset(held_out, other.cfg, folder, other.cfg.batch_size or 32)
-    scores = slice_scores(model, batches, other.cfg, folder.classes, "accuracy")
+    batches = slice_dataset(held_out, other.cfg, folder, other.cfg.batch_size or 32, other.task)
+    scores = slice_scores(model, batches, other.cfg, folder.classes, "accuracy", other.task)
     return Score(SCRATCH_MODEL, scores["slice_accuracy"], scores["slice_loss"])
 
 
@@ -140,7 +140,7 @@ def _promote(fitted, other, record: dict, verdict: str, say: Callable[[str], Non
     say(f"versus scratch: {record['winner']} from scratch is kept: {verdict} "
         + (f"({gain:+.1%} accuracy)" if gain else "(same accuracy, lower loss)")
         + f"; the pretrained model is in {runner_up}")
-    return Fitted(fitted.paths, fitted.folder, state, cfg, fitted.clock)
+    return Fitted(fitted.paths, fitted.folder, state, cfg, fitted.clock, task=fitted.task)
 
 
 def _move(source, target) -> None:

@@ -83,14 +83,12 @@ def skip_reason(head: dict, metric: str, epochs_that_fit: int, epochs: int) -> s
     return None
 
 
-def slice_scores(model, batches, cfg, classes: list[str], metric: str) -> dict:
+def slice_scores(model, batches, cfg, classes: list[str], metric: str, task) -> dict:
     """{"slice_loss", "slice_<metric>"} of `model` on `batches` ((inputs, targets) pairs): the task's
     own loss and metric, but without label smoothing and weight penalties, which `evaluate` adds
     and which put a floor under the loss (smoothing 0.1 over 10 classes: ~0.5) that no model
     could get below `CONFIDENT_LOSS`, and that would differ between the models compared."""
-    from visionflow import tasks
-
-    loss_fn, scorer = tasks.get(cfg.task).compile_for(model, cfg.replace(label_smoothing=0.0), classes)
+    loss_fn, scorer = task.compile_for(model, cfg.replace(label_smoothing=0.0), classes)
     targets, outputs = [], []
     for x, y in batches:
         outputs.append(np.asarray(model.predict_on_batch(x), np.float32))
@@ -101,14 +99,14 @@ def slice_scores(model, batches, cfg, classes: list[str], metric: str) -> dict:
             f"slice_{metric}": float(keras.ops.convert_to_numpy(scorer.result()))}
 
 
-def slice_dataset(records: list, cfg, folder, batch_size: int):
+def slice_dataset(records: list, cfg, folder, batch_size: int, task):
     """The held-out `records` as `cfg`'s model reads them: unaugmented, cached in memory."""
     from visionflow.data.pipeline import make_dataset
     from visionflow.data.resize import Resize
     from visionflow.tabular.fusion import matrix
     from visionflow.training.setup import training_targets
 
-    return make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size, training=False,
+    return make_dataset(records, training_targets(task, folder, records), cfg.image_size, batch_size, training=False,
                         cache="memory", resize=Resize(cfg.resize), columns=matrix(folder, records))
 
 
@@ -116,11 +114,12 @@ class SliceScore(keras.callbacks.Callback):
     """Adds `slice_loss` and `slice_<metric>` (the model on the held-out slice, `slice_scores`) to
     each epoch's logs."""
 
-    def __init__(self, dataset, cfg, classes: list[str], metric: str):
+    def __init__(self, dataset, cfg, classes: list[str], task):
         super().__init__()
-        self.dataset, self.cfg, self.classes, self.metric = dataset, cfg, classes, metric
+        self.dataset, self.cfg, self.classes, self.task = dataset, cfg, classes, task
+        self.metric = task.curve_metric[0]
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        logs.update(slice_scores(self.model, self.dataset, self.cfg, self.classes, self.metric))
+        logs.update(slice_scores(self.model, self.dataset, self.cfg, self.classes, self.metric, self.task))

@@ -30,7 +30,7 @@ def _features(backbone, dataset) -> tuple[np.ndarray | list[np.ndarray], np.ndar
 
 
 def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: dict | None, val_ds,
-               say: Callable[[str], None], held_out: list | None = None) -> dict:
+               say: Callable[[str], None], held_out: list | None = None, task=None) -> dict:
     """Trains the head of `model` (a backbone plus the task's `dense_head`) for `cfg.head_epochs` epochs on
     the backbone's features; returns what it measured (stored in state.json and metrics.json).
 
@@ -43,7 +43,6 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     """
     import keras
 
-    from visionflow import tasks
     from visionflow.data.pipeline import make_dataset
     from visionflow.data.resize import Resize
     from visionflow.models.backbones import BACKBONE_LAYER
@@ -60,7 +59,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     t0 = time.perf_counter()
 
     def features(records):
-        ds = make_dataset(records, training_targets(cfg, folder, records), cfg.image_size, batch_size,
+        ds = make_dataset(records, training_targets(task, folder, records), cfg.image_size, batch_size,
                           training=False, cache="none", resize=Resize(cfg.resize), columns=matrix(folder, records))
         return _features(backbone, ds)
 
@@ -83,7 +82,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
 
     def train(x, y):
         head.set_weights(start)
-        compile_model(head, cfg, folder.classes, cfg.learning_rate)
+        compile_model(head, cfg, folder.classes, cfg.learning_rate, task)
         schedule = keras.callbacks.LearningRateScheduler(
             lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))
         return head.fit(x, y, validation_data=(x_val, y_val), validation_freq=epochs, epochs=epochs,
@@ -93,7 +92,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     t1 = time.perf_counter()
     history = train(x_train, y_train)
     t_head = time.perf_counter() - t1
-    metric = tasks.get(cfg.task).curve_metric[0]
+    metric = task.curve_metric[0]
     first = x_train[0] if isinstance(x_train, list) else x_train
     result = {"epochs": epochs, "train_images": int(len(first)), "features": int(first.shape[-1]),
               "feature_seconds": round(t_features, 2), "head_seconds": round(t_head, 2),
@@ -102,7 +101,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
               f"val_{metric}": round(float(history[f"val_{metric}"][-1]), 4),
               "val_loss": round(float(history["val_loss"][-1]), 4)}
     if held_out:
-        scores = slice_scores(head, [(x_slice, y_slice)], cfg, folder.classes, metric)
+        scores = slice_scores(head, [(x_slice, y_slice)], cfg, folder.classes, metric, task)
         result.update(slice_images=len(held_out), **{k: round(v, 4) for k, v in scores.items()})
 
         def refit() -> dict:

@@ -18,12 +18,10 @@ def make_optimizer(cfg: TrainConfig, learning_rate: float) -> keras.optimizers.O
     return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, classes: list[str] | int, learning_rate: float) -> None:
-    """Compiles with the loss and metric of `cfg.task` for `classes` (names, or a count)."""
-    from visionflow import tasks
-
+def compile_model(model: keras.Model, cfg: TrainConfig, classes: list[str] | int, learning_rate: float, task) -> None:
+    """Compiles with the loss and metric of `task` (the run's) for `classes` (names, or a count)."""
     names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
-    loss, metric = tasks.get(cfg.task).compile_for(model, cfg, names)
+    loss, metric = task.compile_for(model, cfg, names)
     model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss, metrics=[metric])
 
 
@@ -40,10 +38,7 @@ def schedule_factor(name: str, epoch: int, epochs: int, start: int = 0) -> float
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def training_targets(cfg: TrainConfig, folder, records) -> np.ndarray:
+def training_targets(task, folder, records) -> np.ndarray:
     """The float32 targets of `records` (of the ImageFolder `folder`) for the model's output, as the
-    run's task encodes them."""
-    from visionflow import tasks
-
-    task = tasks.get(cfg.task)
+    run's `task` encodes them."""
     return task.encode(task.targets(records, folder.classes), folder.classes)

@@ -141,7 +141,7 @@ class Distilled(Strategy):
             distillation,  # also registers the distillation loss a checkpoint names
         )
 
-        return distillation.datasets(run.cfg, run.folder, run.paths, run.batch, run.say)
+        return distillation.datasets(run.task, run.cfg, run.folder, run.paths, run.batch, run.say)
 
     def compile(self, run, model, learning_rate):
         from visionflow import distillation
@@ -179,7 +179,7 @@ class HeadPhase(Strategy):
         kept = {r.path for r in self.held_out}
         rest = replace(folder, splits={**folder.splits, "train": [r for r in folder.splits["train"] if r.path not in kept]})
         run.images = len(rest.splits["train"])
-        self.slice_ds = decision.slice_dataset(self.held_out, cfg, folder, run.batch)
+        self.slice_ds = decision.slice_dataset(self.held_out, cfg, folder, run.batch, run.task)
         return run.task.datasets(cfg, rest, run.paths, run.batch)
 
     def begin(self, run, model, val_ds):
@@ -188,7 +188,7 @@ class HeadPhase(Strategy):
         state, cfg = run.state, run.cfg
         if not self._active(run) or state["epoch"] != 0 or state["checkpoint"]:
             return
-        head = train_head(model, cfg, run.folder, run.batch, run.class_weight, val_ds, run.say, self.held_out)
+        head = train_head(model, cfg, run.folder, run.batch, run.class_weight, val_ds, run.say, self.held_out, run.task)
         refit = head.pop("_refit", None)
         state["head"] = head
         state["train_seconds"] = state.get("train_seconds", 0.0) + head["seconds"]
@@ -227,9 +227,11 @@ class HeadPhase(Strategy):
             run.say(f"{why}; the head trained again on all {head['refit']['train_images']} training images: "
                     f"val_{metric} {head['refit'][f'val_{metric}']:.4f}")
             return
-        run.say(f"fine-tuning: each epoch scored on the {len(self.held_out)} held-out training images; it stops once "
-                f"their loss has not improved for {decision.PATIENCE} epochs, and the head alone (loss "
-                f"{head['slice_loss']:.4f}) stays kept unless an epoch beats it")
+        patience = run.cfg.patience if "patience" in run.state.get("given", ()) else decision.PATIENCE
+        stops = (f"it stops once their loss has not improved for {patience} epochs" if patience
+                 else "--patience 0: every epoch runs")
+        run.say(f"fine-tuning: each epoch scored on the {len(self.held_out)} held-out training images; {stops}, and "
+                f"the head alone (loss {head['slice_loss']:.4f}) stays kept unless an epoch beats it")
         save_model(run.task.kept_model(model), run.paths.model)
         state["best"] = {"metric": "slice_loss", "value": head["slice_loss"], "epoch": 0,
                          "val_loss": head["val_loss"]}
@@ -239,7 +241,7 @@ class HeadPhase(Strategy):
 
         if self.slice_ds is None:
             return [], []
-        return [SliceScore(self.slice_ds, run.cfg, run.folder.classes, run.task.curve_metric[0])], []
+        return [SliceScore(self.slice_ds, run.cfg, run.folder.classes, run.task)], []
 
     def keeping(self, run):
         from visionflow.training.decision import PATIENCE
@@ -281,9 +283,11 @@ class Fused(Strategy):
 
     def __init__(self):
         self.table = None
+        self.task = None  # the run's, from `check`
         self.classes: list[str] = []
 
     def check(self, cfg, task, distributed):
+        self.task = task
         if not task.takes_columns:
             raise ConfigError(f"--columns feeds table columns to classification and multi-label models; --task "
                               f"{task.name} does not read them.")
@@ -317,7 +321,6 @@ class Fused(Strategy):
             say(f"  {column.describe()}")
 
     def prepare(self, model, cfg, say):
-        from visionflow import tasks
         from visionflow.models import MODELS
         from visionflow.models.registry import make_regularizer
         from visionflow.tabular.fusion import fuse
@@ -325,7 +328,7 @@ class Fused(Strategy):
         if model is None:
             return model
         dropout = MODELS.get(cfg.model).default_dropout if cfg.dropout is None else cfg.dropout
-        return fuse(model, self.table, tasks.get(cfg.task), self.classes, dropout, make_regularizer(cfg.l1, cfg.l2))
+        return fuse(model, self.table, self.task, self.classes, dropout, make_regularizer(cfg.l1, cfg.l2))
 
     def begin(self, run, model, val_ds):
         from visionflow.rundir import read_json, write_json

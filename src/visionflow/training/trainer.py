@@ -43,6 +43,7 @@ class Fitted:
     cfg: TrainConfig
     clock: WallClock | None = None
     chosen: tuple[str, ...] = ()  # the settings the recipe chose in this call (a new run's unset ones)
+    task: object = None  # the visionflow.tasks.Task it trained, resolved once
 
 
 def _seed_everything(seed: int) -> None:
@@ -191,8 +192,10 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
     from visionflow.training import strategies as strategies_lib
 
-    task = tasks.get(cfg.task)
+    task = tasks.get(cfg.task)  # the one look-up of the run: the Task is handed on from here
     cfg = task.check_config(cfg)
+    if cfg.batch_size is None:
+        cfg = cfg.replace(batch_size=task.batch_size)
     strategies = strategies_lib.for_run(cfg)
     for strategy in strategies:
         strategy.check(cfg, task, distributed)
@@ -201,7 +204,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     if distributed:
         from visionflow.training.distributed import setup
 
-        _check_distributed(cfg)
+        _check_distributed(cfg, task)
         cluster = setup()  # before any other TensorFlow operation
         if not cluster.chief:
             say = _quiet
@@ -259,7 +262,7 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
             import tempfile
 
             cfg = cfg.replace(project=tempfile.mkdtemp(prefix="visionflow-worker-"), name="run")
-        cfg, paths, state = _start_run(cfg, folder)
+        cfg, paths, state = _start_run(task, cfg, folder, given=tuple(n for n in MANAGED if n not in unset))
         if task.inputs == "image" and task.examines_data:  # the doctor compares pictures (hashes, thumbnails)
             _doctor(paths, folder, say)
     elif state.get("finished") or state["epoch"] >= cfg.epochs:
@@ -276,35 +279,33 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
     if unset and cluster is None:  # small_cnn from scratch may challenge the model after its epochs: time kept for it
         from visionflow.training.versus import aside_seconds
 
-        clock.aside_s = aside_seconds(cfg, folder, {"model", "weights"} <= set(unset))
+        clock.aside_s = aside_seconds(cfg, folder, {"model", "weights"} <= set(unset), task)
     say(f"run: {paths.root}")
     if cluster:
         state["workers"] = cluster.workers
     if cluster and not cluster.chief:
         try:
             if not state.get("finished") and state["epoch"] < cfg.epochs:
-                _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
+                _fit(task, cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
         finally:
             shutil.rmtree(paths.root.parent, ignore_errors=True)  # the worker's private copy
-        return Fitted(None, folder, state, cfg, clock)
+        return Fitted(None, folder, state, cfg, clock, task=task)
     if not state.get("finished") and state["epoch"] < cfg.epochs:
-        _fit(cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
+        _fit(task, cfg, folder, paths, state, say, model, callbacks or [], cluster, strategies, clock)
     state["finished"] = True
     state["wall_seconds"] = round(clock.elapsed(), 2)
     write_json(paths.state, state)
     for strategy in strategies:
         strategy.finish(paths, state)
-    return Fitted(paths, folder, state, cfg, clock, unset)
+    return Fitted(paths, folder, state, cfg, clock, unset, task)
 
 
 def _quiet(text: str) -> None:
     """Where the output of workers other than the chief goes."""
 
 
-def _check_distributed(cfg: TrainConfig) -> None:
-    from visionflow import tasks
-
-    if not tasks.get(cfg.task).distributable:
+def _check_distributed(cfg: TrainConfig, task) -> None:
+    if not task.distributable:
         raise ConfigError(f"--task {cfg.task} does not train with --distributed yet; train it on one worker.")
     if cfg.freeze_epochs or cfg.head_epochs:
         raise ConfigError("--freeze-epochs and --head-epochs are not supported with --distributed yet; train the "
@@ -323,25 +324,21 @@ def _worker_copy(paths: RunPaths) -> tuple[RunPaths, dict]:
     return copy, read_json(copy.state)
 
 
-def model_meta(cfg: TrainConfig, classes: list[str]) -> dict:
-    """labels.json of a run: the task's model metadata."""
-    from visionflow import tasks
-
-    return tasks.get(cfg.task).meta(cfg, classes)
-
-
-def _start_run(cfg: TrainConfig, folder: ImageFolder) -> tuple[TrainConfig, RunPaths, dict]:
-    """Creates the run folder with its resolved config, labels, data report and manifest."""
+def _start_run(task, cfg: TrainConfig, folder: ImageFolder, given: tuple[str, ...] = ()) -> tuple[TrainConfig, RunPaths, dict]:
+    """Creates the run folder with its resolved config, labels, data report and manifest. `given`:
+    the recipe's settings the user set, kept in state.json so that they win over a strategy's
+    choice in every session of the run (a resume included)."""
     from visionflow.models import MODELS
 
     spec = MODELS.get(cfg.model)
     cfg = cfg.replace(dropout=spec.default_dropout if cfg.dropout is None else cfg.dropout)
     paths = new_run_dir(cfg.project, cfg.name)
     write_yaml(paths.config, cfg.to_dict())
-    write_json(paths.labels, model_meta(cfg, folder.classes))
+    write_json(paths.labels, task.meta(cfg, folder.classes))
     write_json(paths.data_report, folder.report)
     write_csv(paths.manifest, manifest(folder))
-    state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False}
+    state = {"epoch": 0, "history": [], "best": None, "stopped": None, "checkpoint": None, "finished": False,
+             "given": list(given)}
     return cfg, paths, state
 
 
@@ -374,7 +371,7 @@ def _phases(cfg: TrainConfig, backbone: bool) -> list[tuple[int, int, float, boo
     return [(0, cfg.epochs, cfg.learning_rate, None)]
 
 
-def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
+def _fit(task, cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, say: Callable[[str], None],
          model=None, extra: list | None = None, cluster=None, strategies: list | None = None,
          clock: WallClock | None = None) -> None:
     """Runs the remaining epochs, phase by phase, with the run's callbacks.
@@ -390,11 +387,9 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
 
     from visionflow.models import MODELS
     from visionflow.models.backbones import freeze_batchnorm, set_backbone_trainable
-    from visionflow import tasks
     from visionflow.training.callbacks import Progress, RunKeeper
     from visionflow.training.strategies import PreciseStatistics, Run, for_run
 
-    task = tasks.get(cfg.task)
     n_train = task.epoch_size(cfg, folder)
     workers = cluster.workers if cluster else 1
     batch = cfg.batch_size * workers  # the global batch; each worker takes cfg.batch_size of it
@@ -439,14 +434,16 @@ def _fit(cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: dict, sa
         say(f"stopped: {state['stopped']}")
         return
     keeping = {"monitor": cfg.monitor, "keep": cfg.keep, "patience": cfg.patience}
+    given = set(state.get("given", ()))  # what the user set wins over a strategy's choice
     for strategy in strategies:
-        keeping.update(strategy.keeping(run) or {})
+        keeping.update({k: v for k, v in (strategy.keeping(run) or {}).items() if k not in given})
     before, after = [], []
     for strategy in strategies:
         first, then = strategy.callbacks(run, model)
         before, after = before + first, after + then
     per_worker = f" ({workers} workers x {cfg.batch_size})" if cluster else ""
-    say(f"model: {cfg.model} ({task.describe_size(model)}), {cfg.epochs} epochs, "
+    epochs = f"up to {cfg.epochs} epochs (the budget decides)" if run.clock.budget_s else f"{cfg.epochs} epochs"
+    say(f"model: {cfg.model} ({task.describe_size(model)}), {epochs}, "
         f"batch {batch}{per_worker}, {cfg.image_size[0]}x{cfg.image_size[1]}, {steps} steps per epoch")
     tensorboard = keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False, profile_batch=0)
     interactive = None if say is print else False

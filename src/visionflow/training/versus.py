@@ -64,24 +64,23 @@ def pretrained_score(cfg, state: dict) -> Score | None:
     return Score(cfg.model, float(row.get("slice_accuracy", 0.0)), float(best["value"]))
 
 
-def _may_run(cfg, chose_model: bool) -> bool:
-    """Whether the settings let a from-scratch model challenge this run at all."""
-    from visionflow import tasks
+def _may_run(cfg, chose_model: bool, task) -> bool:
+    """Whether the settings let a from-scratch model challenge this run (of `task`) at all."""
     from visionflow.models import MODELS
 
     if cfg.versus_scratch == "never" or (cfg.versus_scratch == "auto" and not chose_model):
         return False
     if cfg.columns or cfg.dp or cfg.teacher or cfg.fine_tune != "auto":
         return False  # the slice is held out only by --fine-tune auto
-    return bool(MODELS.get(cfg.model).backbone) and tasks.get(cfg.task).scratch_challenger
+    return bool(MODELS.get(cfg.model).backbone) and task.scratch_challenger
 
 
-def aside_seconds(cfg, folder, chose_model: bool) -> float:
+def aside_seconds(cfg, folder, chose_model: bool, task) -> float:
     """Seconds a new run keeps from its epochs for the from-scratch challenger: what the recipe
     predicts small_cnn needs (`recipe.scratch_seconds`), where one may come (0 where none will)."""
     from visionflow.recipe import DataFacts, scratch_is_cheap, scratch_seconds
 
-    if not _may_run(cfg, chose_model):
+    if not _may_run(cfg, chose_model, task):
         return 0.0
     facts = DataFacts.of(folder)
     return scratch_seconds(facts) if cfg.versus_scratch == "always" or scratch_is_cheap(facts) else 0.0
@@ -93,7 +92,7 @@ def why_not(fitted, chose_model: bool) -> str | None:
     from visionflow.training.decision import CONFIDENT_LOSS
 
     cfg, state = fitted.cfg, fitted.state
-    if not _may_run(cfg, chose_model) or state.get("workers", 1) > 1:
+    if not _may_run(cfg, chose_model, fitted.task) or state.get("workers", 1) > 1:
         return ""
     score = pretrained_score(cfg, state)
     if score is None:

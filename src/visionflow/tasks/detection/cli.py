@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
-import os
 import sys
 from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
+from visionflow.network.cli import Inputs, label_flags, named, refuse, save
+from visionflow.network.cli import evaluate as evaluate_command
 
 CSV_HEADER = ["source", "frame", "time", "id", "label", "score", "x1", "y1", "x2", "y2", "error"]
 
@@ -80,25 +80,13 @@ def _annotated_image(out_dir: Path, source: str, det, used: set) -> None:
     from visionflow.data.decode import decode
     from visionflow.tasks.detection.video import draw_frame
 
-    stem = Path(source).stem or "image"
-    name = f"{stem}.jpg"
-    n = 1
-    while name in used:
-        n += 1
-        name = f"{stem}_{n}.jpg"
-    used.add(name)
     drawn = [(b["box"], 0, b["label"], b["score"], []) for b in det.boxes]
-    target = out_dir / name
-    if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
-        raise VisionflowError(f"--annotate {out_dir} would overwrite the input {source}; choose another folder.")
-    tmp = target.with_name(f".{name}.part.jpg")
-    Image.fromarray(draw_frame(decode(source), drawn)).save(tmp, quality=92)
-    os.replace(tmp, target)
+    picture = Image.fromarray(draw_frame(decode(source), drawn))
+    save(named(out_dir, source, used, ".jpg"), source, lambda buf: picture.save(buf, format="JPEG", quality=92))
 
 
 def predict(args: argparse.Namespace, o) -> int:
     from visionflow.cli.predict import may_hold_many
-    from visionflow.predict import iter_inputs
     from visionflow.tasks.detection.detector import Detector, check_thresholds
     from visionflow.tasks.detection.track import parse_line
     from visionflow.video.reader import Sampling, VideoError, is_video
@@ -108,8 +96,7 @@ def predict(args: argparse.Namespace, o) -> int:
                               "(--annotate DIR draws them).")
     if o.overlay:
         raise VisionflowError("--overlay is for segmentation models; a detector's boxes are drawn with --annotate DIR.")
-    if o.segments or o.cam or o.top_k != 1 or o.tta:
-        raise VisionflowError("--segments, --cam, --top-k and --tta are for classifiers; a detector lists boxes.")
+    refuse(label_flags(o), "is for classifiers; a detector lists boxes.")
     line = parse_line(o.count_line) if o.count_line else None
     if (o.track or line) and not any(is_video(a) or may_hold_many(a) for a in args.inputs):
         raise VisionflowError("--track and --count-line follow objects through a video; no video was given.")
@@ -117,19 +104,9 @@ def predict(args: argparse.Namespace, o) -> int:
     detector = Detector.load(args.run, backend=o.backend, unsafe=o.unsafe)
     detector.conf = detector.conf if o.conf is None else o.conf
     detector.iou = detector.iou if o.iou is None else o.iou
-    videos: list[str] = []
-
-    def images():
-        for path in iter_inputs(args.inputs, videos=True):
-            if is_video(path):
-                videos.append(path)
-            else:
-                yield path
-
-    paths = images()
-    first = next(paths, None)
-    if first is None and not videos:
-        raise VisionflowError("No input images or videos found.")
+    inputs = Inputs(args.inputs)
+    inputs.check()
+    first, videos = inputs.first, inputs.videos
     if (o.track or line) and first is not None and not videos:
         raise VisionflowError("--track and --count-line follow objects through a video; no video was given.")
     from visionflow.cli.video import annotate_targets
@@ -145,7 +122,7 @@ def predict(args: argparse.Namespace, o) -> int:
         image_dir.mkdir(parents=True, exist_ok=True)
     used: set = set()
     if first is not None:
-        for det in detector.iter_predict(itertools.chain([first], paths), batch_size=o.batch_size):
+        for det in detector.iter_predict(inputs.images(), batch_size=o.batch_size):
             failed += not det.ok
             rows.image(det)
             if image_dir is not None and det.ok:
@@ -180,18 +157,8 @@ def predict(args: argparse.Namespace, o) -> int:
 
 def evaluate(args: argparse.Namespace, o) -> int:
     from visionflow.tasks.detection.detector import check_thresholds
-    from visionflow.tasks.detection.evaluate import evaluate_folder, format_table
+    from visionflow.tasks.detection.evaluate import EVALUATOR
 
-    for flag, on in (("--slices", o.slices), ("--labels", o.labels), ("--pairs", o.pairs), ("--tta", o.tta),
-                     ("--features", o.features != "visionflow")):
-        if on:
-            raise VisionflowError(f"{flag} does not apply to detection models.")
     if o.conf is not None:
         check_thresholds(o.conf, 0.5)
-    result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, backend=o.backend, conf=o.conf)
-    print(f"{result['data']}:")
-    print(format_table(result))
-    for rec in result["skipped"]:
-        print(f"skipped {rec.path}: {rec.reason}", file=sys.stderr)
-    print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
-    return 0
+    return evaluate_command(EVALUATOR, args, o, (), conf=o.conf)

@@ -17,6 +17,7 @@ import numpy as np
 
 from visionflow.data.dataset import ImageFolder, make_folder
 from visionflow.data.scan import Record, check_records
+from visionflow.data.split import image_split
 from visionflow.errors import DataError
 from visionflow.tasks.detection.annotations import Split, Truth, find_splits, read
 from visionflow.tasks.detection.boxes import SIZES, size_class
@@ -133,7 +134,7 @@ def load_boxes(root: str | Path, val_split: float = 0.0, seed: int = 42, classes
         records[target] = records.get(target, []) + ok
     split_info: dict = {"kind": "folders", "layout": {n: splits[n].layout for n in splits}}
     if "all" in splits and not only:
-        records, split_info = _split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
+        records, split_info = image_split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
         split_info["layout"] = {"all": splits["all"].layout}
     if only:
         records = {"test": records.pop("train", [])}
@@ -148,27 +149,6 @@ def load_boxes(root: str | Path, val_split: float = 0.0, seed: int = 42, classes
                            truth=truth, layout=", ".join(layouts))
     _report(box_folder, findings, listed, negatives)
     return box_folder
-
-
-def _split(records: list[Record], split_file: dict | None, fraction: float, seed: int) -> tuple[dict, dict]:
-    """train/validation of a folder without splits: the recorded split of a resumed run, else a
-    seeded draw of `fraction` of the images, near-duplicates on one side."""
-    from visionflow.data.split import stratified_group_split
-
-    if split_file is not None:
-        held = set(split_file["validation"])
-        val = [r for r in records if r.path in held]
-        train = [r for r in records if r.path not in held]
-        grouped = None
-    else:
-        for r in records:
-            r.label = ""  # one stratum: the images, whatever they hold
-        train, val, grouped = stratified_group_split(records, fraction, seed)
-    for r in val:
-        r.split = "validation"
-    return {"train": train, "validation": val}, {"kind": "classes", "val_split": fraction, "seed": seed,
-                                                 "strategy": "seeded random draw of images",
-                                                 "duplicates_grouped": grouped}
 
 
 def _report(folder: BoxFolder, findings: Counter, listed: list[dict], negatives: Counter) -> None:

@@ -13,6 +13,8 @@ import keras
 import numpy as np
 
 from visionflow.errors import DataError
+from visionflow.network.evaluate import Evaluator
+from visionflow.tasks.detection.detector import Detector
 from visionflow.tasks.detection.metrics import coco_evaluate, match, operating_point
 
 SCORED = 0.001  # lowest score that takes part in mAP (every candidate is ranked)
@@ -71,7 +73,7 @@ def evaluate_records(detector, records: list, truth: dict, say: Callable[[str], 
         for i in range(0, len(records), 8):
             chunk = records[i:i + 8]
             images = [decode(r.path) for r in chunk]
-            for rec, image, got in zip(chunk, images, detector.detect_arrays(images)):
+            for rec, image, got in zip(chunk, images, detector.answers(images)):
                 truths.append(truth[rec.path])
                 found.append(got)
                 sizes.append((image.shape[1], image.shape[0]))
@@ -126,11 +128,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def public(result: dict) -> dict:
-    """The result as metrics.json holds it (no per-image rows or boxes)."""
-    return {k: v for k, v in result.items() if k not in ("rows",) and not k.startswith("_")}
-
-
 def write_rows(path: Path, result: dict, classes: list[str]) -> None:
     """One row per detection (and per image without any), as `visionflow predict --format csv`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,85 +142,67 @@ def write_rows(path: Path, result: dict, classes: list[str]) -> None:
                 out.writerow([row["path"], classes[int(cls)], f"{score:.4f}", *(f"{v:.1f}" for v in box), *facts])
 
 
-def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
-    """After training: the kept model on the validation (and test) images: metrics.json,
-    predictions/<split>.csv, plots and report.html."""
-    from visionflow import plots
-    from visionflow.rundir import read_json, write_json
-    from visionflow.tasks.detection.detector import Detector
-    from visionflow.tasks.detection.report import write_report
+class BoxEvaluator(Evaluator):
+    """COCO figures of boxes (`evaluate_records`); the score threshold fitted on validation."""
 
-    detector = Detector.load(paths.root, backend="keras")
-    plots.training_curves(state["history"], paths.plots / "training_curves.png",
-                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric="map50",
-                          title="validation mAP@0.5")
-    metrics: dict = {"task": "detection", "model": cfg.model, "classes": folder.classes,
-                     "best_epoch": state["best"]["epoch"] if state["best"] else None, "epochs_run": state["epoch"],
-                     "stopped": state["stopped"], "train_seconds": round(state.get("train_seconds", 0.0), 2)}
-    results = {}
-    for split in ("validation", "test"):
-        recs = folder.splits.get(split)
+    predictor = Detector
+    metric, metric_title = "map50", "validation mAP@0.5"
+    headline = ("map50", "map50_95", "per_class")
+
+    def evaluate(self, predictor, records, folder):
+        return evaluate_records(predictor, records, folder.truth)
+
+    def format_table(self, result):
+        return format_table(result)
+
+    def write_rows(self, path, result, classes):
+        write_rows(path, result, classes)
+
+    def write_report(self, folder, metrics, meta, results=None):
+        from visionflow.tasks.detection.report import write_report
+
+        return write_report(folder, metrics, meta, results)
+
+    def fitted(self, predictor, result, paths, say):
+        """The answer's score threshold: the best F1 on validation, kept in labels.json."""
+        from visionflow.rundir import read_json, write_json
+
+        predictor.conf = fit_conf(result)
+        at_threshold(result, predictor.conf, predictor.iou)
+        meta = read_json(paths.labels)
+        meta["conf"] = predictor.conf
+        write_json(paths.labels, meta)
+        predictor.meta = meta
+        say(f"score threshold {predictor.conf:g}: the best F1 on the validation images (labels.json conf; "
+            f"--conf to override)")
+
+    def configure(self, predictor, conf: float | None = None, iou: float | None = None):
+        predictor.conf = predictor.conf if conf is None else conf
+        predictor.iou = predictor.iou if iou is None else iou
+
+    def read_folder(self, data, predictor):
+        from visionflow.tasks.detection.annotations import find_splits
+        from visionflow.tasks.detection.data import load_boxes
+
+        splits = find_splits(data)
+        pick = next((s for s in ("test", "validation") if s in splits), None)
+        where = splits[pick] if pick else data
+        if isinstance(where, tuple):  # Ultralytics' images/<split> + labels/<split>: read through the root
+            folder = load_boxes(data, classes=predictor.classes)
+            recs = folder.splits.get(pick, [])
+            where = data
+        else:
+            folder = load_boxes(where, classes=predictor.classes, only="test")
+            recs = folder.splits["test"]
         if not recs:
-            continue
-        result = results[split] = evaluate_records(detector, recs, folder.truth)
-        if split == "validation":  # the answer's score threshold: the best F1 on validation, kept in labels.json
-            detector.conf = fit_conf(result)
-            at_threshold(result, detector.conf, detector.iou)
-            meta = read_json(paths.labels)
-            meta["conf"] = detector.conf
-            write_json(paths.labels, meta)
-            detector.meta = meta
-            say(f"score threshold {detector.conf:g}: the best F1 on the validation images (labels.json conf; "
-                f"--conf to override)")
-        write_rows(paths.root / "predictions" / f"{split}.csv", result, folder.classes)
-        metrics[split] = public(result)
-        say(f"\n{split}, kept epoch {metrics['best_epoch'] or state['epoch']}:")
-        say(format_table(result))
-    write_json(paths.metrics, metrics)
-    write_report(paths.root, metrics, detector.meta, results)
-    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, predictions/, plots/, history.csv)")
-    return metrics
+            raise DataError(f"No usable annotated images in {where}.")
+        return folder, recs, where, pick
+
+    def findings(self, folder):
+        return {"annotation_findings": folder.report.get("findings", {})}
 
 
-def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = None, unsafe: bool = False,
-                    backend: str = "auto", conf: float | None = None, iou: float | None = None) -> dict:
-    """`visionflow evaluate RUN DIR` for a detector: DIR is one annotated folder in any layout, or a
-    dataset root (its test split, else its validation split); writes metrics.json (map50,
-    map50_95, per_class, ...), predictions.csv, plots and report.html to `out` (default
-    RUN/evaluations/<DIR name>)."""
-    from visionflow.rundir import write_json
-    from visionflow.tasks.detection.annotations import find_splits
-    from visionflow.tasks.detection.data import load_boxes
-    from visionflow.tasks.detection.detector import Detector
-    from visionflow.tasks.detection.report import write_report
-
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
-    detector = Detector.load(run, backend=backend, unsafe=unsafe)
-    detector.conf = detector.conf if conf is None else conf
-    detector.iou = detector.iou if iou is None else iou
-    splits = find_splits(data)
-    pick = next((s for s in ("test", "validation") if s in splits), None)
-    where = splits[pick] if pick else data
-    if isinstance(where, tuple):  # Ultralytics' images/<split> + labels/<split>: read through the root
-        folder = load_boxes(data, classes=detector.classes)
-        recs = folder.splits.get(pick, [])
-    else:
-        folder = load_boxes(where, classes=detector.classes, only="test")
-        recs = folder.splits["test"]
-    if not recs:
-        raise DataError(f"No usable annotated images in {where}.")
-    result = evaluate_records(detector, recs, folder.truth)
-    run_path = Path(run)
-    root = run_path if run_path.is_dir() else run_path.parent
-    target = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
-    target.mkdir(parents=True, exist_ok=True)
-    write_rows(target / "predictions.csv", result, detector.classes)
-    metrics = {"task": "detection", "data": str(where), "split": pick or "all", "model": detector.source,
-               "backend": detector.backend, "classes": detector.classes, "skipped": len(folder.skipped),
-               "annotation_findings": folder.report.get("findings", {}), "evaluation": public(result),
-               **{k: result[k] for k in ("map50", "map50_95", "per_class")}}
-    write_json(target / "metrics.json", metrics)
-    write_report(target, metrics, detector.meta, {"evaluation": result})
-    return {**result, "out": str(target), "data": str(where), "skipped": folder.skipped}
+EVALUATOR = BoxEvaluator()
+finish_run = EVALUATOR.finish_run  # the task's "finish" part
+evaluate_folder = EVALUATOR.evaluate_folder
+public = Evaluator.public

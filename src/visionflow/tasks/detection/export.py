@@ -9,15 +9,12 @@ it passes the same check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 
-from visionflow.errors import ExportFailed
+from visionflow.network.export import ParityExport
+from visionflow.tasks.detection.detector import Detector
 
 MIN_IOU, MAX_SCORE_DIFF = 0.9, 0.01
-MAX_SAMPLES = 32
 
 
 def same_boxes(reference: tuple, got: tuple, conf: float) -> bool:
@@ -39,50 +36,26 @@ def same_boxes(reference: tuple, got: tuple, conf: float) -> bool:
     return bool(np.all(used | (gs <= conf + MAX_SCORE_DIFF)))
 
 
-def export_detector(run: str | Path, names: list[str], out: str | Path | None, samples: int, unsafe: bool,
-                    say: Callable[[str], None]) -> list:
-    from visionflow.export.exporter import export_folders, sha256, write_checked
-    from visionflow.export.formats import FORMATS
-    from visionflow.export.samples import whole_images
-    from visionflow.tasks.detection.detector import Detector
-    from visionflow.tasks.detection.models import with_decoding
+class DetectorExport(ParityExport):
+    predictor = Detector
+    max_samples = 32
+    parity = "boxes"
 
-    detector = Detector.load(run, backend="keras", unsafe=unsafe)
-    paths, out_dir = export_folders(run, detector.keras_model, out)
-    images, where = whole_images(paths.manifest, detector.image_size, max(1, min(samples, MAX_SAMPLES)))
-    say(f"parity check on {where}")
-    reference = detector.detect_arrays(images)
-    model = with_decoding(detector.keras_model)
-    prepared = np.stack([detector.prepare(im) for im in images])
-    reference_rows = np.asarray(model(prepared[:1].astype(np.float32), training=False))  # also builds it for tf2onnx
-    source = Path(detector.source)
-    n_points = int(model.output_shape[1])
-    meta = {**detector.meta, "input": {"name": model.inputs[0].name, "shape": [None, *detector.image_size, 3],
-                                       "dtype": "float32", "range": [0, 255], "resize": "stretch"},
-            "output": {"shape": [None, n_points, 4 + len(detector.classes)],
-                       "layout": "per point: x1, y1, x2, y2 in input pixels, then one score per class",
-                       "postprocess": "scores over conf, class-wise NMS at iou, boxes scaled to the image"},
-            "source": {"path": str(source), "sha256": sha256(source)}}
-    results = []
-    for name in names:
-        fmt = FORMATS.get(name)
+    def output(self, predictor, model):
+        return {"shape": [None, int(model.output_shape[1]), 4 + len(predictor.classes)],
+                "layout": "per point: x1, y1, x2, y2 in input pixels, then one score per class",
+                "postprocess": "scores over conf, class-wise NMS at iou, boxes scaled to the image"}
 
-        def check(run_export, fmt=fmt) -> dict:
-            other = Detector(run_export, detector.classes, detector.image_size, fmt.name, "", detector.meta)
-            got = other.detect_arrays(images)
-            agree = [same_boxes(r, g, detector.conf) for r, g in zip(reference, got)]
-            share = float(np.mean(agree))
-            rows = np.asarray(run_export(prepared[:1].astype(np.float32)))
-            return {"max_abs_diff": float(np.abs(rows[..., 4:] - reference_rows[..., 4:]).max()), "agreement": share,
-                    "samples": len(images), "sample_source": where, "passed": share == 1.0,
-                    "criterion": f"every box matched (IoU >= {MIN_IOU}, score within {MAX_SCORE_DIFF})",
-                    "parity": "boxes"}
+    def compare(self, predictor, reference, got):
+        share = float(np.mean([same_boxes(r, g, predictor.conf) for r, g in zip(reference, got)]))
+        return share, share == 1.0, f"every box matched (IoU >= {MIN_IOU}, score within {MAX_SCORE_DIFF})"
 
-        result = write_checked(fmt, model, out_dir, meta, check, calibration=prepared if fmt.quantized else None)
-        say(result.line())
-        results.append(result)
-    failed = [r.format for r in results if not r.passed]
-    if failed:
-        raise ExportFailed(f"Parity check failed for {', '.join(failed)}: its boxes differ from the .keras model's "
-                           f"(IoU < {MIN_IOU} or score off by more than {MAX_SCORE_DIFF}), so it was not written.")
-    return results
+    def raw_difference(self, reference, got):
+        return float(np.abs(got[..., 4:] - reference[..., 4:]).max())  # the scores (boxes move with them)
+
+    def failed(self):
+        return (f"its boxes differ from the .keras model's (IoU < {MIN_IOU} or score off by more than "
+                f"{MAX_SCORE_DIFF})")
+
+
+export = DetectorExport()  # the task's "exporter" part

@@ -47,7 +47,7 @@ class Images:
         return image, truth
 
 
-def epoch_images(n: int) -> int:
+def epoch_size(n: int) -> int:
     return min(n, EPOCH_IMAGES)
 
 
@@ -69,7 +69,7 @@ class Batches:
             return
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        for i in rng.permutation(len(self.images))[:epoch_images(len(self.images))]:
+        for i in rng.permutation(len(self.images))[:epoch_size(len(self.images))]:
             image, truth = (augment if self.augmented else lambda im, t, sz, _: resize(im, t, sz))(
                 *self.images.get(int(i)), size, rng)
             yield image, self.assigner(truth.boxes, truth.labels, truth.ignore)
@@ -86,6 +86,6 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmente
     for split, train in (("train", True), ("validation", False)):
         images = Images(folder.splits[split], folder.truth, size)
         ds = tf.data.Dataset.from_generator(Batches(images, assigner, seed, train, augmented), output_signature=spec)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_images(len(images)) if train else len(images)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_size(len(images)) if train else len(images)))
         out.append(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2))
     return out[0], out[1]

@@ -63,7 +63,7 @@ def analyse(detector, source: str, sampling=None, track: bool = False, line=None
         with VideoReader(source) as video:
             for frame in video.frames():
                 if keep(frame.index, frame.time):
-                    boxes, scores, labels = detector.detect_arrays([frame.pixels])[0]
+                    boxes, scores, labels = detector.answers([frame.pixels])[0]
                     rows = []
                     if tracker is not None:
                         tracks = tracker.update(boxes, scores, labels)

@@ -29,6 +29,12 @@ class Generation(Task):
                   "with feature-distance, precision/recall and memorisation checks against held-out images."
     data_help = "any folder of images (searched recursively); with --conditional, one folder per class"
     networks = "visionflow.tasks.generation.models"
+    parts = {"finish": "visionflow.tasks.generation.evaluate:finish_run",
+             "report": "visionflow.tasks.generation.report:rebuild",
+             "verbs": "visionflow.tasks.generation.cli",
+             "exporter": "visionflow.tasks.generation.export:export",
+             "service": "visionflow.tasks.generation.serve"}
+    routes = ("/v1/generate",)
     monitor = "val_loss"
     parity = "PSNR of the export's images against the .keras generator's, for the same latent vectors"
     outputs = "samples"
@@ -154,47 +160,13 @@ class Generation(Task):
                 "conditional": bool(cfg.conditional), "image_size": list(cfg.image_size),
                 "latent_dim": int(cfg.latent_dim), **Resize(cfg.resize).to_meta()}
 
-    def rebuild_report(self, folder, meta, metrics):
-        from visionflow.tasks.generation.report import write_report
-
-        return write_report(folder, meta, metrics)
-
     # -- export -------------------------------------------------------------------------------
     quantizable = False
 
-    def export(self, run, names, out, samples, min_agreement, unsafe, say):
-        from visionflow.tasks.generation.export import export_generator
-
-        return export_generator(run, names, out, samples, unsafe, say)
-
-    # -- command line -------------------------------------------------------------------------
-    def evaluate_command(self, args, o):
-        from visionflow.tasks.generation.cli import evaluate
-
-        return evaluate(args, o)
 
     # -- service ------------------------------------------------------------------------------
-    def serve_load(self, run, cfg, say):
-        from visionflow.tasks.generation.serve import load_generator
-
-        served = load_generator(run, say=say)
-        say(f"model ready: {served.name} (gan, {served.artifact})")
-        return served
-
-    def mount(self, app, service):
-        from visionflow.tasks.generation.serve import mount
-
-        mount(app, service)
-
-    def serve_refusal(self, served):
-        return "generator_model", ("This server runs an image generator (GAN), which takes no images: POST to "
-                                   "/v1/generate.")
-
-    # -- after training -----------------------------------------------------------------------
-    def finish_run(self, paths, folder, state, cfg, say: Callable[[str], None]) -> dict:
-        from visionflow.tasks.generation.evaluate import finish_run
-
-        return finish_run(paths, folder, state, cfg, say)
+    refusal = ("generator_model", "This server runs an image generator (GAN), which takes no images: POST to "
+                                  "/v1/generate.")
 
 
 TASKS.add("gan", Generation())

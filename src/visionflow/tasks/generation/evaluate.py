@@ -54,7 +54,7 @@ def generate_like(sampler, labels: np.ndarray | None, n: int, seed: int) -> tupl
     return sampler.run(z, y), y
 
 
-def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
+def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
     """The quality of the kept generator: metrics.json, samples/final.png, plots and report.html."""
     from visionflow.tasks.generation.judge import judge_seconds, train_judge
     from visionflow.tasks.generation.quality import format_table, measure

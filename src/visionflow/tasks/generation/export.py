@@ -21,8 +21,8 @@ MIN_PSNR = 50.0  # dB between an export's images and the .keras generator's, on 
 PARITY_SEED = 12345
 
 
-def export_generator(run: str | Path, names: list[str], out: str | Path | None, samples: int, unsafe: bool,
-                     say: Callable[[str], None]) -> list:
+def export(run: str | Path, names: list[str], out: str | Path | None, samples: int, min_agreement: float,
+           unsafe: bool, say: Callable[[str], None]) -> list:
     """Writes each format of a GAN run's generator (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's images and the .keras generator's over `samples` latents."""
     from visionflow.export.exporter import export_folders, psnr_between, sha256, write_formats

@@ -34,6 +34,11 @@ def save_nearest(generated: np.ndarray, searched: np.ndarray, q: dict, path: Pat
     return save_png(make_grid(np.stack(top + bottom), len(pairs)), path, display_scale(generated.shape[1]))
 
 
+def rebuild(task, folder: Path, meta: dict, metrics: dict) -> Path:
+    """The "report" part: report.html of a run or evaluation folder from its files."""
+    return write_report(folder, meta, metrics)
+
+
 def write_report(folder: Path, meta: dict, metrics: dict, title: str | None = None) -> Path:
     """Writes folder/report.html from metrics.json's quality sections ("validation" for a run,
     "evaluation" for `visionflow evaluate`), the model's labels.json `meta`, and the PNGs beside

@@ -36,8 +36,8 @@ class ServedGenerator:
                 "version": __version__, "model": s.meta.get("model")}
 
 
-def load_generator(run: str | Path, say: Callable[[str], None]) -> ServedGenerator:
-    """Loads and warms up the generator of a run, model file or export folder."""
+def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedGenerator:
+    """The "service" part's loading: the generator of a run, model file or export folder, warmed up."""
     from visionflow.export.exporter import sha256
     from visionflow.tasks.generation.sampler import load_sampler
 
@@ -48,7 +48,9 @@ def load_generator(run: str | Path, say: Callable[[str], None]) -> ServedGenerat
     artifact = path / meta["artifact"] if meta.get("artifact") and path.is_dir() else \
         (path / "model.keras" if path.is_dir() else path)
     say(f"generator {meta.get('model')} ({sampler.backend})")
-    return ServedGenerator(sampler, str(meta.get("model") or path.name), str(artifact), sha256(artifact))
+    served = ServedGenerator(sampler, str(meta.get("model") or path.name), str(artifact), sha256(artifact))
+    say(f"model ready: {served.name} (gan, {served.artifact})")
+    return served
 
 
 def png_bytes(image: np.ndarray) -> bytes:

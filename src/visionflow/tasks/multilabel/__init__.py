@@ -18,6 +18,7 @@ from visionflow.errors import ConfigError
 import visionflow.tasks.multilabel.evaluate as ev
 from visionflow.tasks.base import TASKS, EvaluationData
 from visionflow.tasks.labelled import LabelTask
+from visionflow.tasks.multilabel.labels_csv import label_matrix, load_multilabel
 
 
 @dataclass
@@ -71,15 +72,10 @@ class MultiLabel(LabelTask):
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):
-        from visionflow.tasks.multilabel.labels_csv import load_multilabel
-
         return load_multilabel(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, labels=cfg.labels or None,
                                split_file=split_file)
 
-    def targets(self, records, classes):
-        from visionflow.tasks.multilabel.labels_csv import label_matrix
-
-        return label_matrix(records, classes)
+    targets = staticmethod(label_matrix)  # a 0/1 matrix: a column per label
 
     def encode(self, targets, classes):
         return np.asarray(targets, np.float32)

@@ -21,6 +21,7 @@ from visionflow.errors import ConfigError
 import visionflow.tasks.regression.evaluate as ev
 from visionflow.tasks.base import TASKS, EvaluationData
 from visionflow.tasks.labelled import LabelTask
+from visionflow.tasks.regression.data import load_regression, values
 
 OUTPUT_LAYER = "values"  # the Destandardize layer: the model's output in the targets' units
 PARITY_SHARE = 0.01  # an export's values must lie within this share of each target's spread (std)
@@ -89,15 +90,10 @@ class Regression(LabelTask):
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):
-        from visionflow.tasks.regression.data import load_regression
-
         return load_regression(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, labels=cfg.labels or None,
                                targets=cfg.targets, split_file=split_file)
 
-    def targets(self, records, classes):
-        from visionflow.tasks.regression.data import values
-
-        return values(records, classes)
+    targets = staticmethod(values)  # a column per target (the "classes" of a regression are its targets)
 
     def encode(self, targets, classes):
         return np.asarray(targets, np.float32)

@@ -15,7 +15,9 @@ from typing import Callable
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.recipe import resolve
 from visionflow.tasks.base import TASKS, Task
+from visionflow.tasks.restoration.data import epoch_patches, load_images
 
 
 class Restoration(Task):
@@ -35,6 +37,12 @@ class Restoration(Task):
     loss = "l1"
     time_budget = 10.0  # minutes of training by default
     input_channels = 3
+    parts = {"finish": "visionflow.tasks.restoration.evaluate:finish_run",
+             "report": "visionflow.tasks.restoration.report:rebuild",
+             "verbs": "visionflow.tasks.restoration.cli",
+             "exporter": "visionflow.tasks.restoration.export:export",
+             "service": "visionflow.tasks.restoration.serve"}
+    routes = ("/v1/restore",)
 
     # -- settings -----------------------------------------------------------------------------
     def patch_side(self, cfg) -> int:
@@ -79,10 +87,7 @@ class Restoration(Task):
         return cfg.replace(**{k: v for k, v in filled.items() if getattr(cfg, k) is None}, patch=patch,
                            image_size=(patch, patch))
 
-    def complete(self, cfg, facts):
-        from visionflow.recipe import resolve
-
-        return resolve(cfg, facts)
+    complete = staticmethod(resolve)  # the shared recipe fills what is unset
 
     def patch_multiple(self, cfg, multiple: int) -> int:
         return multiple
@@ -93,8 +98,6 @@ class Restoration(Task):
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):
-        from visionflow.tasks.restoration.data import load_images
-
         return load_images(cfg.data, self.patch_side(cfg), cfg.val_split, cfg.seed, split_file=split_file,
                            pairs=cfg.pairs or None, scale=cfg.scale if self.name == "superres" else 1)
 
@@ -107,8 +110,6 @@ class Restoration(Task):
         return {}
 
     def epoch_size(self, cfg, folder) -> int:
-        from visionflow.tasks.restoration.data import epoch_patches
-
         return epoch_patches(len(folder.splits["train"]))
 
     def datasets(self, cfg, folder, paths, batch_size: int):
@@ -175,65 +176,13 @@ class Restoration(Task):
         """The degradation settings a model keeps in labels.json (evaluation degrades the same way)."""
         return {}
 
-    def rebuild_report(self, folder, meta, metrics):
-        """report.html of a run (or an evaluation) folder from its metrics.json: the tables and the
-        training curves (the per-image histogram and gallery need the images, so only a new run or
-        evaluation draws them)."""
-        from visionflow.tasks.restoration.report import write_report
-        from visionflow.tasks.restoration.restorer import Restorer
-
-        run = folder if (folder / "labels.json").exists() else metrics.get("model")
-        if not run:
-            return None
-        title = f"{self.name} · {Path(metrics['data']).name}" if metrics.get("data") else None
-        return write_report(folder, Restorer.load(run), metrics, {}, title=title)
-
     # -- export -------------------------------------------------------------------------------
     quantizable = False
 
-    def export(self, run, names, out, samples, min_agreement, unsafe, say):
-        from visionflow.tasks.restoration.export import export_restoration
-
-        return export_restoration(run, names, out, samples, unsafe, say)
-
-    # -- command line -------------------------------------------------------------------------
-    def predict_command(self, args, o):
-        from visionflow.tasks.restoration.cli import predict
-
-        return predict(args, o)
-
-    def evaluate_command(self, args, o):
-        from visionflow.tasks.restoration.cli import evaluate
-
-        return evaluate(args, o)
-
     # -- service ------------------------------------------------------------------------------
-    def serve_load(self, run, cfg, say):
-        from visionflow.errors import ModelError
-        from visionflow.predictor import exported_format
-        from visionflow.tasks.restoration.serve import load_restorer
-
-        if cfg.backend == "onnx" and exported_format(Path(run)) is None:  # auto: the Keras model, any size
-            raise ModelError(f"--backend {cfg.backend} for a restoration model: export it first "
-                             f"(visionflow export {run} --format onnx) and serve {run}/export/onnx.")
-        served = load_restorer(run, say=say)
-        say(f"model ready: {served.name} ({served.restorer.task.name}, {served.artifact})")
-        return served
-
-    def mount(self, app, service):
-        from visionflow.tasks.restoration.serve import mount
-
-        mount(app, service)
-
-    def serve_refusal(self, served):
+    def refused(self):
         return "restoration_model", (f"This server runs a {self.name} model, which restores images: POST one image "
                                      f"to /v1/restore.")
-
-    # -- after training -----------------------------------------------------------------------
-    def finish_run(self, paths, folder, state, cfg, say: Callable[[str], None]) -> dict:
-        from visionflow.tasks.restoration.evaluate import finish_run
-
-        return finish_run(self, paths, folder, state, cfg, say)
 
     # -- evaluation ---------------------------------------------------------------------------
     def degrade_image(self, clean: np.ndarray, meta: dict, seed: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

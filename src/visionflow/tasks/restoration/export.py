@@ -50,8 +50,8 @@ def sample_inputs(restorer, manifest: Path, count: int) -> tuple[list[np.ndarray
     return inputs, where
 
 
-def export_restoration(run: str | Path, names: list[str], out: str | Path | None, samples: int, unsafe: bool,
-                       say: Callable[[str], None]) -> list:
+def export(run: str | Path, names: list[str], out: str | Path | None, samples: int, min_agreement: float,
+           unsafe: bool, say: Callable[[str], None]) -> list:
     """Writes each format of a restoration run (see `visionflow.export.export`); parity is the
     lowest PSNR between the format's output and the .keras model's over the sample images."""
     from visionflow.export.exporter import export_folders, psnr_between, sha256, write_formats

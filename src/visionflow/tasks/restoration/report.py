@@ -71,6 +71,20 @@ def gallery(restorer, result: dict) -> str:
             '(degraded input, best baseline, model, clean).</p><div class="gallery">' + "".join(cards) + "</div>")
 
 
+def rebuild(task, folder: Path, meta: dict, metrics: dict) -> Path | None:
+    """The "report" part: report.html of a run (or an evaluation) folder from its metrics.json: the
+    tables and the training curves (the per-image histogram and gallery need the images, so only a
+    new run or evaluation draws them)."""
+    from visionflow.tasks.restoration.restorer import Restorer
+
+    folder = Path(folder)
+    run = folder if (folder / "labels.json").exists() else metrics.get("model")
+    if not run:
+        return None
+    title = f"{task.name} · {Path(metrics['data']).name}" if metrics.get("data") else None
+    return write_report(folder, Restorer.load(run), metrics, {}, title=title)
+
+
 def write_report(folder: Path, restorer, metrics: dict, results: dict[str, dict], title: str | None = None) -> Path:
     """Writes folder/report.html from a run's (or an evaluation's) metrics and the full results
     (with per-image rows) of each split in `results`; returns its path."""

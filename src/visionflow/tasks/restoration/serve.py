@@ -41,6 +41,19 @@ class ServedRestorer:
                 **{k: r.meta[k] for k in ("noise", "degrade", "model", "styles") if k in r.meta}}
 
 
+def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedRestorer:
+    """The "service" part's loading: the restoration model of a run or export folder, warmed up."""
+    from visionflow.errors import ModelError
+    from visionflow.predictor import exported_format
+
+    if cfg.backend == "onnx" and exported_format(Path(run)) is None:  # auto: the Keras model, any size
+        raise ModelError(f"--backend {cfg.backend} for a restoration model: export it first "
+                         f"(visionflow export {run} --format onnx) and serve {run}/export/onnx.")
+    served = load_restorer(run, say=say)
+    say(f"model ready: {served.name} ({served.restorer.task.name}, {served.artifact})")
+    return served
+
+
 def load_restorer(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:
     """Loads and warms up the restoration model of a run or export folder."""
     from visionflow.export.exporter import sha256

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
-import itertools
-import os
 import sys
 from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
+from visionflow.network.cli import Inputs, label_flags, named, refuse, save
+from visionflow.network.cli import evaluate as evaluate_command
 
 
 class _Rows:
@@ -47,27 +46,6 @@ class _Rows:
             self.json.close()
 
 
-def _name(out_dir: Path, source: str, taken: set[str], suffix: str) -> Path:
-    stem = Path(source).stem or "image"
-    name, n = f"{stem}{suffix}", 1
-    while name in taken:
-        n += 1
-        name = f"{stem}_{n}{suffix}"
-    taken.add(name)
-    return out_dir / name
-
-
-def _save(path: Path, source: str, pil_save) -> None:
-    """Writes an image atomically, never over its own source."""
-    from visionflow.rundir import atomic_write_bytes
-
-    if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
-        raise VisionflowError(f"{path} is the input {source} itself; choose another --out folder.")
-    buf = io.BytesIO()
-    pil_save(buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def write_outputs(segmenter, seg, out_dir: Path, taken: set[str], overlay: bool) -> dict:
     """The mask PNG (and overlay JPEG) of one image in `out_dir`; their paths for its row."""
     from PIL import Image
@@ -76,30 +54,25 @@ def write_outputs(segmenter, seg, out_dir: Path, taken: set[str], overlay: bool)
     from visionflow.tasks.segmentation.masks import write_png
 
     row = {}
-    target = _name(out_dir, seg.source, taken, ".png")
-    _save(target, seg.source, lambda buf: write_png(buf, seg.mask, segmenter.colours))
+    target = named(out_dir, seg.source, taken, ".png")
+    save(target, seg.source, lambda buf: write_png(buf, seg.mask, segmenter.colours))
     row["mask"] = str(target)
     if overlay:
         blend = segmenter.overlay(decode(seg.source), seg.mask)
-        target = _name(out_dir, seg.source, taken, "_overlay.jpg")
-        _save(target, seg.source, lambda buf: Image.fromarray(blend).save(buf, format="JPEG", quality=90))
+        target = named(out_dir, seg.source, taken, "_overlay.jpg")
+        save(target, seg.source, lambda buf: Image.fromarray(blend).save(buf, format="JPEG", quality=90))
         row["overlay"] = str(target)
     return row
 
 
 def predict(args: argparse.Namespace, o) -> int:
     from visionflow.cli.predict import may_hold_many
-    from visionflow.predict import iter_inputs
     from visionflow.tasks.segmentation.segmenter import Segmenter
     from visionflow.video.reader import Sampling, VideoError, is_video
 
-    for flag, on in (("--conf", o.conf is not None), ("--iou", o.iou is not None), ("--track", o.track),
-                     ("--count-line", o.count_line)):
-        if on:
-            raise VisionflowError(f"{flag} is for detection models; a segmentation model labels every pixel.")
-    if o.segments or o.cam or o.top_k != 1 or o.tta:
-        raise VisionflowError("--segments, --cam, --top-k and --tta are for classifiers; a segmentation model "
-                              "labels every pixel.")
+    refuse([("--conf", o.conf is not None), ("--iou", o.iou is not None), ("--track", o.track),
+            ("--count-line", o.count_line)], "is for detection models; a segmentation model labels every pixel.")
+    refuse(label_flags(o), "is for classifiers; a segmentation model labels every pixel.")
     if o.overlay and not o.out:
         raise VisionflowError("--overlay writes blended images beside the masks: give --out DIR too.")
     if (o.fps or o.every) and not any(is_video(a) or may_hold_many(a) for a in args.inputs):
@@ -108,19 +81,9 @@ def predict(args: argparse.Namespace, o) -> int:
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise VisionflowError(f"--out {o.out} is a file; give a folder for the masks.")
     segmenter = Segmenter.load(args.run, backend=o.backend, unsafe=o.unsafe)
-    videos: list[str] = []
-
-    def images():
-        for path in iter_inputs(args.inputs, videos=True):
-            if is_video(path):
-                videos.append(path)
-            else:
-                yield path
-
-    paths = images()
-    first = next(paths, None)
-    if first is None and not videos:
-        raise VisionflowError("No input images or videos found.")
+    inputs = Inputs(args.inputs)
+    inputs.check()
+    first, videos = inputs.first, inputs.videos
     if o.annotate and first is not None and not videos:
         raise VisionflowError("--annotate overlays the masks on a video's frames; for images give --out DIR "
                               "(with --overlay for blended views).")
@@ -130,7 +93,7 @@ def predict(args: argparse.Namespace, o) -> int:
     if out_dir is not None and first is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     if first is not None:
-        for seg in segmenter.iter_predict(itertools.chain([first], paths), batch_size=min(o.batch_size, 8)):
+        for seg in segmenter.iter_predict(inputs.images(), batch_size=min(o.batch_size, 8)):
             row = seg.to_dict()
             if seg.ok and out_dir is not None:
                 row.update(write_outputs(segmenter, seg, out_dir, taken, o.overlay))
@@ -165,18 +128,6 @@ def predict(args: argparse.Namespace, o) -> int:
 
 
 def evaluate(args: argparse.Namespace, o) -> int:
-    from visionflow.tasks.segmentation.evaluate import evaluate_folder, format_table
+    from visionflow.tasks.segmentation.evaluate import EVALUATOR
 
-    for flag, on in (("--slices", o.slices), ("--labels", o.labels), ("--pairs", o.pairs), ("--tta", o.tta),
-                     ("--conf", o.conf is not None), ("--features", o.features != "visionflow")):
-        if on:
-            raise VisionflowError(f"{flag} does not apply to segmentation models.")
-    result = evaluate_folder(args.run, args.data, out=o.out, unsafe=o.unsafe, backend=o.backend)
-    print(f"{result['data']}:")
-    print(format_table(result))
-    for rec in result["skipped"]:
-        print(f"skipped {rec.path}: {rec.reason}", file=sys.stderr)
-    for item in result["problems"]:
-        print(f"{item['path']}: {item['reason']}", file=sys.stderr)
-    print(f"\nwritten: {os.path.join(result['out'], 'report.html')}, metrics.json and predictions.csv beside it")
-    return 0
+    return evaluate_command(EVALUATOR, args, o, [("--conf", o.conf is not None)])

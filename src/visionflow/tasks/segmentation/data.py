@@ -24,6 +24,7 @@ import numpy as np
 
 from visionflow.data.dataset import ImageFolder, make_folder
 from visionflow.data.scan import IMAGE_EXTENSIONS, Record, check_records
+from visionflow.data.split import image_split
 from visionflow.errors import DataError
 from visionflow.tasks.segmentation.masks import (
     VOID,
@@ -197,7 +198,7 @@ def load_masks(root: str | Path, val_split: float = 0.0, seed: int = 42, scheme:
         stats[target] = {"pixels": pixels, "present": present}
     split_info: dict = {"kind": "folders"}
     if not only and "validation" not in pairs:  # one folder, or train/ (and test/) without validation/
-        held, split_info = _split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
+        held, split_info = image_split(records["train"], split_file, val_split or DEFAULT_VAL_SPLIT, seed)
         records.update(held)
         stats.update({name: _stats(recs, masks, scheme) for name, recs in held.items()})
     if only:
@@ -231,25 +232,6 @@ def _stats(records: list[Record], masks: dict[str, str], scheme: Scheme) -> dict
     return {"pixels": pixels, "present": present}
 
 
-def _split(records: list[Record], split_file: dict | None, fraction: float, seed: int) -> tuple[dict, dict]:
-    from visionflow.data.split import stratified_group_split
-
-    if split_file is not None:
-        held = set(split_file["validation"])
-        val = [r for r in records if r.path in held]
-        train = [r for r in records if r.path not in held]
-        grouped = None
-    else:
-        for r in records:
-            r.label = ""  # one stratum
-        train, val, grouped = stratified_group_split(records, fraction, seed)
-    for r in val:
-        r.split = "validation"
-    return {"train": train, "validation": val}, {"kind": "classes", "val_split": fraction, "seed": seed,
-                                                 "strategy": "seeded random draw of images",
-                                                 "duplicates_grouped": grouped}
-
-
 def _report(folder: MaskFolder, stats: dict, findings: Counter, listed: list[dict]) -> None:
     scheme = folder.scheme
     details = [f"masks: {scheme.kind} ({len(scheme.classes)} classes from {scheme.source})"]
@@ -272,3 +254,14 @@ def _report(folder: MaskFolder, stats: dict, findings: Counter, listed: list[dic
         details.append(f"  ... and {len(listed) - LISTED} more (data_report.json lists them all)")
     folder.report.update({"task": "segmentation", "scheme": scheme.to_dict(), "findings": dict(findings),
                           "problems": listed, "details": details, "noun": "classes"})
+
+
+def keep_scheme(paths, folder) -> None:
+    """labels.json gets how the masks were read: their kind, classes and colours (those of the
+    PNGs predictions are written as)."""
+    from visionflow.rundir import read_json, write_json
+
+    meta = read_json(paths.labels)
+    if meta.get("scheme") != folder.scheme.to_dict():
+        meta["scheme"] = folder.scheme.to_dict()
+        write_json(paths.labels, meta)

@@ -13,7 +13,9 @@ import keras
 import numpy as np
 
 from visionflow.errors import DataError
+from visionflow.network.evaluate import Evaluator
 from visionflow.tasks.segmentation.metrics import confusion, image_iou, scores
+from visionflow.tasks.segmentation.segmenter import Segmenter
 
 EPOCH_IMAGES = 300  # validation images scored each epoch (all of them after training)
 WORST = 8  # images kept for the report's gallery
@@ -61,7 +63,7 @@ def evaluate_records(segmenter, records: list, folder) -> dict:
     for i in range(0, len(records), 8):
         chunk = records[i:i + 8]
         images = [decode(r.path) for r in chunk]
-        for rec, image, got in zip(chunk, images, segmenter.masks(images)):
+        for rec, image, got in zip(chunk, images, segmenter.answers(images)):
             truth = folder.mask(rec.path)
             m = confusion(truth, got, n)
             matrix += m
@@ -91,11 +93,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def public(result: dict) -> dict:
-    """The result as metrics.json holds it (no per-image rows or pictures)."""
-    return {k: v for k, v in result.items() if k != "rows" and not k.startswith("_")}
-
-
 def write_rows(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -104,69 +101,49 @@ def write_rows(path: Path, result: dict) -> None:
         out.writerows(result["rows"])
 
 
-def finish_run(paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
-    """After training: the kept model on the validation (and test) images at their own size:
-    metrics.json, predictions/<split>.csv, plots and report.html."""
-    from visionflow import plots
-    from visionflow.rundir import write_json
-    from visionflow.tasks.segmentation.report import write_report
-    from visionflow.tasks.segmentation.segmenter import Segmenter
+class MaskEvaluator(Evaluator):
+    """mIoU and per-class IoU at each image's own size (`evaluate_records`)."""
 
-    segmenter = Segmenter.load(paths.root, backend="keras")
-    plots.training_curves(state["history"], paths.plots / "training_curves.png",
-                          best_epoch=state["best"]["epoch"] if state["best"] else None, metric="miou",
-                          title="validation mIoU")
-    metrics: dict = {"task": "segmentation", "model": cfg.model, "classes": folder.classes,
-                     "best_epoch": state["best"]["epoch"] if state["best"] else None, "epochs_run": state["epoch"],
-                     "stopped": state["stopped"], "train_seconds": round(state.get("train_seconds", 0.0), 2)}
-    results = {}
-    for split in ("validation", "test"):
-        recs = folder.splits.get(split)
+    predictor = Segmenter
+    metric, metric_title = "miou", "validation mIoU"
+    headline = ("miou", "pixel_accuracy", "iou", "accuracy", "fw_iou", "mean_accuracy")
+    where_scored = ", at each image's own size"
+
+    def finish_run(self, task, paths, folder, state, cfg, say):
+        from visionflow.tasks.segmentation.data import keep_scheme
+
+        keep_scheme(paths, folder)
+        return super().finish_run(task, paths, folder, state, cfg, say)
+
+    def evaluate(self, predictor, records, folder):
+        return evaluate_records(predictor, records, folder)
+
+    def format_table(self, result):
+        return format_table(result)
+
+    def write_rows(self, path, result, classes):
+        write_rows(path, result)
+
+    def write_report(self, folder, metrics, meta, results=None):
+        from visionflow.tasks.segmentation.report import write_report
+
+        return write_report(folder, metrics, meta, results)
+
+    def read_folder(self, data, predictor):
+        from visionflow.tasks.segmentation.data import find_splits, load_masks
+
+        pick = next((s for s in ("test", "validation") if s in find_splits(data)), None)
+        folder = load_masks(data, scheme=predictor.scheme, only=None if pick else "test")
+        recs = folder.splits.get(pick or "test", [])
         if not recs:
-            continue
-        result = results[split] = evaluate_records(segmenter, recs, folder)
-        write_rows(paths.root / "predictions" / f"{split}.csv", result)
-        metrics[split] = public(result)
-        say(f"\n{split}, kept epoch {metrics['best_epoch'] or state['epoch']}, at each image's own size:")
-        say(format_table(result))
-    write_json(paths.metrics, metrics)
-    write_report(paths.root, metrics, segmenter.meta, results)
-    say(f"\nrun folder: {paths.root}  (model.keras, metrics.json, report.html, predictions/, plots/, history.csv)")
-    return metrics
+            raise DataError(f"No usable image with a mask in {data}" + (f" ({pick} split)." if pick else "."))
+        return folder, recs, data, pick
+
+    def findings(self, folder):
+        return {"mask_findings": folder.report.get("findings", {})}
 
 
-def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = None, unsafe: bool = False,
-                    backend: str = "auto") -> dict:
-    """`visionflow evaluate RUN DIR` for a segmentation model: DIR is a folder of images and masks
-    (images/ + masks/), or a dataset root (its test split, else its validation split); writes
-    metrics.json (miou, pixel_accuracy, iou per class, ...), predictions.csv, report.html to
-    `out` (default RUN/evaluations/<DIR name>)."""
-    from visionflow.rundir import write_json
-    from visionflow.tasks.segmentation.data import find_splits, load_masks
-    from visionflow.tasks.segmentation.report import write_report
-    from visionflow.tasks.segmentation.segmenter import Segmenter
-
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(f"Evaluation folder {data} does not exist or is not a folder.")
-    segmenter = Segmenter.load(run, backend=backend, unsafe=unsafe)
-    splits = find_splits(data)
-    pick = next((s for s in ("test", "validation") if s in splits), None)
-    folder = load_masks(data, scheme=segmenter.scheme, only=None if pick else "test")
-    recs = folder.splits.get(pick or "test", [])
-    if not recs:
-        raise DataError(f"No usable image with a mask in {data}" + (f" ({pick} split)." if pick else "."))
-    result = evaluate_records(segmenter, recs, folder)
-    run_path = Path(run)
-    root = run_path if run_path.is_dir() else run_path.parent
-    target = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
-    target.mkdir(parents=True, exist_ok=True)
-    write_rows(target / "predictions.csv", result)
-    metrics = {"task": "segmentation", "data": str(data), "split": pick or "all", "model": segmenter.source,
-               "backend": segmenter.backend, "classes": segmenter.classes, "skipped": len(folder.skipped),
-               "mask_findings": folder.report.get("findings", {}), "evaluation": public(result),
-               **{k: result[k] for k in ("miou", "pixel_accuracy", "iou", "accuracy", "fw_iou", "mean_accuracy")}}
-    write_json(target / "metrics.json", metrics)
-    write_report(target, metrics, segmenter.meta, {"evaluation": result})
-    return {**result, "out": str(target), "data": str(data), "skipped": folder.skipped,
-            "problems": folder.report.get("problems", [])}
+EVALUATOR = MaskEvaluator()
+finish_run = EVALUATOR.finish_run  # the task's "finish" part
+evaluate_folder = EVALUATOR.evaluate_folder
+public = Evaluator.public

@@ -23,7 +23,7 @@ KEEP_SCALE = 2.0  # cached images are at most this many times the input size (zo
 ZOOM = (0.7, 1.6)  # random zoom of a training view, relative to the whole image at the input size
 
 
-def epoch_views(n: int) -> int:
+def epoch_size(n: int) -> int:
     return min(max(n, MIN_EPOCH), MAX_EPOCH)
 
 
@@ -104,7 +104,7 @@ class Views:
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
         n = len(self.pairs)
-        order = np.concatenate([rng.permutation(n) for _ in range(-(-epoch_views(n) // n))])[:epoch_views(n)]
+        order = np.concatenate([rng.permutation(n) for _ in range(-(-epoch_size(n) // n))])[:epoch_size(n)]
         for i in order:
             image, mask = self.pairs.get(int(i))
             yield augment(image, mask, size, rng) if self.augmented else resize_pair(image, mask, size)
@@ -119,6 +119,6 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmente
     for split, train in (("train", True), ("validation", False)):
         pairs = Pairs(folder.splits[split], folder, size)
         ds = tf.data.Dataset.from_generator(Views(pairs, seed, train, augmented), output_signature=spec)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_views(len(pairs)) if train else len(pairs)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_size(len(pairs)) if train else len(pairs)))
         out.append(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2))
     return out[0], out[1]

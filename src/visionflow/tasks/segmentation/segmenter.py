@@ -9,16 +9,14 @@ taken, identically for each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from visionflow.data.decode import DecodeError, decode
-from visionflow.errors import ModelError
+from visionflow.data.decode import decode
+from visionflow.network.predictor import NetworkPredictor
 from visionflow.tasks.segmentation.masks import Scheme, colours_of
 
 
@@ -51,75 +49,38 @@ class Segmentation:
         return ", ".join(f"{name} {share:.1%}" for name, share in shown if share > 0)
 
 
-class Segmenter:
+class Segmenter(NetworkPredictor):
     """A segmentation model with its classes, input size and colours (those of the dataset's colour
-    map, else a palette): what its mask PNGs are drawn in."""
+    map, else a palette): what its mask PNGs are drawn in. An answer is the (h, w) uint8 class
+    index of each pixel at the image's own size."""
+
+    task, outputs, what = "segmentation", "mask", "segmentation model"
 
     def __init__(self, runtime: Callable[[np.ndarray], np.ndarray], meta: dict, backend: str, source: str,
                  keras_model=None):
-        self.runtime, self.meta, self.backend, self.source = runtime, meta, backend, source
-        self.keras_model = keras_model
-        try:
-            self.classes = list(meta["classes"])
-            self.image_size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
-        except (KeyError, TypeError, IndexError):
-            raise ModelError(f"{source}: its labels.json is not a visionflow segmentation model description.") from None
+        super().__init__(runtime, meta, backend, source, keras_model)
         self.colours = colours_of(meta)
 
     @property
     def scheme(self) -> Scheme:
         return Scheme.from_dict({"kind": "index", "classes": self.classes, **(self.meta.get("scheme") or {})})
 
-    @classmethod
-    def load(cls, path: str | Path, backend: str = "auto", unsafe: bool = False,
-             say: Callable[[str], None] | None = None) -> Segmenter:
-        """A run folder (in the fast runtime by default), a `.keras` file, or an export folder."""
-        from visionflow.loading import open_network
+    def answer(self, raw: np.ndarray, image: np.ndarray) -> np.ndarray:
+        return to_mask(raw, image.shape[:2])
 
-        net = open_network(path, backend, unsafe, say, what="segmentation model")
-        return cls(net.run, net.meta, net.backend, net.source, net.keras_model)
+    def result(self, source: str, answer, image: np.ndarray) -> Segmentation:
+        return Segmentation(source, answer, self.classes)
 
-    # -- predicting ---------------------------------------------------------------------------
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        h, w = self.image_size
-        shrink = image.shape[0] * image.shape[1] > h * w
-        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        """The network's logits (n, h, w, classes) for prepared images."""
-        return np.asarray(self.runtime(np.asarray(batch, np.float32)))
-
-    def masks(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
-        """The class-index mask (uint8, at the image's size) of each RGB uint8 image."""
-        out = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            logits = self.logits(np.stack([self.prepare(im) for im in chunk]))
-            out.extend(to_mask(lg, im.shape[:2]) for lg, im in zip(logits, chunk))
-        return out
+    def failure(self, source: str, error: str) -> Segmentation:
+        return Segmentation(source, error=error)
 
     def predict(self, inputs, batch_size: int = 8):
         """The class-index array (h, w) of one image (a path, bytes, PIL image or uint8 array), or
         a list of them for a list of images; an image that cannot be read raises DecodeError."""
         single = not isinstance(inputs, (list, tuple))
         images = [decode(x) for x in ([inputs] if single else inputs)]
-        out = self.masks(images, batch_size)
+        out = self.answers(images, batch_size)
         return out[0] if single else out
-
-    def iter_predict(self, items: Iterable, batch_size: int = 8) -> Iterator[Segmentation]:
-        """A Segmentation per input in order (errors included), decoding the next batch while the model runs."""
-        items = iter(items)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            while True:
-                chunk = [item for _, item in zip(range(batch_size), items)]
-                if not chunk:
-                    return
-                decoded = list(pool.map(_decode, chunk))
-                good = [(i, d) for i, d in enumerate(decoded) if not isinstance(d, str)]
-                found = dict(zip((i for i, _ in good), self.masks([d for _, d in good], batch_size)))
-                for i, (item, d) in enumerate(zip(chunk, decoded)):
-                    name = str(item) if isinstance(item, (str, Path)) else f"<{type(item).__name__}>"
-                    yield Segmentation(name, error=d) if isinstance(d, str) else Segmentation(name, found[i], self.classes)
 
     def overlay(self, image: np.ndarray, mask: np.ndarray, opacity: float = 0.5) -> np.ndarray:
         """`image` with each pixel tinted by its class's colour (a black-and-white model's
@@ -133,8 +94,7 @@ class Segmenter:
         return np.clip(tinted, 0, 255).astype(np.uint8)
 
     def info(self) -> dict:
-        return {"task": "segmentation", "outputs": "mask", "labels": self.classes, "image_size": list(self.image_size),
-                "backend": self.backend, "colours": ["#%02x%02x%02x" % tuple(c) for c in self.colours]}
+        return {**super().info(), "colours": ["#%02x%02x%02x" % tuple(c) for c in self.colours]}
 
 
 def to_mask(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -159,10 +119,3 @@ def to_mask(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         out[better] = (idx[better] + start).astype(np.uint8)
         best = np.maximum(best, val)
     return out
-
-
-def _decode(item) -> np.ndarray | str:
-    try:
-        return decode(item)
-    except DecodeError as exc:
-        return str(exc)

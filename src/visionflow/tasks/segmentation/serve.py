@@ -12,44 +12,13 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from fastapi import Request
 
-from visionflow.data.decode import DecodeError
-from visionflow.serve.errors import ServeError, decode_error
-
-
-@dataclass
-class ServedSegmenter:
-    segmenter: object  # visionflow.tasks.segmentation.segmenter.Segmenter
-    name: str
-    artifact: str
-    sha256: str
-
-    def info(self) -> dict:
-        from visionflow.version import __version__
-
-        s = self.segmenter
-        h, w = s.image_size
-        return {"name": self.name, "task": "segmentation", "outputs": "mask", "labels": s.classes, "input_size": [h, w],
-                "colours": s.info()["colours"], "backend": s.backend, "artifact": self.artifact, "sha256": self.sha256,
-                "explain": False, "version": __version__}
-
-
-def load_served(run: str | Path, cfg, say: Callable[[str], None]) -> ServedSegmenter:
-    from visionflow.export.exporter import sha256
-    from visionflow.tasks.segmentation.segmenter import Segmenter
-
-    segmenter = Segmenter.load(run, backend=cfg.backend, say=say)
-    segmenter.masks([np.zeros((*segmenter.image_size, 3), np.uint8)])  # traces the model once
-    artifact = Path(segmenter.source)
-    say(f"model ready: segmentation ({segmenter.backend}, {artifact})")
-    name = str(segmenter.meta.get("model") or Path(run).name)
-    return ServedSegmenter(segmenter, name, str(artifact), sha256(artifact) if artifact.is_file() else "")
+from visionflow.network.serve import NetworkService, decode_items
+from visionflow.serve.errors import ServeError
+from visionflow.tasks.segmentation.segmenter import Segmentation, Segmenter
 
 
 def png_bytes(mask: np.ndarray, colours) -> bytes:
@@ -60,19 +29,11 @@ def png_bytes(mask: np.ndarray, colours) -> bytes:
     return buf.getvalue()
 
 
-def segment_items(served: ServedSegmenter, items: list[tuple[str, bytes]], max_pixels: int) -> list[dict]:
-    from visionflow.data.decode import decode
-    from visionflow.tasks.segmentation.segmenter import Segmentation
-
-    images = []
-    for name, data in items:
-        try:
-            images.append(decode(data, max_pixels=max_pixels))
-        except DecodeError as exc:
-            raise decode_error(name, exc) from None
-    s = served.segmenter
+def segment_items(served, items: list[tuple[str, bytes]], max_pixels: int) -> list[dict]:
+    images = decode_items(items, max_pixels)
+    s = served.predictor
     t0 = time.perf_counter()
-    masks = s.masks(images)
+    masks = s.answers(images)
     model_ms = round((time.perf_counter() - t0) * 1000, 2)
     out = []
     for (name, _), mask in zip(items, masks):
@@ -82,34 +43,40 @@ def segment_items(served: ServedSegmenter, items: list[tuple[str, bytes]], max_p
     return out
 
 
-def mount(app, service) -> None:
-    """`POST /v1/predict` of a segmentation model (mounted before the shared routes, so it answers there)."""
-    from fastapi import Query
-    from fastapi.responses import JSONResponse, Response
+class SegmenterService(NetworkService):
+    predictor = Segmenter
 
-    from visionflow.serve.app import PREDICT_BODY, read_images
+    def mount(self, app, service) -> None:
+        """`POST /v1/predict` of a segmentation model (mounted before the shared routes, so it answers there)."""
+        from fastapi import Query
+        from fastapi.responses import JSONResponse, Response
 
-    cfg = service.cfg
+        from visionflow.serve.app import PREDICT_BODY, read_images
 
-    @app.post("/v1/predict", summary="The mask of one or more images (segmentation models): JSON with each class's "
-                                     "area and the mask as a PNG data URL, or with format=png one image's mask PNG.",
-              openapi_extra=PREDICT_BODY, response_class=Response,
-              responses={200: {"content": {"application/json": {}, "image/png": {}},
-                               "description": "JSON (default), or the palette PNG whose pixel values are class indices."}})
-    async def predict(request: Request, format: str = Query("json", pattern="^(json|png)$")):
-        start = time.perf_counter()
-        served = service.served_or_503()
-        items = await read_images(request, cfg)
-        if format == "png" and len(items) != 1:
-            raise ServeError(400, "one_image", f"format=png answers one image; send exactly one. Received: {len(items)}")
-        rows = await service.one_at_a_time(start, "send fewer or smaller images, or serve with a longer --timeout",
-                                           segment_items, served, items, cfg.max_pixels)
-        elapsed = round((time.perf_counter() - start) * 1000, 2)
-        if format == "png":
-            row = rows[0]
-            return Response(row["_png"], media_type="image/png", headers={
-                "X-Elapsed-Ms": str(elapsed), "X-Image-Width": str(row["width"]), "X-Image-Height": str(row["height"])})
-        predictions = [{**{k: v for k, v in row.items() if k != "_png"},
-                        "mask": "data:image/png;base64," + base64.b64encode(row["_png"]).decode("ascii")} for row in rows]
-        return JSONResponse({"model": served.name, "task": "segmentation", "classes": served.segmenter.classes,
-                             "colours": served.info()["colours"], "predictions": predictions, "elapsed_ms": elapsed})
+        cfg = service.cfg
+
+        @app.post("/v1/predict", summary="The mask of one or more images (segmentation models): JSON with each class's "
+                                         "area and the mask as a PNG data URL, or with format=png one image's mask PNG.",
+                  openapi_extra=PREDICT_BODY, response_class=Response,
+                  responses={200: {"content": {"application/json": {}, "image/png": {}},
+                                   "description": "JSON (default), or the palette PNG whose pixel values are class indices."}})
+        async def predict(request: Request, format: str = Query("json", pattern="^(json|png)$")):
+            start = time.perf_counter()
+            served = service.served_or_503()
+            items = await read_images(request, cfg)
+            if format == "png" and len(items) != 1:
+                raise ServeError(400, "one_image", f"format=png answers one image; send exactly one. Received: {len(items)}")
+            rows = await service.one_at_a_time(start, "send fewer or smaller images, or serve with a longer --timeout",
+                                               segment_items, served, items, cfg.max_pixels)
+            elapsed = round((time.perf_counter() - start) * 1000, 2)
+            if format == "png":
+                row = rows[0]
+                return Response(row["_png"], media_type="image/png", headers={
+                    "X-Elapsed-Ms": str(elapsed), "X-Image-Width": str(row["width"]), "X-Image-Height": str(row["height"])})
+            predictions = [{**{k: v for k, v in row.items() if k != "_png"},
+                            "mask": "data:image/png;base64," + base64.b64encode(row["_png"]).decode("ascii")} for row in rows]
+            return JSONResponse({"model": served.name, "task": "segmentation", "classes": served.predictor.classes,
+                                 "colours": served.info()["colours"], "predictions": predictions, "elapsed_ms": elapsed})
+
+
+service = SegmenterService()  # the task's "service" part

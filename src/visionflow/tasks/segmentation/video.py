@@ -28,7 +28,7 @@ def analyse(segmenter, source: str, sampling=None, annotate: str | Path | None =
         with VideoReader(source) as video:
             for frame in video.frames():
                 if keep(frame.index, frame.time):
-                    mask = segmenter.masks([frame.pixels])[0]
+                    mask = segmenter.answers([frame.pixels])[0]
                     counts = np.bincount(mask.ravel(), minlength=len(segmenter.classes))
                     result["frames"] += 1
                     yield {"source": source, "frame": frame.index, "time": round(frame.time, 3),

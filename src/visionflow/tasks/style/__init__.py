@@ -52,6 +52,17 @@ class Style(Restoration):
     time_budget = 10.0
     predict_options = ("style", "strength")
     mirrorable = False
+    parts = {"finish": "visionflow.tasks.style.evaluate:finish_run",
+             "report": "visionflow.tasks.style.report:rebuild",
+             "loader": "visionflow.tasks.style.styler:Styler.load",
+             "verbs": "visionflow.tasks.style.cli",
+             "exporter": "visionflow.tasks.restoration.export:export",
+             "service": "visionflow.tasks.style.serve"}
+    refusal = ("style_model", "This server runs a style model, which repaints images: POST one image to "
+                              "/v1/restore (?style=NAME&strength=0..1).")
+
+    def refused(self):
+        return self.refusal
 
     # -- settings -----------------------------------------------------------------------------
     def check_config(self, cfg):
@@ -120,53 +131,8 @@ class Style(Restoration):
             Image.fromarray(style_pixels(path)).save(buf, format="PNG")
             atomic_write_bytes(folder / f"{name}.png", buf.getvalue())
 
-    # -- after training -----------------------------------------------------------------------
-    def finish_run(self, paths, folder, state, cfg, say):
-        from visionflow.tasks.style.evaluate import finish_run
-
-        self.write_styles(paths.root, cfg)
-        return finish_run(self, paths, folder, state, cfg, say)
-
-    def rebuild_report(self, folder, meta, metrics):
-        from visionflow.tasks.style.report import write_report
-
-        return write_report(Path(folder), metrics, {})
-
     def baselines(self, given, meta):
         return {}
-
-    # -- prediction ---------------------------------------------------------------------------
-    def load_model(self, path, unsafe=False, backend="auto", say=None):
-        from visionflow.tasks.style.styler import Styler
-
-        return Styler.load(path, unsafe=unsafe)
-
-    def predict_command(self, args, o):
-        from visionflow.tasks.style.cli import predict
-
-        return predict(args, o)
-
-    def evaluate_command(self, args, o):
-        from visionflow.tasks.style.cli import evaluate
-
-        return evaluate(args, o)
-
-    # -- service ------------------------------------------------------------------------------
-    def serve_load(self, run, cfg, say):
-        from visionflow.tasks.style.serve import load_styler
-
-        served = load_styler(run, say=say)
-        say(f"model ready: {served.name} (style: {', '.join(served.restorer.styles)}, {served.artifact})")
-        return served
-
-    def mount(self, app, service):
-        from visionflow.tasks.style.serve import mount
-
-        mount(app, service)
-
-    def serve_refusal(self, served):
-        return "style_model", ("This server runs a style model, which repaints images: POST one image to "
-                               "/v1/restore (?style=NAME&strength=0..1).")
 
 
 def style_names(paths) -> list[str]:

@@ -167,6 +167,7 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
     from visionflow.tasks.style.report import write_report
     from visionflow.tasks.style.styler import Styler
 
+    task.write_styles(paths.root, cfg)
     styler = Styler.load(paths.root)
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
                           best_epoch=state["best"]["epoch"] if state["best"] else None, metric="lr",

@@ -39,6 +39,11 @@ def examples(name: str, picture: np.ndarray | None, shown: list) -> str:
     return '<div class="gallery">' + "".join(cards) + "</div>"
 
 
+def rebuild(task, folder: Path, meta: dict, metrics: dict) -> Path:
+    """The "report" part: report.html of a run or evaluation folder from its metrics.json."""
+    return write_report(Path(folder), metrics, {})
+
+
 def write_report(folder: Path, metrics: dict, results: dict[str, dict], pictures: dict[str, np.ndarray] | None = None,
                  title: str | None = None) -> Path:
     """Writes folder/report.html from a run's (or an evaluation's) metrics and, where given, the

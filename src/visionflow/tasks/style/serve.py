@@ -20,8 +20,8 @@ from visionflow.serve.errors import ServeError
 from visionflow.tasks.restoration.serve import ServedRestorer
 
 
-def load_styler(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:
-    """Loads and warms up the style model of a run or export folder."""
+def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedRestorer:
+    """The "service" part's loading: the style model of a run or export folder, warmed up."""
     from visionflow.export.exporter import sha256
     from visionflow.tasks.style.styler import Styler
 
@@ -29,7 +29,9 @@ def load_styler(run: str | Path, say: Callable[[str], None]) -> ServedRestorer:
     side = 8 * styler.multiple
     styler.paint_all(np.zeros((side, side, 3), np.uint8))  # traces the model once
     artifact = Path(styler.source)
-    return ServedRestorer(styler, str(styler.meta.get("model") or Path(run).name), str(artifact), sha256(artifact))
+    served = ServedRestorer(styler, str(styler.meta.get("model") or Path(run).name), str(artifact), sha256(artifact))
+    say(f"model ready: {served.name} (style: {', '.join(styler.styles)}, {served.artifact})")
+    return served
 
 
 def mount(app, service) -> None:

@@ -33,8 +33,9 @@ class Styler:
         self.multiple = restorer.multiple
 
     @classmethod
-    def load(cls, run: str | Path, unsafe: bool = False) -> "Styler":
-        """The style model of a run folder, a model file with labels.json beside it, or an export folder."""
+    def load(cls, run: str | Path, unsafe: bool = False, backend: str = "auto", say=None) -> "Styler":
+        """The style model of a run folder, a model file with labels.json beside it, or an export folder
+        (an export runs in its own runtime, a run in TensorFlow: `backend` and `say` are not used)."""
         from visionflow.tasks.restoration.restorer import Restorer
 
         restorer = Restorer.load(run, unsafe=unsafe)

@@ -30,6 +30,7 @@ DEFAULTS = {"model": "r2plus1d_s", "weights": "none", "head_epochs": 0, "image_s
 
 class VideoClassification(Classification):
     name = "video"
+    parts = {**Classification.parts, "finish": "visionflow.tasks.video:finish_run"}
     private = False  # clip models untested under DP-SGD
     takes_columns = False
     scratch_challenger = False  # clip models train from scratch already
@@ -172,18 +173,6 @@ class VideoClassification(Classification):
         heard = {"audio": {"rate": audio.RATE, "mels": audio.MELS, "steps": audio.STEPS}} if cfg.audio else {}
         return {**super().meta(cfg, classes), "frames": int(cfg.frames), **heard}
 
-    def finish_run(self, paths, folder, state, cfg, say):
-        """A clip model that hears: the training means of both inputs (the evaluation's video-only
-        and audio-only views) into labels.json first."""
-        if cfg.audio:
-            from visionflow.rundir import read_json, write_json
-
-            clips, sounds = self.clips(cfg, folder, "train"), self.sounds(cfg, folder, "train")
-            colour = clips.reshape(-1, 3).mean(axis=0) if clips.size else np.full(3, 127.5)
-            write_json(paths.labels, {**read_json(paths.labels), "image_mean": [round(float(v), 3) for v in colour],
-                                      "audio_mean": np.round(sounds.mean(axis=0), 5).tolist()})
-        return super().finish_run(paths, folder, state, cfg, say)
-
     # -- the second input of a model that hears ------------------------------------------------
     def sample_second_input(self, predictor, count, seed=0):
         from visionflow.tasks.video.audio import MELS, STEPS
@@ -263,6 +252,22 @@ def augment_clips(x, mirror: bool = False):
     contrast = tf.random.uniform((b, 1, 1, 1, 1), 0.8, 1.2)
     mean = tf.reduce_mean(x, axis=[1, 2, 3, 4], keepdims=True)
     return tf.clip_by_value((x - mean) * contrast + mean + brightness, 0.0, 255.0)
+
+
+def finish_run(task, paths, folder, state, cfg, say):
+    """The "finish" part of clip models: labels evaluated as for images; a clip model that hears
+    gets the training means of both inputs (the evaluation's video-only and audio-only views) into
+    labels.json first."""
+    if cfg.audio:
+        from visionflow.rundir import read_json, write_json
+
+        clips, sounds = task.clips(cfg, folder, "train"), task.sounds(cfg, folder, "train")
+        colour = clips.reshape(-1, 3).mean(axis=0) if clips.size else np.full(3, 127.5)
+        write_json(paths.labels, {**read_json(paths.labels), "image_mean": [round(float(v), 3) for v in colour],
+                                  "audio_mean": np.round(sounds.mean(axis=0), 5).tolist()})
+    from visionflow.workflow import evaluate_labels
+
+    return evaluate_labels(task, paths, folder, state, cfg, say)
 
 
 TASKS.add("video", VideoClassification())

@@ -1,0 +1,69 @@
+"""Serving a model of a task with its own outputs: the served model's description, its loading
+(warmed up once), and the uploaded images decoded under the server's pixel cap. The task mounts
+its own `POST /v1/predict` (its service part) and answers with its rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from visionflow.data.decode import DecodeError
+from visionflow.serve.errors import decode_error
+
+
+@dataclass
+class Served:
+    """A loaded, warmed model behind a server: `predictor` (a NetworkPredictor), its name, the file
+    that runs and that file's checksum."""
+
+    predictor: object
+    name: str
+    artifact: str
+    sha256: str
+
+    def info(self) -> dict:
+        """GET /v1/model: what the model is and answers (its predictor's `info()`, without the
+        internal names)."""
+        from visionflow.version import __version__
+
+        own = self.predictor.info()
+        size = own.pop("image_size")
+        return {"name": self.name, **own, "input_size": size, "artifact": self.artifact, "sha256": self.sha256,
+                "explain": False, "version": __version__}
+
+
+class NetworkService:
+    """A task's "service" part: `load` opens its `predictor` class; subclasses `mount` the routes."""
+
+    predictor: type = None  # a NetworkPredictor class
+
+    def load(self, task, run: str | Path, cfg, say: Callable[[str], None]) -> Served:
+        """The model of `run` on the server's backend, warmed up, described."""
+        from visionflow.export.exporter import sha256
+
+        predictor = self.predictor.load(run, backend=cfg.backend, say=say)
+        predictor.warm_up()
+        artifact = Path(predictor.source)
+        say(f"model ready: {task.name} ({predictor.backend}, {artifact})")
+        name = str(predictor.meta.get("model") or Path(run).name)
+        return Served(predictor, name, str(artifact), sha256(artifact) if artifact.is_file() else "")
+
+    def mount(self, app, service) -> None:
+        """Adds the task's routes to the FastAPI `app` (`service`: visionflow.serve.app.Service)."""
+        raise NotImplementedError
+
+
+def decode_items(items: list[tuple[str, bytes]], max_pixels: int) -> list[np.ndarray]:
+    """The uploaded (name, bytes) images decoded; the first that cannot be is a 4xx naming it."""
+    from visionflow.data.decode import decode
+
+    images = []
+    for name, data in items:
+        try:
+            images.append(decode(data, max_pixels=max_pixels))
+        except DecodeError as exc:
+            raise decode_error(name, exc) from None
+    return images

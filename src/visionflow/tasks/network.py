@@ -37,7 +37,7 @@ class NetworkTask(Task):
     pipeline = ""  # module with datasets(folder, size, seed, batch, augmented) and epoch_size(train images)
     augment_help = ""  # what --augment light does, for the refusal of another preset
     learning_rates = (1e-3, 5e-4)  # (from scratch, pretrained)
-    refused = REFUSED
+    refused_flags = REFUSED  # settings of label models it does not take: (flag, TrainConfig field)
     losses: tuple[str, ...] = ()  # the --loss choices, the first the default (none: --loss is not taken)
     batch_size = 8
     distributable = True
@@ -46,7 +46,7 @@ class NetworkTask(Task):
     def check_config(self, cfg):
         from visionflow.models import check_model
 
-        for flag, field in self.refused:
+        for flag, field in self.refused_flags:
             if getattr(cfg, field) not in (None, False, "", 0, 0.0, (), "none"):
                 raise ConfigError(f"{flag} is not for {self.name} models; a {self.name} model {self.learns}.")
         if cfg.monitor not in (None, self.monitor, "val_loss"):

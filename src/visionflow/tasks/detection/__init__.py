@@ -37,7 +37,7 @@ class Detection(NetworkTask):
     pipeline = "visionflow.tasks.detection.pipeline"
     augment_help = "box-aware augmentation: crop, zoom-out, flip, colour"
     learning_rates = (1e-3, 5e-4)
-    refused = (*REFUSED, ("--class-weight auto", "class_weight"))
+    refused_flags = (*REFUSED, ("--class-weight auto", "class_weight"))
     parts = {"finish": "visionflow.tasks.detection.evaluate:finish_run",
              "report": "visionflow.tasks.detection.evaluate:EVALUATOR.rebuild",
              "loader": "visionflow.tasks.detection.detector:Detector.load",

@@ -208,9 +208,11 @@ class TrainConfig:
             value = getattr(self, f.name)
             if choices and value is not None and value not in choices:
                 raise ConfigError(unknown_message(f"{f.name} value", str(value), list(choices)))
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", tasks.get(self.task).batch_size)
         unset = lambda name: getattr(self, name) is None  # noqa: E731 - the recipe fills it later
         _check(unset("epochs") or self.epochs >= 1, f"epochs must be at least 1. Received: epochs={self.epochs}")
-        _check(self.batch_size is None or self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
         _check(unset("learning_rate") or self.learning_rate > 0,
                f"learning_rate must be positive. Received: learning_rate={self.learning_rate}")
         _check(self.threshold is None or 0 < self.threshold < 1,

@@ -194,8 +194,6 @@ def fit(config: TrainConfig | None = None, *, resume: str | Path | None = None,
 
     task = tasks.get(cfg.task)  # the one look-up of the run: the Task is handed on from here
     cfg = task.check_config(cfg)
-    if cfg.batch_size is None:
-        cfg = cfg.replace(batch_size=task.batch_size)
     strategies = strategies_lib.for_run(cfg)
     for strategy in strategies:
         strategy.check(cfg, task, distributed)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from visionflow import tasks
 from visionflow.config import TrainConfig
 from visionflow.models import MODELS, build_model, names_for
 from visionflow.models.backbones import set_backbone_trainable
@@ -25,7 +26,7 @@ def test_model_contract(name, num_classes, tmp_path):
     model = build_model(name, SIZE, num_classes)
     out_units = 1 if num_classes == 2 else num_classes
     assert model.output_shape == (None, out_units)
-    compile_model(model, TrainConfig(), num_classes, 1e-3)
+    compile_model(model, TrainConfig(), num_classes, 1e-3, tasks.get("classification"))
     # One step run eagerly: the same layers, loss and gradients without tracing a training graph
     # (16 s for a backbone here, 1-2 s eagerly); the traced path is what every training test runs.
     model.run_eagerly = True

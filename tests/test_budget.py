@@ -47,7 +47,7 @@ def test_the_clock_keeps_the_finishing_in_reserve():
     assert "of a 1m40s budget" in clock.line()
 
 
-def test_a_denoiser_with_a_20_second_budget_finishes_within_it(tmp_path, monkeypatch):
+def test_a_denoiser_with_a_40_second_budget_finishes_within_it(tmp_path, monkeypatch):
     import visionflow
     from synthetic import smooth_folder
     from visionflow.tasks.restoration import data as patches
@@ -56,12 +56,15 @@ def test_a_denoiser_with_a_20_second_budget_finishes_within_it(tmp_path, monkeyp
     data = smooth_folder(tmp_path / "photos", images=24, side=48)
     lines: list[str] = []
     t0 = time.perf_counter()
-    run = visionflow.train(data=str(data), task="denoise", time_budget="20s", epochs=500, patch=32,
+    # 40 s: on 2 cores shared with another test worker the setup takes about 2 s, the first epoch
+    # (tracing) about 9 s, each later one about 4 s and the finishing evaluation (the baselines on
+    # whole images) about 6 s: 20 s left room for one epoch
+    run = visionflow.train(data=str(data), task="denoise", time_budget="40s", epochs=500, patch=32,
                            project=str(tmp_path / "runs"), name="dn", say=lines.append)
     wall = time.perf_counter() - t0
-    assert run.stopped.startswith("time budget: another epoch would pass the 20s budget"), lines
-    assert wall <= 20 * 1.1 and run.metrics["wall_seconds"] <= wall + 0.01, (wall, lines)  # metrics round to 0.01 s
-    assert lines[-1].startswith("wall time") and "of a 20s budget (" in lines[-1]
+    assert run.stopped.startswith("time budget: another epoch would pass the 40s budget"), lines
+    assert wall <= 40 * 1.1 and run.metrics["wall_seconds"] <= wall + 0.01, (wall, lines)  # metrics round to 0.01 s
+    assert lines[-1].startswith("wall time") and "of a 40s budget (" in lines[-1]
     assert len(run.history) >= 3, lines
     state = json.loads((run.run_dir / "checkpoints" / "state.json").read_text())
     # Checkpoints come every 30 s, not every epoch, but the last epoch is always saved

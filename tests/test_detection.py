@@ -324,6 +324,8 @@ def test_the_service_answers_boxes_and_refuses_other_routes(detector_run):
             time.sleep(0.1)
         info = client.get("/v1/model").json()
         assert info["task"] == "detection" and info["outputs"] == "boxes" and info["labels"] == list(CLASSES)
+        assert info["routes"] == ["/v1/predict"]  # /v1/video, /v1/explain, /v1/restore answer 409 here
+        assert client.post("/v1/explain", files={"file": (image.name, image.read_bytes(), "image/png")}).status_code == 409
         r = client.post("/v1/predict", files={"file": (image.name, image.read_bytes(), "image/png")})
         assert r.status_code == 200, r.text
         got = r.json()["predictions"][0]
@@ -373,6 +375,16 @@ def test_the_page_draws_the_boxes_over_the_image(detector_run):
         items = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#box-list li")]
         assert items and items[0].startswith(expected[0]["label"])
         assert "answered in" in browser.find_element(By.ID, "status").text
+        # each box's label on a filled tag, none over another
+        tags = [(float(r.get_attribute("x")), float(r.get_attribute("y")), float(r.get_attribute("width")),
+                 float(r.get_attribute("height"))) for r in browser.find_elements(By.CSS_SELECTOR, "#scene-boxes g.tag rect")]
+        assert len(tags) == len(expected)
+        assert not any(a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+                       for i, a in enumerate(tags) for b in tags[i + 1:])
+        # the footer names only the routes this model answers; no empty table-columns box
+        footer = browser.find_element(By.TAG_NAME, "footer").text
+        assert "POST /v1/predict" in footer and "/v1/video" not in footer and "/v1/restore" not in footer
+        assert not browser.find_element(By.ID, "columns").is_displayed()
 
 
 def test_a_run_resumes_from_another_folder_and_keeps_its_split(tmp_path):

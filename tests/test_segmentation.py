@@ -321,6 +321,7 @@ def test_the_service_answers_masks_and_refuses_other_routes(segmenter_run):
             time.sleep(0.1)
         info = client.get("/v1/model").json()
         assert info["task"] == "segmentation" and info["outputs"] == "mask" and info["labels"] == list(CLASSES)
+        assert info["routes"] == ["/v1/predict"]
         r = client.post("/v1/predict", files={"file": (image.name, image.read_bytes(), "image/jpeg")})
         assert r.status_code == 200, r.text
         body = r.json()

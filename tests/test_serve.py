@@ -168,6 +168,7 @@ def test_model_info_health_and_metrics(client, trained):
     assert info["artifact"].endswith("export/onnx/model.onnx")
     assert info["sha256"] == hashlib.sha256(Path(info["artifact"]).read_bytes()).hexdigest()
     assert info["limits"]["max_files"] == 3
+    assert info["routes"] == ["/v1/predict", "/v1/explain", "/v1/video"]  # what answers this model (the page's footer)
     assert client.get("/healthz").json() == {"status": "alive"}
     assert client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]
     client.post("/v1/predict", files={"file": ("zero.jpg", b"", "image/jpeg")})

@@ -31,7 +31,9 @@ def _serving(run):
     """`visionflow serve RUN` on a free port, ready; yields its URL and stops it afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run), "--port", str(port)],
+    # --timeout 60: the first Grad-CAM loads the Keras model and traces it, which a busy 2-core
+    # machine (two test workers) has taken over the default 10 s to do
+    proc = subprocess.Popen([sys.executable, "-m", "visionflow", "serve", str(run), "--port", str(port), "--timeout", "60"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_ready(url, proc)

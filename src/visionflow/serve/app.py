@@ -405,6 +405,8 @@ def _status_routes(app: FastAPI, service: Service, cfg: ServeConfig) -> None:
     @app.get("/v1/model", summary="The served model: name, labels, input size, backend, version, hash.")
     async def model_info():
         info = (service.served or service.ready_or_503()).info()
+        if service.served is not None:  # a task with routes of its own answers those only
+            info["routes"] = list(service.task.routes)
         info["limits"] = {k: getattr(cfg, k) for k in ("max_batch", "max_wait_ms", "max_queue", "timeout",
                                                        "max_body_mb", "max_files", "max_pixels", "max_output_pixels",
                                                        "max_video_mb", "max_video_seconds", "video_timeout")}

@@ -32,9 +32,15 @@ class ServedModel:
                 "input_size": [h, w], "resize": self.predictor.resize.mode, "backend": self.backend,
                 "artifact": self.artifact, "sha256": self.sha256, "temperature": self.predictor.temperature,
                 "thresholds": self.predictor.thresholds, "frames": self.predictor.frames,
-                "explain": self.explainable and not self.predictor.frames and self.predictor.fusion is None,
+                "explain": "/v1/explain" in self.routes(),
                 "columns": self.predictor.fusion.table.to_dict()["columns"] if self.predictor.fusion else None,
-                "version": __version__}
+                "routes": self.routes(), "version": __version__}
+
+    def routes(self) -> list[str]:
+        """The POST routes that answer this model (the shared image routes it can take)."""
+        p = self.predictor
+        explain = self.explainable and not p.frames and p.fusion is None
+        return ["/v1/predict", *(["/v1/explain"] if explain else []), *(["/v1/video"] if not p.frames and p.fusion is None else [])]
 
 
 def check_source(run: str | Path) -> None:

@@ -129,3 +129,21 @@ def test_flip_tta_averages_the_image_and_its_mirror_in_every_runtime(run):
 
     metrics = json.loads((run_dir / "ev" / "metrics.json").read_text())
     assert metrics["tta"] is True and metrics["images"] > 0
+
+
+def test_a_first_predict_prints_visionflow_s_lines_only(run):
+    """A new process, as a user runs it, with no TF_CPP_MIN_LOG_LEVEL of its own: stderr holds the
+    export note and nothing of TensorFlow's (oneDNN, absl, cpu_feature_guard notices)."""
+    import os
+    import subprocess
+    import sys
+
+    run_dir, data = run
+    image = str(sorted((data / "validation" / "red").iterdir())[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    out = subprocess.run([sys.executable, "-m", "visionflow", "predict", str(run_dir), image], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(image)
+    assert out.stderr.splitlines() == [f"exporting {run_dir}/model.keras to tflite once (with a parity check); later "
+                                       f"loads reuse {run_dir}/export/tflite"]

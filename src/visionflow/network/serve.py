@@ -55,6 +55,21 @@ class NetworkService:
         """Adds the task's routes to the FastAPI `app` (`service`: visionflow.serve.app.Service)."""
         raise NotImplementedError
 
+    @staticmethod
+    async def answer_images(service, request, answer: Callable, *args) -> tuple[Served, list, float]:
+        """(served model, `answer(served, items, max_pixels, *args)`, start time) for the images of
+        `request`, answered one request at a time within the server's --timeout."""
+        import time
+
+        from visionflow.serve.app import read_images
+
+        start = time.perf_counter()
+        served = service.served_or_503()
+        items = await read_images(request, service.cfg)
+        rows = await service.one_at_a_time(start, "send fewer or smaller images, or serve with a longer --timeout",
+                                           answer, served, items, service.cfg.max_pixels, *args)
+        return served, rows, start
+
 
 def decode_items(items: list[tuple[str, bytes]], max_pixels: int) -> list[np.ndarray]:
     """The uploaded (name, bytes) images decoded; the first that cannot be is a 4xx naming it."""

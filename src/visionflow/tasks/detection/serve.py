@@ -38,21 +38,16 @@ class DetectorService(NetworkService):
         """`POST /v1/predict` of a detection model (mounted before the shared routes, so it answers there)."""
         from fastapi import Query
 
-        from visionflow.serve.app import PREDICT_BODY, read_images
-
-        cfg = service.cfg
+        from visionflow.serve.app import PREDICT_BODY
 
         @app.post("/v1/predict", summary="Boxes in one or more images (detection models): label, score and "
                                          "[x1, y1, x2, y2] in the image's pixels.", openapi_extra=PREDICT_BODY)
         async def predict(request: Request, conf: float | None = Query(None, ge=0.0, lt=1.0),
                           iou: float | None = Query(None, gt=0.0, le=1.0)):
-            start = time.perf_counter()
-            served = service.served_or_503()
-            items = await read_images(request, cfg)
-            d = served.predictor
-            predictions = await service.one_at_a_time(start, "send fewer or smaller images, or serve with a longer --timeout",
-                                                      detect_items, served, items, cfg.max_pixels,
-                                                      d.conf if conf is None else conf, d.iou if iou is None else iou)
+            d = service.served_or_503().predictor
+            served, predictions, start = await self.answer_images(service, request, detect_items,
+                                                                  d.conf if conf is None else conf,
+                                                                  d.iou if iou is None else iou)
             return {"model": served.name, "task": "detection", "predictions": predictions,
                     "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 

@@ -29,7 +29,9 @@ def png_bytes(mask: np.ndarray, colours) -> bytes:
     return buf.getvalue()
 
 
-def segment_items(served, items: list[tuple[str, bytes]], max_pixels: int) -> list[dict]:
+def segment_items(served, items: list[tuple[str, bytes]], max_pixels: int, format: str = "json") -> list[dict]:
+    if format == "png" and len(items) != 1:
+        raise ServeError(400, "one_image", f"format=png answers one image; send exactly one. Received: {len(items)}")
     images = decode_items(items, max_pixels)
     s = served.predictor
     t0 = time.perf_counter()
@@ -51,9 +53,7 @@ class SegmenterService(NetworkService):
         from fastapi import Query
         from fastapi.responses import JSONResponse, Response
 
-        from visionflow.serve.app import PREDICT_BODY, read_images
-
-        cfg = service.cfg
+        from visionflow.serve.app import PREDICT_BODY
 
         @app.post("/v1/predict", summary="The mask of one or more images (segmentation models): JSON with each class's "
                                          "area and the mask as a PNG data URL, or with format=png one image's mask PNG.",
@@ -61,13 +61,7 @@ class SegmenterService(NetworkService):
                   responses={200: {"content": {"application/json": {}, "image/png": {}},
                                    "description": "JSON (default), or the palette PNG whose pixel values are class indices."}})
         async def predict(request: Request, format: str = Query("json", pattern="^(json|png)$")):
-            start = time.perf_counter()
-            served = service.served_or_503()
-            items = await read_images(request, cfg)
-            if format == "png" and len(items) != 1:
-                raise ServeError(400, "one_image", f"format=png answers one image; send exactly one. Received: {len(items)}")
-            rows = await service.one_at_a_time(start, "send fewer or smaller images, or serve with a longer --timeout",
-                                               segment_items, served, items, cfg.max_pixels)
+            served, rows, start = await self.answer_images(service, request, segment_items, format)
             elapsed = round((time.perf_counter() - start) * 1000, 2)
             if format == "png":
                 row = rows[0]

@@ -4,7 +4,8 @@ The clock starts when `fit` is called (a resumed run adds the seconds its earlie
 and counts the data scan, the feature pass and head phase, every epoch with its checkpoints and
 monitors, and the evaluation and report after the last epoch, for which a reserve is kept: the
 epochs stop early enough that the finished run lands within its budget. What one epoch costs is
-measured between the ends of successive epochs, so a checkpoint or a GAN's sample grid counts.
+measured between the ends of successive epochs, so a checkpoint or a GAN's sample grid counts;
+after the first epoch, whose first step traces the model, by its later steps and its validation.
 """
 
 from __future__ import annotations

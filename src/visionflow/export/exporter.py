@@ -325,6 +325,12 @@ def write_formats(names: list[str], model, out_dir: Path, meta: dict, check: Cal
         result = write_checked(FORMATS.get(name), model, out_dir, meta, check, opener=opener)
         say(result.line())
         results.append(result)
+    return all_passed(results, failure)
+
+
+def all_passed(results: list, failure: str) -> list:
+    """`results` where every format passed its parity check; otherwise ExportFailed naming the
+    formats that did not, with `failure` (what their check asks)."""
     failed = [r.format for r in results if not r.passed]
     if failed:
         raise ExportFailed(f"Parity check failed for {', '.join(failed)}: {failure}, so it was not written.")

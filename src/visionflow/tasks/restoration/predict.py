@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from visionflow.errors import DataError
+from visionflow.network.cli import named
 
 
 @dataclass
@@ -69,16 +70,6 @@ def finish(restorer, out: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return np.dstack([out, alpha])
 
 
-def _target(out_dir: Path, source: str, taken: set[str]) -> Path:
-    stem = Path(source).stem or "image"
-    name, n = f"{stem}.png", 1
-    while name in taken:
-        n += 1
-        name = f"{stem}_{n}.png"
-    taken.add(name)
-    return out_dir / name
-
-
 def restore_files(restorer, sources: Iterable[str], out_dir: str | Path) -> Iterator[Restored]:
     """Restores each source into `out_dir`, yielding one Restored per source (with `error` set,
     and nothing written, for one that could not be read)."""
@@ -101,7 +92,7 @@ def restore_files(restorer, sources: Iterable[str], out_dir: str | Path) -> Iter
         except (DataError, OSError) as exc:
             yield Restored(str(source), error=str(exc))
             continue
-        target = _target(out_dir, str(source), taken)
+        target = named(out_dir, str(source), taken, ".png")
         if target.resolve() == Path(source).resolve():
             yield Restored(str(source), error=f"{target} is the source itself; choose another --out folder")
             continue

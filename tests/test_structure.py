@@ -167,3 +167,23 @@ def test_an_unknown_task_names_the_choices():
 
     with pytest.raises(ConfigError, match="Did you mean 'denoise'"):
         tasks.get("denoize")
+
+
+def test_every_declared_part_resolves_to_what_its_role_calls():
+    """Each task's parts (Task.parts) import and are what the core calls for that role: a function
+    for finish, report, loader and exporter; a module with predict/evaluate for verbs; an object with
+    load and mount for service."""
+    from visionflow import tasks
+    from visionflow.tasks.base import PARTS
+
+    for name in tasks.names():
+        task = tasks.get(name)
+        assert set(task.parts) <= set(PARTS), name
+        for role in task.parts:
+            part = task.part(role)
+            if role == "verbs":
+                assert hasattr(part, "predict") or hasattr(part, "evaluate"), (name, role)
+            elif role == "service":
+                assert callable(part.load) and callable(part.mount), (name, role)
+            else:
+                assert callable(part), (name, role)

@@ -27,6 +27,15 @@ REFUSED = (("--labels", "labels"), ("--threshold", "threshold"), ("--calibrate",
            ("--pairs", "pairs"), ("--dp", "dp"), ("--teacher", "teacher"))
 
 
+def network_parts(package: str, loader: str) -> dict[str, str]:
+    """The parts of a task laid out as detection and segmentation are: `package`.evaluate holds
+    EVALUATOR (finish and report), `loader` ("module:Class") opens a model, `package`.cli its
+    verbs, `package`.export `export`, `package`.serve `service`."""
+    return {"finish": f"{package}.evaluate:EVALUATOR.finish_run", "report": f"{package}.evaluate:EVALUATOR.rebuild",
+            "loader": f"{package}.{loader}.load", "verbs": f"{package}.cli", "exporter": f"{package}.export:export",
+            "service": f"{package}.serve:service"}
+
+
 class NetworkTask(Task):
     """A task whose models are its own registered networks with their own outputs."""
 

@@ -13,7 +13,7 @@ The box family (keypoints, instance masks) builds on these parts: `Detection`, `
 from __future__ import annotations
 
 from visionflow.tasks.base import TASKS
-from visionflow.tasks.network import REFUSED, NetworkTask
+from visionflow.tasks.network import REFUSED, NetworkTask, network_parts
 
 SIDE = 320  # default input side: 2,100 feature points; ~20 ms per image in ONNX Runtime on 2 cores
 SCRATCH_SIDE = 256
@@ -38,12 +38,7 @@ class Detection(NetworkTask):
     augment_help = "box-aware augmentation: crop, zoom-out, flip, colour"
     learning_rates = (1e-3, 5e-4)
     refused_flags = (*REFUSED, ("--class-weight auto", "class_weight"))
-    parts = {"finish": "visionflow.tasks.detection.evaluate:finish_run",
-             "report": "visionflow.tasks.detection.evaluate:EVALUATOR.rebuild",
-             "loader": "visionflow.tasks.detection.detector:Detector.load",
-             "verbs": "visionflow.tasks.detection.cli",
-             "exporter": "visionflow.tasks.detection.export:export",
-             "service": "visionflow.tasks.detection.serve:service"}
+    parts = network_parts("visionflow.tasks.detection", "detector:Detector")
     routes = ("/v1/predict",)
     refusal = ("detection_model", "This server runs a detection model: POST images to /v1/predict for their boxes; "
                                   "explain and video routes do not take it.")

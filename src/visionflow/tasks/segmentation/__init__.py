@@ -11,7 +11,7 @@ pixel parity (`export`) and serves masks on POST /v1/predict (`serve`).
 from __future__ import annotations
 
 from visionflow.tasks.base import TASKS
-from visionflow.tasks.network import STRIDE, NetworkTask
+from visionflow.tasks.network import STRIDE, NetworkTask, network_parts
 
 MAX_SIDE = 384  # the longer input side by default (images are resized to the input size, keeping their shape)
 MIN_SIDE = 64
@@ -51,12 +51,7 @@ class Segmentation(NetworkTask):
     augment_help = "zoom and crop, flip, colour, the same for image and mask"
     learning_rates = (2e-3, 1e-3)
     losses = ("ce+dice", "ce")
-    parts = {"finish": "visionflow.tasks.segmentation.evaluate:finish_run",
-             "report": "visionflow.tasks.segmentation.evaluate:EVALUATOR.rebuild",
-             "loader": "visionflow.tasks.segmentation.segmenter:Segmenter.load",
-             "verbs": "visionflow.tasks.segmentation.cli",
-             "exporter": "visionflow.tasks.segmentation.export:export",
-             "service": "visionflow.tasks.segmentation.serve:service"}
+    parts = network_parts("visionflow.tasks.segmentation", "segmenter:Segmenter")
     routes = ("/v1/predict",)
     refusal = ("segmentation_model", "This server runs a segmentation model: POST images to /v1/predict for their "
                                      "masks; explain and video routes do not take it.")

@@ -107,7 +107,8 @@ def test_export_and_service_restore_at_any_size(deblurrer, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--task", "deblur", "--degrade", "gaussian:25"], "has no blur: a deblur model needs a blur:KIND:LEVEL link"),
     (["--task", "denoise", "--degrade", "blur:gaussian:2"], "train --task deblur for that"),
-    (["--task", "superres", "--degrade", "blur:gaussian:2"], "--degrade is for denoise and deblur"),
+    (["--task", "superres", "--degrade", "blur:gaussian:2"], "--degrade is a setting of --task denoise or deblur; "
+                                                             "--task superres does not take it."),
     (["--task", "deblur", "--degrade", "blur:gaussian:2,,jpeg:30"], "has an empty link"),
     (["--task", "deblur", "--degrade", "blur:zoom:2"], "KIND one of gaussian, motion, defocus"),
 ])

@@ -197,7 +197,7 @@ def test_classifier_only_options_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="threshold must be between 0 and 1"):
         from visionflow.config import TrainConfig
 
-        TrainConfig(threshold=1.5)
+        TrainConfig.from_dict({"task": "multilabel", "threshold": 1.5})
 
 
 def test_the_service_answers_with_labels(ml_run, tmp_path):
@@ -239,7 +239,7 @@ def test_one_threshold_for_every_label_overrides_the_fitted_ones(ml_run, tmp_pat
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export", "evaluations", "tensorboard"))
     predictor = visionflow.load(copy, backend="keras")
     said: list[str] = []
-    found = tasks.get("multilabel").fit_thresholds(RunPaths(copy), predictor, None, TrainConfig(threshold=0.3),
+    found = tasks.get("multilabel").fit_thresholds(RunPaths(copy), predictor, None, TrainConfig.from_dict({"task": "multilabel", "threshold": 0.3}),
                                                    said.append)
     assert found == {"thresholds": {c: 0.3 for c in SHAPES}} and "--threshold 0.3 for every label" in said[0]
     assert json.loads((copy / "labels.json").read_text())["thresholds"] == {c: 0.3 for c in SHAPES}

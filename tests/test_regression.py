@@ -170,8 +170,9 @@ def test_folders_named_by_numbers_and_bad_rows_are_read_as_a_user_means(tmp_path
 
 @pytest.mark.parametrize("settings,error,message", [
     ({"calibrate": True}, ConfigError, "--calibrate is for classifiers"),
-    ({"loss": "l1"}, ConfigError, "--loss for regression is huber, mse or mae"),
-    ({"columns": "noise"}, ConfigError, "--columns is for classifiers"),
+    ({"loss": "l1"}, ConfigError, "Unknown loss value 'l1'. Choose one of: huber, mae, mse."),
+    ({"columns": "noise"}, ConfigError, "--columns is a setting of --task classification or multilabel; --task "
+                                        "regression does not take it."),
     ({"targets": "speed"}, DataError, "--targets 'speed' is not a column"),
 ])
 def test_refusals_name_the_problem(tmp_path, settings, error, message):

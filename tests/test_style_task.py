@@ -228,7 +228,7 @@ def test_the_service_repaints_with_a_style_and_strength(two_styles):
     ((), "needs --style IMAGE"),
     (("--style", "missing.png"), "--style missing.png:"),
     (("--style", "notes.txt"), "--style notes.txt:"),
-    (("--style", "ok.png", "--loss", "l1"), "--loss is for restoration models"),
+    (("--style", "ok.png", "--loss", "l1"), "--task style does not take it"),
     (("--style", "ok.png", "--weights", "imagenet"), "trains from scratch"),
     (("--style", "ok.png", "--style-weight", "-1"), "style_weight must be positive"),
 ])

@@ -91,7 +91,7 @@ def cross_validate(data: str | Path, folds: int = CvOptions.folds, config: Train
     base = config.to_dict() if config else {}
     cfg = tasks.supported(TrainConfig.from_dict({**base, **overrides, "data": data, "val_split": 0.0}),
                           "visionflow cv")
-    if cfg.columns:
+    if getattr(cfg, "columns", ""):
         raise ConfigError("visionflow cv folds class folders; --columns (a labels CSV's columns) is not supported by "
                           "cv yet: train with --columns and a validation split instead.")
     task = tasks.get(cfg.task)

@@ -63,7 +63,11 @@ def _quiet_tensorflow(command: str) -> None:
             import tensorflow  # noqa: F401
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line's parser; a training command (`common.TRAINING_COMMANDS`) in `argv` gets
+    the flags of the task it names (the default task's, except for a bare --help)."""
+    from visionflow.cli.common import TRAINING_COMMANDS, named_task
+
     parser = argparse.ArgumentParser(
         prog="visionflow", description="Folder of images -> trained, evaluated, saved model -> predictions.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,11 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         _module(name).add(sub)
+    argv = list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in TRAINING_COMMANDS:
+        from visionflow.config import add_task_arguments
+
+        task = named_task(argv) or (None if {"-h", "--help"} & set(argv) else tasks.DEFAULT)
+        if tasks.known(task):
+            add_task_arguments(sub.choices[command], task)
+    parser.commands = sub.choices  # command -> its parser
     return parser
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line; a flag of another task's settings is refused by name (exit 2)."""
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        from visionflow.cli.common import named_task
+        from visionflow.config import foreign
+
+        for arg in extra:
+            name = arg[2:].split("=", 1)[0].replace("-", "_") if arg.startswith("--") else ""
+            if name and tasks.declaring(name):
+                parser.commands[args.command].error(foreign(name, named_task(argv) or tasks.DEFAULT))
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
     _quiet_tensorflow(args.command)
     try:
         return _module(args.command).run(args)

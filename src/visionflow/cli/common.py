@@ -8,6 +8,40 @@ import json
 import sys
 
 RUN_HELP = "Run folder (or .keras file with labels.json beside it)."
+TASK_SETTINGS = ("Each task has settings of its own beside these (a denoiser's --noise, a GAN's --latent-dim): "
+                 "`visionflow train --task TASK --help` lists them; without --task, classification's are taken.")
+# The commands that take training settings: the task their command line names adds its own flags.
+TRAINING_COMMANDS = ("train", "tune", "cv")
+
+
+def named_task(argv: list[str]) -> str | None:
+    """The task a training command line names: --task TASK, else its --config file's, else its
+    --resume run's config.yaml's; None where it names none (or they cannot be read: the command
+    then says why)."""
+    from pathlib import Path
+
+    from visionflow.config import load_yaml
+    from visionflow.errors import VisionflowError
+
+    def value(flag: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    if value("--task"):
+        return value("--task")
+    for flag, file in (("--config", Path), ("--resume", lambda run: Path(run) / "config.yaml")):
+        if value(flag):
+            try:
+                task = load_yaml(file(value(flag))).get("task")
+            except (VisionflowError, OSError):
+                task = None
+            if task:
+                return str(task)
+    return None
 
 
 def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:

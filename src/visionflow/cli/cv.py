@@ -9,7 +9,8 @@ from visionflow.options import CvOptions
 
 
 def add(sub) -> None:
-    from visionflow.config import add_arguments
+    from visionflow.config import TrainConfig
+    from visionflow.settings import add_arguments
 
     c = sub.add_parser("cv", help="Cross-validate: k models on stratified folds, mean ± std, one report.",
                        description="Train one model per fold (stratified, near-duplicates kept in one fold) and "
@@ -18,7 +19,7 @@ def add(sub) -> None:
     c.add_argument("data", metavar="DIR", help="DIR/<class>/, or DIR/train + DIR/validation (pooled; test/ is left out).")
     add_options(c, CvOptions)
     add_config(c)
-    add_arguments(c, skip=("data", "val_split", "calibrate"))
+    add_arguments(c, TrainConfig, skip=("data", "val_split", "calibrate"))
 
 
 def run(args: argparse.Namespace) -> int:

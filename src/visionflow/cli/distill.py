@@ -6,7 +6,8 @@ import argparse
 
 
 def add(sub) -> None:
-    from visionflow.config import add_arguments
+    from visionflow.config import TrainConfig
+    from visionflow.settings import add_arguments
 
     d = sub.add_parser("distill", help="Knowledge distillation: a small model learns from a trained one.",
                        description="Train a student (default small_cnn) on DIR with the teacher run's softened "
@@ -18,10 +19,10 @@ def add(sub) -> None:
     d.add_argument("data", metavar="DIR", help="Images of the teacher's classes, as visionflow train takes them.")
     d.add_argument("--no-compare", dest="compare", action="store_false",
                    help="Skip the teacher/student table (and its exports).")
-    # the student's training flags; those of other tasks and of settings distillation refuses are left out
-    add_arguments(d, skip=("data", "teacher", "task", "labels", "threshold", "noise", "degrade", "scale", "pairs", "patch",
-                           "frames", "conditional", "latent_dim", "diffaugment", "loss", "mixup", "dp",
-                           "target_epsilon", "dp_clip", "dp_delta", "dp_accountant", "head_epochs"))
+    # the student's common training flags, less those distillation refuses (a student is a classifier of
+    # images: no task of its own, no labels CSV or table columns)
+    add_arguments(d, TrainConfig, skip=("data", "teacher", "task", "mixup", "dp", "target_epsilon", "dp_clip", "dp_delta",
+                                        "dp_accountant", "head_epochs"))
 
 
 def run(args: argparse.Namespace) -> int:

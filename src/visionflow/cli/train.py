@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from visionflow.cli.common import TASK_SETTINGS
 from visionflow.errors import VisionflowError
 
 
 def add(sub) -> None:
-    from visionflow.config import add_arguments
+    from visionflow.config import TrainConfig
+    from visionflow.settings import add_arguments
 
     t = sub.add_parser("train", help="Train a model on an image folder.",
                        description="Train a model on an image folder and write a run folder "
-                                   "(model.keras, metrics.json, history.csv, plots/, tensorboard/).")
+                                   "(model.keras, metrics.json, history.csv, plots/, tensorboard/).",
+                       epilog=TASK_SETTINGS)
     t.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DIR",
                    help="DIR/train + DIR/validation (or val, optional test), or DIR/<class>/ with --val-split; "
                         "with --task multilabel, DIR/labels.csv beside the images; with --task denoise, deblur, "
@@ -26,7 +29,7 @@ def add(sub) -> None:
     t.add_argument("--distributed", action="store_true",
                    help="Train on tf.distribute.MultiWorkerMirroredStrategy as described by TF_CONFIG (every worker "
                         "runs the same command; --batch-size is per worker). See `visionflow launch`.")
-    add_arguments(t)
+    add_arguments(t, TrainConfig, skip=("data",))
 
 
 def run(args: argparse.Namespace) -> int:

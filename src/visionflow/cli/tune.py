@@ -9,7 +9,8 @@ from visionflow.options import TuneOptions
 
 
 def add(sub) -> None:
-    from visionflow.config import add_arguments
+    from visionflow.config import TrainConfig
+    from visionflow.settings import add_arguments
 
     tn = sub.add_parser("tune", help="Search training settings with Optuna; each trial is a small run.",
                         description="Hyperparameter search on Optuna (TPE, random or grid) with pruning of bad "
@@ -19,7 +20,7 @@ def add(sub) -> None:
     tn.add_argument("data", metavar="DIR", help="The image folder, as for train.")
     add_options(tn, TuneOptions)
     add_config(tn, "base settings")
-    add_arguments(tn, skip=("data", "calibrate"))
+    add_arguments(tn, TrainConfig, skip=("data", "calibrate"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -144,7 +144,7 @@ def audit(run: str | Path, data: str | Path | None = None, out: str | Path | Non
     if not paths.config.exists() or not paths.model.exists():
         raise ConfigError(f"{run} is not a finished run folder (config.yaml and model.keras); audit takes the folder "
                           f"of a run made by visionflow train.")
-    cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
+    cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config), strict=False)  # any version's run
     task = tasks.get(cfg.task)
     if task.outputs != "labels" or task.inputs != "image":
         able = ", ".join(t.name for t in tasks.load_all() if t.outputs == "labels" and t.inputs == "image")

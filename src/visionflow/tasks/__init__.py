@@ -132,6 +132,20 @@ def of_path(path: str | Path) -> Task | None:
     return of(meta)
 
 
+def options(name: str) -> type:
+    """The settings dataclass of task `name` (`Task.options`), its package imported but not its
+    networks (TensorFlow stays unloaded: --help, config checks)."""
+    if name not in WHERE:
+        raise ConfigError(unknown_message("task", name, list(WHERE)))
+    importlib.import_module(WHERE[name])
+    return TASKS.get(name).options
+
+
+def declaring(setting: str) -> list[str]:
+    """The tasks whose own settings (`Task.options`) include `setting`."""
+    return [name for name in WHERE if setting in options(name).__dataclass_fields__]
+
+
 def function(name: str):
     """The task function `name` of FUNCTIONS, its task loaded."""
     module, _, attr = FUNCTIONS[name].partition(":")
@@ -151,5 +165,5 @@ def supported(cfg, command: str, names: tuple[str, ...] = (DEFAULT,)):
     return get(cfg.task).check_config(cfg)
 
 
-__all__ = ["COMMANDS", "ROUTES", "SUMMARY", "described", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "function", "FUNCTIONS", "known", "load_all", "names", "of", "of_path",
+__all__ = ["COMMANDS", "ROUTES", "SUMMARY", "declaring", "options", "described", "DEFAULT", "EvaluationData", "Task", "WHERE", "get", "function", "FUNCTIONS", "known", "load_all", "names", "of", "of_path",
            "supported"]

@@ -24,6 +24,7 @@ import numpy as np
 
 from visionflow.errors import ConfigError
 from visionflow.registry import Registry
+from visionflow.settings import TaskOptions
 
 DEFAULT = "classification"  # the task of models whose metadata names none (written before tasks existed)
 
@@ -64,6 +65,7 @@ class Task:
     """
 
     name: str = ""
+    options: type[TaskOptions] = TaskOptions  # the task's own training settings (visionflow train --task NAME --help)
     description: str = ""
     data_help: str = ""  # what the data folder holds, for error messages and --help
     monitor: str = "val_accuracy"  # the validation metric that picks the best epoch by default
@@ -78,7 +80,6 @@ class Task:
     private: bool = False  # trains with --dp (DP-SGD): the task's loss gives one value per example
     distillable: bool = False  # a run of it teaches, and it learns from, a teacher's softened answers (distill)
     on_features: bool = False  # its models are a registered feature network plus the task's head
-    takes_columns: bool = False  # its models may read table columns beside the images (--columns)
     scratch_challenger: bool = False  # a small pretrained run may be challenged by small_cnn from scratch (training.versus)
     mirrorable: bool = True  # a mirrored image has the same answer (flip test-time augmentation applies)
     segmentable: bool = True  # a video timeline of its answers merges into labelled segments
@@ -112,9 +113,6 @@ class Task:
     # -- data ---------------------------------------------------------------------------------
     def check_config(self, cfg):
         """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
-        if getattr(cfg, "audio", False) and self.inputs != "clip":
-            raise ConfigError(f"--audio hears the sound tracks of video clips (--task video); --task {self.name} "
-                              f"does not take it.")
         return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
 
     def second_input(self, item, predictor):

@@ -12,21 +12,37 @@ from typing import Callable
 
 import numpy as np
 
-from visionflow.errors import ConfigError
+from dataclasses import dataclass
+
+from visionflow.settings import TaskOptions, option
 from visionflow.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class LabelOptions(TaskOptions):
+    """The settings of tasks that read their labels from a labels CSV."""
+
+    labels: str = option("", "The labels CSV of a single-folder DIR: header image,label (classification), "
+                             "image,labels (multi-label; labels separated by spaces) or image and numeric columns "
+                             "(regression), plus any further columns; default DIR/labels.csv (classification reads "
+                             "class folders when there is none).", metavar="CSV")
+
+
+@dataclass(frozen=True)
+class ColumnOptions(LabelOptions):
+    """Label settings of tasks whose models may read table columns beside each image."""
+
+    columns: str = option("", "Table columns of the labels CSV the model reads beside each image: NAME,NAME,... or "
+                              "auto (every column but image and the label); numeric or categorical, detected; missing "
+                              "values imputed with an indicator.", metavar="COLS")
 
 
 class LabelTask(Task):
     """A task whose models label images: a registered feature network plus the task's head."""
 
     on_features = True
+    options = LabelOptions
     parts = {"finish": "visionflow.workflow:evaluate_labels"}  # the shared evaluation of labels
-
-    def check_config(self, cfg):
-        if cfg.pairs:
-            raise ConfigError(f"--pairs is for restoration (--task denoise, deblur or superres); a {self.name} model does "
-                              f"not take it.")
-        return super().check_config(cfg)
 
     def build(self, cfg, classes: list[str]):
         """The untrained Keras model of `cfg` for `classes`: a registered network plus the head."""

@@ -22,9 +22,8 @@ TIME_BUDGET = 12.0  # minutes of training by default (the whole run then fits ab
 STRIDE = 32  # the coarsest feature map's stride: input sides are multiples of it
 
 # Settings of label models that such a model does not take.
-REFUSED = (("--labels", "labels"), ("--threshold", "threshold"), ("--calibrate", "calibrate"),
-           ("--head-epochs", "head_epochs"), ("--mixup", "mixup"), ("--label-smoothing", "label_smoothing"),
-           ("--pairs", "pairs"), ("--dp", "dp"), ("--teacher", "teacher"))
+REFUSED = (("--calibrate", "calibrate"), ("--head-epochs", "head_epochs"), ("--mixup", "mixup"),
+           ("--label-smoothing", "label_smoothing"), ("--dp", "dp"), ("--teacher", "teacher"))
 
 
 def network_parts(package: str, loader: str) -> dict[str, str]:
@@ -47,7 +46,7 @@ class NetworkTask(Task):
     augment_help = ""  # what --augment light does, for the refusal of another preset
     learning_rates = (1e-3, 5e-4)  # (from scratch, pretrained)
     refused_flags = REFUSED  # settings of label models it does not take: (flag, TrainConfig field)
-    losses: tuple[str, ...] = ()  # the --loss choices, the first the default (none: --loss is not taken)
+    losses: tuple[str, ...] = ()  # the --loss choices of its options, the first the default (none: no --loss)
     batch_size = 8
     distributable = True
 
@@ -60,8 +59,6 @@ class NetworkTask(Task):
                 raise ConfigError(f"{flag} is not for {self.name} models; a {self.name} model {self.learns}.")
         if cfg.monitor not in (None, self.monitor, "val_loss"):
             raise ConfigError(f"--monitor for {self.name} is {self.monitor} or val_loss. Received: {cfg.monitor}")
-        if self.losses and cfg.loss not in (None, *self.losses):
-            raise ConfigError(f"--loss for {self.name} is {' or '.join(self.losses)}. Received: {cfg.loss}")
         if cfg.augment not in (None, "none", "light"):
             raise ConfigError(f"--augment for {self.name} is light ({self.augment_help}; the default) or none. "
                               f"Received: {cfg.augment}")

@@ -287,10 +287,7 @@ class Fused(Strategy):
         self.classes: list[str] = []
 
     def check(self, cfg, task, distributed):
-        self.task = task
-        if not task.takes_columns:
-            raise ConfigError(f"--columns feeds table columns to classification and multi-label models; --task "
-                              f"{task.name} does not read them.")
+        self.task = task  # one whose options have --columns (classification, multilabel)
         if distributed:
             raise ConfigError("--columns does not train with --distributed yet; train it on one worker.")
         for flag, what in self.REFUSED.items():
@@ -340,7 +337,7 @@ class Fused(Strategy):
 def for_run(cfg) -> list[Strategy]:
     """The strategies `cfg` asks for, in the order their hooks run."""
     chosen: list[Strategy] = []
-    if cfg.columns:
+    if getattr(cfg, "columns", ""):
         chosen.append(Fused())
     if cfg.dp:
         chosen.append(Private())

@@ -105,7 +105,8 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
         raise ConfigError(f"{resume} is not a run folder (no config.yaml); give the folder of the run to continue.")
     if not paths.state.exists():
         raise ConfigError(f"{resume} has no checkpoint yet (it stopped before finishing an epoch); start it again instead.")
-    cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config))
+    # strict=False: a run of an earlier version may hold another task's settings it never used
+    cfg = TrainConfig.from_dict(load_yaml(paths.config), source=str(paths.config), strict=False)
     cfg = fixed_recipe(cfg, "tutorial")  # settings a run from an older version did not record had these values
     overrides = dict(overrides)
     moved_to = overrides.pop("data", None)
@@ -117,7 +118,7 @@ def _resolve(config: TrainConfig | None, resume: str | Path | None,
                           f"continue with: visionflow train --resume {resume} --data NEW_DIR")
     changed = {}
     for key, value in overrides.items():
-        new = getattr(TrainConfig.from_dict({key: value}), key)
+        new = getattr(TrainConfig.from_dict({"task": cfg.task, key: value}), key)
         if new != getattr(cfg, key):
             changed[key] = new
     locked = sorted(set(changed) - set(RESUMABLE))

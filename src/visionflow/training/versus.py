@@ -70,7 +70,7 @@ def _may_run(cfg, chose_model: bool, task) -> bool:
 
     if cfg.versus_scratch == "never" or (cfg.versus_scratch == "auto" and not chose_model):
         return False
-    if cfg.columns or cfg.dp or cfg.teacher or cfg.fine_tune != "auto":
+    if getattr(cfg, "columns", "") or cfg.dp or cfg.teacher or cfg.fine_tune != "auto":
         return False  # the slice is held out only by --fine-tune auto
     return bool(MODELS.get(cfg.model).backbone) and task.scratch_challenger
 

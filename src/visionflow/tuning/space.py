@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from visionflow.config import TrainConfig, load_yaml
+from visionflow.config import COMMON, TrainConfig, load_yaml
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 
 # Settings that describe where a run is, not how it learns: never tuned.
-NOT_TUNABLE = ("data", "task", "labels", "project", "name", "seed", "cache", "val_split", "calibrate", "monitor",
+NOT_TUNABLE = ("data", "task", "project", "name", "seed", "cache", "val_split", "calibrate", "monitor",
                "time_budget")
 
 DEFAULT_SPACE: dict[str, Any] = {
@@ -88,7 +88,7 @@ def parse_space(space: dict[str, Any], source: str = "search space") -> list[Par
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"{source}: expected a mapping of setting: choices or range, e.g. "
                           f"learning_rate: {{low: 1e-4, high: 1e-2, log: true}}.")
-    tunable = [f.name for f in fields(TrainConfig) if f.name not in NOT_TUNABLE]
+    tunable = [name for name in COMMON if name not in NOT_TUNABLE]
     params = []
     for key, spec in space.items():
         name = str(key).replace("-", "_")

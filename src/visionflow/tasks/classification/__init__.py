@@ -16,7 +16,7 @@ import numpy as np
 
 import visionflow.tasks.classification.evaluate as ev
 from visionflow.tasks.base import TASKS, EvaluationData
-from visionflow.tasks.labelled import LabelTask
+from visionflow.tasks.labelled import ColumnOptions, LabelTask
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Classification(LabelTask):
     monitor = "val_accuracy"
     parity = "top-1 agreement"
     private = True
-    takes_columns = True
+    options = ColumnOptions
     scratch_challenger = True
 
     # -- data ---------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ training against held-out real images (`visionflow.tasks.generation.quality`), n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.settings import TaskOptions, check, option
 from visionflow.tasks.base import TASKS, Task
 
 DEFAULTS = {"model": "sngan", "weights": "none", "head_epochs": 0, "epochs": 2000, "time_budget": 20.0,
@@ -23,8 +25,23 @@ VAL_SPLIT = 0.2  # held-out real images: the real-vs-real floor of the quality m
 SAMPLE_EVERY = 5  # epochs between sample grids in the run folder and TensorBoard
 
 
+@dataclass(frozen=True)
+class GanOptions(TaskOptions):
+    conditional: bool = option(False, "Learn one generator per class folder (class-conditional); generate then takes "
+                                      "--class.")
+    latent_dim: int = option(128, "Length of the generator's random latent vector.")
+    diffaugment: str = option("color,translation,cutout", "DiffAugment policy, the differentiable augmentation of "
+                                                          "every image the discriminator sees (any of color, "
+                                                          "translation, cutout, comma-separated, or none).",
+                              metavar="POLICY")
+
+    def check(self) -> None:
+        check(self.latent_dim >= 1, f"latent_dim must be at least 1. Received: latent_dim={self.latent_dim}")
+
+
 class Generation(Task):
     name = "gan"
+    options = GanOptions
     description = "Generate new images like the folder's (GAN; class-conditional with --conditional), " \
                   "with feature-distance, precision/recall and memorisation checks against held-out images."
     data_help = "any folder of images (searched recursively); with --conditional, one folder per class"
@@ -49,10 +66,9 @@ class Generation(Task):
         from visionflow.tasks.generation.models import SIZES
         from visionflow.tasks.generation.layers import parse_policy
 
-        for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
-                            ("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
+        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
                             ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
-                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing), ("--pairs", cfg.pairs)):
+                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
             if given:
                 raise ConfigError(f"{flag} is for classifiers; a GAN does not take it.")
         if cfg.weights not in (None, "none"):

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from visionflow.cli.common import add_options, add_run, options
-from visionflow.config import _check, _opt
+from visionflow.config import check, option
 from visionflow.options import UNSAFE_HELP
 
 
@@ -14,24 +14,24 @@ from visionflow.options import UNSAFE_HELP
 class GenerateOptions:
     """`visionflow generate RUN` flags."""
 
-    n: int = _opt(16, "Images to generate.")
-    class_name: str | None = _opt(None, "Conditional models: the class to generate (its name or index); unset: "
+    n: int = option(16, "Images to generate.")
+    class_name: str | None = option(None, "Conditional models: the class to generate (its name or index); unset: "
                                         "every class in turn.", metavar="CLASS", kind=str, shown="every class in turn")
-    seed: int = _opt(0, "Seed of the latent vectors: the same seed gives the same images.")
-    out: str = _opt("samples", "Folder for one PNG per image and grid.png; with --interpolate, the strip's .png "
+    seed: int = option(0, "Seed of the latent vectors: the same seed gives the same images.")
+    out: str = option("samples", "Folder for one PNG per image and grid.png; with --interpolate, the strip's .png "
                                "file (or a folder to write interpolation.png into).", metavar="PATH")
-    interpolate: int | None = _opt(None, "Write one strip of N images walking between two latent vectors instead.",
+    interpolate: int | None = option(None, "Write one strip of N images walking between two latent vectors instead.",
                                    metavar="N", kind=int, shown="off")
-    columns: int = _opt(8, "Images per row of grid.png.")
-    unsafe: bool = _opt(False, UNSAFE_HELP)
+    columns: int = option(8, "Images per row of grid.png.")
+    unsafe: bool = option(False, UNSAFE_HELP)
 
     def __post_init__(self) -> None:
         from visionflow.tasks.generation.sampler import MAX_SAMPLES
 
-        _check(1 <= self.n <= MAX_SAMPLES, f"--n must be between 1 and {MAX_SAMPLES}. Received: {self.n}")
-        _check(self.interpolate is None or self.interpolate >= 2,
+        check(1 <= self.n <= MAX_SAMPLES, f"--n must be between 1 and {MAX_SAMPLES}. Received: {self.n}")
+        check(self.interpolate is None or self.interpolate >= 2,
                f"--interpolate needs at least 2 steps. Received: {self.interpolate}")
-        _check(self.columns >= 1, f"--columns must be at least 1. Received: {self.columns}")
+        check(self.columns >= 1, f"--columns must be at least 1. Received: {self.columns}")
 
 
 def add(sub) -> None:

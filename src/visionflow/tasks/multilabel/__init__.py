@@ -17,7 +17,8 @@ import numpy as np
 from visionflow.errors import ConfigError
 import visionflow.tasks.multilabel.evaluate as ev
 from visionflow.tasks.base import TASKS, EvaluationData
-from visionflow.tasks.labelled import LabelTask
+from visionflow.settings import check, option
+from visionflow.tasks.labelled import ColumnOptions, LabelTask
 from visionflow.tasks.multilabel.labels_csv import label_matrix, load_multilabel
 
 
@@ -52,10 +53,20 @@ def thresholds_of(predictor) -> np.ndarray:
     return np.array([float(given.get(c, ev.DEFAULT_THRESHOLD)) for c in predictor.classes])
 
 
+@dataclass(frozen=True)
+class MultiLabelOptions(ColumnOptions):
+    threshold: float | None = option(None, "One decision threshold for every label; unset: fitted per label on the "
+                                           "validation images (highest F1).", kind=float, shown="fitted")
+
+    def check(self) -> None:
+        check(self.threshold is None or 0 < self.threshold < 1,
+              f"threshold must be between 0 and 1. Received: threshold={self.threshold}")
+
+
 class MultiLabel(LabelTask):
     name = "multilabel"
     private = True
-    takes_columns = True
+    options = MultiLabelOptions
     description = "Any number of labels per image: one sigmoid per label, binary cross-entropy, mAP and F1."
     data_help = "DIR/labels.csv (header image,labels; labels separated by spaces) beside the images"
     monitor = "val_loss"

@@ -20,7 +20,8 @@ import numpy as np
 from visionflow.errors import ConfigError
 import visionflow.tasks.regression.evaluate as ev
 from visionflow.tasks.base import TASKS, EvaluationData
-from visionflow.tasks.labelled import LabelTask
+from visionflow.settings import option
+from visionflow.tasks.labelled import LabelOptions, LabelTask
 from visionflow.tasks.regression.data import load_regression, values
 
 OUTPUT_LAYER = "values"  # the Destandardize layer: the model's output in the targets' units
@@ -59,6 +60,16 @@ def statistics(model) -> tuple[np.ndarray, np.ndarray]:
     return model.get_layer(OUTPUT_LAYER).statistics()
 
 
+@dataclass(frozen=True)
+class RegressionOptions(LabelOptions):
+    targets: str = option("", "The numeric columns of the labels CSV to predict, NAME,NAME,...; unset: every column "
+                              "of numbers (class folders named by numbers: the folder's number, 'value').",
+                          metavar="COLS", shown="every numeric column")
+    loss: str | None = option(None, "Training loss on standardised targets: huber (quadratic within one standard "
+                                    "deviation, linear beyond), mse or mae.", choices=("huber", "mse", "mae"),
+                              kind=str, shown="huber")
+
+
 class Regression(LabelTask):
     name = "regression"
     description = "Numbers per image: a linear output per target, Huber loss on standardised targets; MAE, RMSE, R^2."
@@ -71,15 +82,13 @@ class Regression(LabelTask):
     curve_metric = ("mae", "MAE (targets' units)")
     carried = ("targets",)
     networks = "visionflow.tasks.regression.layers"
+    options = RegressionOptions
 
     def check_config(self, cfg):
-        for flag, given in (("--threshold", cfg.threshold is not None), ("--calibrate", cfg.calibrate),
-                            ("--class-weight auto", cfg.class_weight != "none"), ("--mixup", cfg.mixup),
-                            ("--label-smoothing", cfg.label_smoothing), ("--columns", cfg.columns)):
+        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
+                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
             if given:
                 raise ConfigError(f"{flag} is for classifiers; a regression model does not take it.")
-        if cfg.loss not in (None, "huber", "mse", "mae"):
-            raise ConfigError(f"--loss for regression is huber, mse or mae. Received: {cfg.loss}")
         if cfg.monitor not in (None, "val_loss"):
             raise ConfigError(f"--monitor for regression is val_loss. Received: {cfg.monitor}")
         if cfg.targets and not cfg.targets.strip(", "):

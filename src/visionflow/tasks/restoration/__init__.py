@@ -9,6 +9,7 @@ whole images at their own size (`visionflow.tasks.restoration.restorer`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +17,62 @@ import numpy as np
 
 from visionflow.errors import ConfigError
 from visionflow.recipe import resolve
+from visionflow.settings import TaskOptions, check, option
 from visionflow.tasks.base import TASKS, Task
 from visionflow.tasks.restoration.data import epoch_patches, load_images
+
+
+@dataclass(frozen=True)
+class CropOptions(TaskOptions):
+    """The settings of tasks that train on crops of clean images (restoration, style)."""
+
+    patch: int | None = option(None, "Side of the square training crops (of the clean image); unset: the task's "
+                                     "(denoise 64, deblur 64, superres 32 x scale, inpaint 96, style 128).", kind=int,
+                               shown="the task's")
+
+    def check(self) -> None:
+        check(self.patch is None or self.patch >= 8, f"patch must be at least 8. Received: patch={self.patch}")
+
+
+@dataclass(frozen=True)
+class RestorationOptions(CropOptions):
+    loss: str | None = option(None, "Training loss: l1, l2 or ssim (0.84 (1 - SSIM) + 0.16 L1).",
+                              choices=("l1", "l2", "ssim"), kind=str, shown="l1; inpaint l2")
+
+
+@dataclass(frozen=True)
+class PairOptions(RestorationOptions):
+    """Restoration that may learn from real degraded images instead of degrading on the fly."""
+
+    pairs: str = option("", "A folder of real degraded images, each named as its clean image in DIR (same relative "
+                            "path or file stem, any extension); trains on these pairs instead of degrading on the "
+                            "fly.", metavar="DIR")
+
+
+DEGRADE_HELP = ("the degradation made on the fly from clean images, links applied in order: blur:gaussian:SIGMA, "
+                "blur:motion:LENGTH[:ANGLE] (random angle when unset), blur:defocus:RADIUS, and the --noise kinds of "
+                "--task denoise; LOW-HIGH ranges draw per image; e.g. blur:motion:5-15,gaussian:2-8,jpeg:60-95")
+
+
+@dataclass(frozen=True)
+class DenoiseOptions(PairOptions):
+    noise: str = option("gaussian:25", "The noise made on the fly from clean images, a chain of KIND:LEVEL or "
+                                       "KIND:LOW-HIGH (a range trains a blind model); KIND: gaussian (sigma), poisson "
+                                       "(photons at white), saltpepper (fraction), jpeg (quality); e.g. "
+                                       "gaussian:5-50,jpeg:30-90.", metavar="SPEC")
+    degrade: str = option("", "The same chain as --noise, by the name deblur uses (noise and JPEG links only).",
+                          metavar="SPEC", shown="--noise")
+
+
+@dataclass(frozen=True)
+class DeblurOptions(PairOptions):
+    degrade: str = option("", DEGRADE_HELP[0].upper() + DEGRADE_HELP[1:] + ".", metavar="SPEC",
+                          shown="blur:gaussian:1-3")
+
+
+@dataclass(frozen=True)
+class SuperResOptions(PairOptions):
+    scale: int = option(2, "The upscaling factor.", choices=(2, 3, 4))
 
 
 class Restoration(Task):
@@ -37,6 +92,7 @@ class Restoration(Task):
     loss = "l1"
     time_budget = 10.0  # minutes of training by default
     input_channels = 3
+    options = RestorationOptions
     parts = {"finish": "visionflow.tasks.restoration.evaluate:finish_run",
              "report": "visionflow.tasks.restoration.report:rebuild",
              "verbs": "visionflow.tasks.restoration.cli",
@@ -51,17 +107,12 @@ class Restoration(Task):
     def check_config(self, cfg):
         from visionflow.models import check_model
 
-        for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
-                            ("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
+        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
                             ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
                             ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
             if given:
                 raise ConfigError(f"{flag} is for classifiers; a {self.name} model does not take it.")
-        if cfg.pairs and self.name == "inpaint":
-            raise ConfigError("--pairs is for denoise, deblur and superres; inpainting learns from holes made on the fly.")
-        if cfg.degrade and self.name not in ("denoise", "deblur"):
-            raise ConfigError(f"--degrade is for denoise and deblur; a {self.name} model makes its own degradation.")
-        if cfg.pairs:
+        if getattr(cfg, "pairs", ""):
             import os
 
             if not Path(cfg.pairs).is_dir():
@@ -71,8 +122,6 @@ class Restoration(Task):
             raise ConfigError(f"{self.name} models train from scratch; drop --weights {cfg.weights}.")
         if cfg.monitor not in (None, "val_psnr", "val_loss"):
             raise ConfigError(f"--monitor for {self.name} is val_psnr or val_loss. Received: {cfg.monitor}")
-        if cfg.loss not in (None, "l1", "l2", "ssim"):
-            raise ConfigError(f"--loss for {self.name} is l1, l2 or ssim. Received: {cfg.loss}")
         model = cfg.model or self.model
         spec = check_model(model, None, task=self.name)
         patch = self.patch_side(cfg)
@@ -83,7 +132,8 @@ class Restoration(Task):
         filled = {"model": model, "weights": "none", "head_epochs": 0,
                   "epochs": 1000, "time_budget": self.time_budget, "optimizer": "adam", "learning_rate": self.learning_rate,
                   "weight_decay": 1e-4, "lr_schedule": "cosine", "augment": "none", "mixup": 0.0, "dropout": 0.0,
-                  "label_smoothing": 0.0, "patience": 0, "keep": "last", "monitor": "val_psnr", "loss": self.loss}
+                  "label_smoothing": 0.0, "patience": 0, "keep": "last", "monitor": "val_psnr",
+                  **({"loss": self.loss} if "loss" in cfg.options.__dataclass_fields__ else {})}
         return cfg.replace(**{k: v for k, v in filled.items() if getattr(cfg, k) is None}, patch=patch,
                            image_size=(patch, patch))
 
@@ -92,6 +142,10 @@ class Restoration(Task):
     def patch_multiple(self, cfg, multiple: int) -> int:
         return multiple
 
+    def upscale(self, cfg) -> int:
+        """How many times larger the output is than the input (--scale of superres)."""
+        return 1
+
     def describe(self, cfg) -> str:
         """The degradation in a few words, for the run's first line and the report."""
         raise NotImplementedError
@@ -99,7 +153,7 @@ class Restoration(Task):
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, cfg, split_file=None):
         return load_images(cfg.data, self.patch_side(cfg), cfg.val_split, cfg.seed, split_file=split_file,
-                           pairs=cfg.pairs or None, scale=cfg.scale if self.name == "superres" else 1)
+                           pairs=getattr(cfg, "pairs", "") or None, scale=self.upscale(cfg))
 
     def degrade(self, clean, seed, cfg, context=None):
         """(model input, target) of a float32 batch of clean pixels; `seed` a [2] int tensor."""
@@ -119,7 +173,7 @@ class Restoration(Task):
 
         patch = self.patch_side(cfg)
         per_epoch = self.epoch_size(cfg, folder)
-        if cfg.pairs:
+        if getattr(cfg, "pairs", ""):
             return self._pair_datasets(cfg, folder, patch, per_epoch, batch_size)
         context = self.context(cfg)
         sampler = PatchSampler(folder.splits["train"], patch, per_epoch, cfg.seed)
@@ -140,7 +194,7 @@ class Restoration(Task):
 
         from visionflow.tasks.restoration.pairs import PairSampler, validation_pairs
 
-        scale = cfg.scale if self.name == "superres" else 1
+        scale = self.upscale(cfg)
         pairs = {split: [(r.path, folder.pairs[r.path]) for r in folder.splits[split]] for split in ("train", "validation")}
         sampler = PairSampler(pairs["train"], patch, scale, per_epoch, cfg.seed)
         low = patch // scale
@@ -156,7 +210,7 @@ class Restoration(Task):
     def build(self, cfg, classes):
         from visionflow.models import MODELS
 
-        return MODELS.get(cfg.model).build(scale=cfg.scale)
+        return MODELS.get(cfg.model).build(scale=self.upscale(cfg))
 
     def compile(self, model, cfg, classes, learning_rate):
         from visionflow.tasks.restoration.losses import LOSSES, psnr
@@ -170,7 +224,7 @@ class Restoration(Task):
         return {"task": self.name, "model": cfg.model, "classes": [], "image_size": None,
                 "input_channels": self.input_channels,
                 "multiple": MODELS.get(cfg.model).multiple, "patch": self.patch_side(cfg), **self.settings(cfg),
-                **({"pairs": cfg.pairs} if cfg.pairs else {})}
+                **({"pairs": cfg.pairs} if getattr(cfg, "pairs", "") else {})}
 
     def settings(self, cfg) -> dict:
         """The degradation settings a model keeps in labels.json (evaluation degrades the same way)."""
@@ -200,6 +254,7 @@ class Restoration(Task):
 
 class Denoise(Restoration):
     name = "denoise"
+    options = DenoiseOptions
     description = "Remove noise: Gaussian, Poisson, salt-and-pepper, JPEG (PSNR/SSIM against classical filters)."
     model = "ffdnet_s"
     patch = 64
@@ -245,6 +300,7 @@ class Denoise(Restoration):
 
 class Deblur(Restoration):
     name = "deblur"
+    options = DeblurOptions
     description = ("Remove blur: Gaussian, motion, defocus, optionally with noise and JPEG after it (PSNR/SSIM "
                    "against unsharp masking and Wiener / Richardson-Lucy deconvolution).")
     model = "unet_deblur"
@@ -298,6 +354,7 @@ class Deblur(Restoration):
 
 class SuperRes(Restoration):
     name = "superres"
+    options = SuperResOptions
     description = "Enlarge 2x, 3x or 4x (PSNR/SSIM against nearest, bilinear and bicubic upscaling)."
     model = "espcn_s"
 
@@ -306,6 +363,9 @@ class SuperRes(Restoration):
 
     def patch_multiple(self, cfg, multiple):
         return multiple * cfg.scale
+
+    def upscale(self, cfg) -> int:
+        return cfg.scale
 
     def describe(self, cfg) -> str:
         return f"{cfg.scale}x real low/high-resolution pairs ({cfg.pairs})" if cfg.pairs else f"{cfg.scale}x bicubic downscaling"

@@ -10,6 +10,9 @@ pixel parity (`export`) and serves masks on POST /v1/predict (`serve`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from visionflow.settings import TaskOptions, option
 from visionflow.tasks.base import TASKS
 from visionflow.tasks.network import STRIDE, NetworkTask, network_parts
 
@@ -32,8 +35,19 @@ def input_size(height: int, width: int, max_side: int = MAX_SIDE) -> tuple[int, 
     return side(height), side(width)
 
 
+LOSSES = ("ce+dice", "ce")  # the first is the default
+
+
+@dataclass(frozen=True)
+class SegmentationOptions(TaskOptions):
+    loss: str | None = option(None, "Training loss: ce (cross-entropy over the labelled pixels) or ce+dice (plus soft "
+                                    "Dice, which lifts small and thin classes).", choices=LOSSES, kind=str,
+                              shown=LOSSES[0])
+
+
 class Segmentation(NetworkTask):
     name = "segmentation"
+    options = SegmentationOptions
     description = "A class for every pixel (mIoU), on images and videos."
     data_help = ("a folder of images with masks: DIR/train/images + DIR/train/masks (and validation/, test/), or "
                  "DIR/images + DIR/masks; masks are index PNGs (classes.txt names them), black-and-white masks, or "
@@ -50,7 +64,7 @@ class Segmentation(NetworkTask):
     pipeline = "visionflow.tasks.segmentation.pipeline"
     augment_help = "zoom and crop, flip, colour, the same for image and mask"
     learning_rates = (2e-3, 1e-3)
-    losses = ("ce+dice", "ce")
+    losses = LOSSES
     parts = network_parts("visionflow.tasks.segmentation", "segmenter:Segmenter")
     routes = ("/v1/predict",)
     refusal = ("segmentation_model", "This server runs a segmentation model: POST images to /v1/predict for their "

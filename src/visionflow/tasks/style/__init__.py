@@ -17,22 +17,39 @@ inference with padding and tiling (`Restorer`), export with PSNR parity, and the
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.settings import check, option
 from visionflow.tasks.base import TASKS
-from visionflow.tasks.restoration import Restoration
-from visionflow.tasks.style.features import BACKBONE
+from visionflow.tasks.restoration import CropOptions, Restoration
+from visionflow.tasks.network import BACKBONE
 
 STYLE_SIDE = 256  # the style picture's longer side as the loss sees it (the scale of its strokes in the outputs)
 STYLE_WEIGHT = 5.0  # bench/README.md "Style transfer": the weight that meets the style target at 10 minutes
 TV_WEIGHT = 0.0
 
 
+@dataclass(frozen=True)
+class StyleOptions(CropOptions):
+    style: tuple[str, ...] = option((), "The picture whose style the model paints photos in; give --style once per "
+                                        "picture to learn several in one model (predict then picks one with --style "
+                                        "NAME).", metavar="IMAGE", shown="none", many=True)
+    style_weight: float | None = option(None, "Weight of the style term against the content term (higher: more of "
+                                              "the painting, less of the photo).", kind=float, shown=f"{STYLE_WEIGHT:g}")
+
+    def check(self) -> None:
+        super().check()
+        check(self.style_weight is None or self.style_weight > 0,
+              f"style_weight must be positive. Received: style_weight={self.style_weight}")
+
+
 class Style(Restoration):
     name = "style"
+    options = StyleOptions
     description = ("Repaint photos in the style of a picture (style and content distances against the untouched "
                    "photos and Gatys' per-image optimisation).")
     networks = "visionflow.tasks.style.models"
@@ -70,9 +87,6 @@ class Style(Restoration):
 
         if not cfg.style:
             raise ConfigError("--task style needs --style IMAGE: the picture whose style the model paints photos in.")
-        for flag, given in (("--loss", cfg.loss), ("--pairs", cfg.pairs), ("--degrade", cfg.degrade)):
-            if given:
-                raise ConfigError(f"{flag} is for restoration models; a style model learns from --style and photos.")
         if cfg.monitor not in (None, "val_loss"):
             raise ConfigError(f"--monitor for style is val_loss (the perceptual loss). Received: {cfg.monitor}")
         if cfg.weights not in (None, "none"):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-BACKBONE = "efficientnet_lite0"
+from visionflow.tasks.network import BACKBONE  # the offline ImageNet network the loss looks through
+
 STYLE_LAYERS = ("block1_expand_relu", "block3_expand_relu", "block5_expand_relu", "block8_expand_relu")
 CONTENT_LAYER = "block5_expand_relu"
 

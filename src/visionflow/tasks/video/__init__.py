@@ -13,10 +13,12 @@ metrics, calibration, report, predictions.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.settings import TaskOptions, check, option
 from visionflow.tasks.base import TASKS
 from visionflow.tasks.classification import Classification, encode_labels
 
@@ -28,11 +30,22 @@ DEFAULTS = {"model": "r2plus1d_s", "weights": "none", "head_epochs": 0, "image_s
             "keep": "last"}
 
 
+@dataclass(frozen=True)
+class VideoOptions(TaskOptions):
+    frames: int = option(16, "Frames taken uniformly over each clip.")
+    audio: bool = option(False, "Also hear each clip: its sound track as a log-mel spectrogram through a small audio "
+                                "network joined with the clip network; clips without sound get silence and a flag "
+                                "the model sees.")
+
+    def check(self) -> None:
+        check(self.frames >= 2, f"--frames must be at least 2 for a clip model. Received: {self.frames}")
+
+
 class VideoClassification(Classification):
     name = "video"
+    options = VideoOptions
     parts = {**Classification.parts, "finish": "visionflow.tasks.video:finish_run"}
     private = False  # clip models untested under DP-SGD
-    takes_columns = False
     scratch_challenger = False  # clip models train from scratch already
     description = "One class per video clip: frames sampled uniformly, a (2+1)D CNN (or CNN + RNN), softmax."
     data_help = "DIR/<class>/*.mp4, or DIR/train + DIR/validation holding class folders of clips"
@@ -44,15 +57,12 @@ class VideoClassification(Classification):
     on_features = False  # clip networks of its own (tasks/video/models.py)
 
     def check_config(self, cfg):
-        for flag, given in (("--labels", cfg.labels), ("--threshold", cfg.threshold is not None),
-                            ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
-                            ("--mixup", cfg.mixup), ("--pairs", cfg.pairs)):
+        for flag, given in (("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
+                            ("--mixup", cfg.mixup)):
             if given:
                 raise ConfigError(f"{flag} is not supported for --task video.")
         if cfg.weights not in (None, "none"):
             raise ConfigError(f"video models train from scratch; drop --weights {cfg.weights}.")
-        if cfg.frames < 2:
-            raise ConfigError(f"--frames must be at least 2 for a clip model. Received: {cfg.frames}")
         filled = {k: v for k, v in DEFAULTS.items() if getattr(cfg, k) is None}
         return super().check_config(cfg.replace(**filled))
 

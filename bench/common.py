@@ -58,6 +58,72 @@ def dataset(name: str) -> Path | None:
     return path if path.is_dir() else None
 
 
+def required_dataset(name: str) -> Path:
+    """../shared/datasets/NAME, or exit saying it is not there."""
+    path = dataset(name)
+    if path is None:
+        sys.exit(f"../shared/datasets/{name} not found")
+    return path
+
+
+def train_command(data: Path, project: str, flags: list[str]) -> tuple[Path, float, float, str]:
+    """`visionflow train DATA FLAGS` in a subprocess, as a user types it: (the run folder, wall
+    minutes of the command, peak resident GB of the child, its standard output); exits with the
+    output where training fails."""
+    import subprocess
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "visionflow", "train", str(data), *flags, "--project", project,
+                           "--name", "run"], capture_output=True, text=True, check=False)
+    minutes = (time.perf_counter() - start) / 60
+    rss_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2
+    if proc.returncode:
+        sys.exit(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return Path(project) / "run", minutes, rss_gb, proc.stdout
+
+
+def arguments(doc: str, data: str, out: str, extra: bool = False):
+    """The parsed flags of a benchmark on one dataset: --data (default `data`), --out (the results'
+    name, default `out`) and, with `extra`, more flags for visionflow train after --."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", default=data)
+    parser.add_argument("--out", default=out)
+    if extra:
+        parser.add_argument("extra", nargs="*", help="more flags for visionflow train (after --)")
+    return parser.parse_args()
+
+
+def command_rows(row: dict, targets: dict, what: str, inputs: str = "") -> list[str]:
+    """Markdown table rows of a training command's wall time and peak memory (row: minutes,
+    epochs, best_epoch, peak_rss_gb) and of one `what`'s latency in the default runtime and in
+    TensorFlow (row: runtime, latency, keras_latency), against `targets`."""
+    fast, keras = row["latency"], row["keras_latency"]
+    return [f"| wall time of the command | {row['minutes']:.1f} min ({row['epochs']} epochs, best {row['best_epoch']}) "
+            f"| <= {targets['minutes']:g} min |",
+            f"| peak RSS of training | {row['peak_rss_gb']:.2f} GB | <= {targets['rss_gb']:g} GB |",
+            f"| {what}, default runtime ({row['runtime']}{inputs}) p50 / p90 | {fast['p50_ms']} / {fast['p90_ms']} ms "
+            f"| p50 <= {targets['p50_ms']:g} ms |",
+            f"| {what}, TensorFlow p50 / p90 | {keras['p50_ms']} / {keras['p90_ms']} ms | |"]
+
+
+def write_results(out: str, payload: dict, lines: list[str]) -> None:
+    """results/OUT.json (the payload with this machine's facts) and results/OUT.md (`lines`, also
+    printed)."""
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{out}.json").write_text(__import__("json").dumps({"machine": machine_info(), **payload}, indent=2))
+    (results / f"{out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def recipe_line(stdout: str) -> str:
+    """The `recipe ...` line a training command printed."""
+    return next((line for line in stdout.splitlines() if line.startswith("recipe")), "")
+
+
 def generated_binary(root: Path, per_class: int = 120, size: int = 160, seed: int = 0) -> Path:
     """A two-class folder (train/validation) of synthetic photos, for machines without ../shared."""
     from PIL import Image, ImageDraw

@@ -21,18 +21,6 @@ import numpy as np  # noqa: E402
 from common import peak_rss_mb  # noqa: E402
 
 
-def _latency(fn, calls: int) -> dict:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
-            "mean_ms": float(np.mean(times))}
-
-
 def _throughput(fn, images: int, repeats: int = 3) -> float:
     fn()
     t0 = time.perf_counter()
@@ -67,6 +55,7 @@ def main() -> None:
 
     from visionflow.models import build_model
     from visionflow.predict import Predictor
+    from visionflow.runtime import latency
 
     size = (args.image_size, args.image_size)
     keras.utils.set_random_seed(0)
@@ -81,9 +70,9 @@ def main() -> None:
 
     out = {
         "model": args.model, "image_size": args.image_size,
-        "naive_predict": _latency(lambda: model.predict(one.astype("float32"), verbose=0), args.calls),
-        "predictor_array": _latency(lambda: predictor.predict_arrays(one), args.calls),
-        "predictor_jpeg_500x375": _latency(lambda: predictor.predict(str(jpeg_path)), args.calls),
+        "naive_predict": latency(lambda: model.predict(one.astype("float32"), verbose=0), args.calls),
+        "predictor_array": latency(lambda: predictor.predict_arrays(one), args.calls),
+        "predictor_jpeg_500x375": latency(lambda: predictor.predict(str(jpeg_path)), args.calls),
         "naive_batched_images_per_s": _throughput(
             lambda: model.predict(many.astype("float32"), batch_size=args.batch, verbose=0), args.batch),
         "predictor_batched_images_per_s": _throughput(lambda: predictor.predict_arrays(many, batch_size=args.batch),
@@ -103,7 +92,7 @@ def main() -> None:
         export(run, "onnx,tflite", samples=16, say=lambda line: None)
         for fmt in ("onnx", "tflite"):
             exported = load(run / "export" / fmt)
-            out[f"{fmt}_array"] = _latency(lambda: exported.predict_arrays(one), args.calls)
+            out[f"{fmt}_array"] = latency(lambda: exported.predict_arrays(one), args.calls)
             out[f"{fmt}_batched_images_per_s"] = _throughput(
                 lambda: exported.predict_arrays(many, batch_size=args.batch), args.batch)
     # The default path a user gets: visionflow.load(run) on a run folder (LiteRT through the run's
@@ -115,7 +104,7 @@ def main() -> None:
         export_rss = _first_export_peak_rss(run)
         default = load(run)
         out["default_backend"] = default.backend
-        out["default_load"] = _latency(lambda: default.predict(one[0]), args.calls)
+        out["default_load"] = latency(lambda: default.predict(one[0]), args.calls)
         out["first_export_peak_rss_mb"] = export_rss
     out["default_speedup_p50"] = out["naive_predict"]["p50_ms"] / out["default_load"]["p50_ms"]
     out["speedup_p50"] = out["naive_predict"]["p50_ms"] / out["predictor_array"]["p50_ms"]

@@ -17,7 +17,6 @@ image-only and columns-only views and permutation importance. Writes results/NAM
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -31,9 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import dataset, machine_info
+from common import arguments, recipe_line, required_dataset, write_results
 
-RESULTS = HERE / "results"
 COLUMNS = ("width", "height", "orientation", "kilobytes", "bytes_per_pixel", "camera")
 
 
@@ -82,20 +80,14 @@ def train(data: Path, project: str, name: str, flags: list[str]) -> dict:
     return {"minutes": round(minutes, 2), "peak_rss_gb": round(peak / 1024 ** 2, 2),
             "accuracy": metrics["validation"]["accuracy"], "images": metrics["validation"]["images"],
             "modalities": metrics["validation"].get("modalities"),
-            "recipe": next((line for line in proc.stdout.splitlines() if line.startswith("recipe")), ""),
+            "recipe": recipe_line(proc.stdout),
             "columns": [line.strip() for line in proc.stdout.splitlines() if line.startswith("  ") and
                         line.strip().split(":")[0] in COLUMNS]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="hymenoptera")
-    parser.add_argument("--out", default="multimodal")
-    parser.add_argument("extra", nargs="*", help="more flags for visionflow train (after --)")
-    args = parser.parse_args()
-    data = dataset(args.data)
-    if data is None:
-        sys.exit(f"../shared/datasets/{args.data} not found")
+    args = arguments(__doc__, "hymenoptera", "multimodal", extra=True)
+    data = required_dataset(args.data)
     with tempfile.TemporaryDirectory(prefix="vf-multimodal-") as tmp:
         table = Path(tmp) / "table"
         counts = {split: write_split(data / source, table / split)
@@ -104,8 +96,6 @@ def main() -> None:
         image = train(table, tmp, "image", list(args.extra))
     result = {"data": args.data, "rows": counts, "flags": args.extra, "fused": fused, "image_only_model": image}
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps({"machine": machine_info(), "result": result}, indent=2))
     m = fused["modalities"]
     flags = " ".join(args.extra)
     lines = ["# Images with table columns: real photos and their file metadata", "",
@@ -125,8 +115,7 @@ def main() -> None:
              + ", ".join(f"{k} {v['mean']:+.3f}" for k, v in m["importance"].items()) + ".", "",
              "Columns as detected: " + "; ".join(fused["columns"]) + ".", "",
              f"Recipe: {fused['recipe']}", ""]
-    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, {"result": result}, lines)
 
 
 if __name__ == "__main__":

@@ -188,16 +188,10 @@ LATENCY_RUNS = 50
 def _latency_ms(folder: Path, image: np.ndarray) -> float:
     """Median milliseconds of one image through the exported model in `folder` (after a warm-up)."""
     from visionflow.predict import load
+    from visionflow.runtime import latency
 
     predictor = load(folder)
-    for _ in range(5):
-        predictor.predict_arrays(image)
-    times = []
-    for _ in range(LATENCY_RUNS):
-        t0 = time.perf_counter()
-        predictor.predict_arrays(image)
-        times.append((time.perf_counter() - t0) * 1000)
-    return float(np.median(times))
+    return latency(lambda: predictor.predict_arrays(image), LATENCY_RUNS)["p50_ms"]
 
 
 def _describe(run: Path, paths: list[str], y: np.ndarray, classes: list[str], out: Path,

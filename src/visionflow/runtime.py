@@ -27,6 +27,21 @@ from visionflow.errors import ModelError
 Runtime = Callable[..., np.ndarray]  # (images) or (images, columns) -> outputs
 
 
+def latency(call: Callable[[], object], calls: int = 50, warmup: int = 5) -> dict[str, float]:
+    """Milliseconds of `call()` after `warmup` calls: p50, p90, p99 and mean of `calls` calls."""
+    import time
+
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return {**{f"p{q}_ms": round(float(np.percentile(times, q)), 2) for q in (50, 90, 99)},
+            "mean_ms": round(float(np.mean(times)), 2)}
+
+
 def need(module: str, extra: str = "export"):
     """Imports an optional dependency or says which extra installs it."""
     import importlib

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from visionflow.config import TrainConfig, parse_minutes
+from visionflow.config import TrainConfig
+from visionflow.settings import parse_minutes
 from visionflow.errors import ConfigError
 from visionflow.training.budget import WallClock, clock_text
 

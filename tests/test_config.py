@@ -9,7 +9,8 @@ import pytest
 from visionflow.augment import PRESETS
 from visionflow import tasks
 from visionflow.cli import build_parser, main
-from visionflow.config import COMMON, TrainConfig, add_arguments, load_yaml, overrides_from_args, parse_image_size
+from visionflow.config import COMMON, TrainConfig, load_yaml, overrides_from_args
+from visionflow.settings import add_arguments, parse_image_size
 from visionflow.errors import ConfigError
 from visionflow.models import MODELS, build_model, register
 from visionflow.registry import Registry

@@ -24,7 +24,7 @@ from visionflow.data.resize import DEFAULT_MODE as DEFAULT_RESIZE, MODES as RESI
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 from visionflow.settings import (TaskOptions, add_arguments, check, check_choices, coerce, flag, from_mapping,
-                                 listed, option, parse_image_size, parse_minutes)
+                                 listed, option, parse_image_size)
 
 TASK_NAMES = tasks.names()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from visionflow.config import check, option
+from visionflow.settings import check, option
 
 # What runs a run folder's model (see `predict.load`).
 BACKENDS = ("auto", "keras", "tflite", "onnx")

@@ -50,14 +50,15 @@ def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
 
 def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """One flag per field of the options dataclass `cls` (see `config.add_arguments`)."""
-    from visionflow.config import add_arguments
+    from visionflow.settings import add_arguments
 
     add_arguments(parser, cls, skip=skip)
 
 
 def options(args: argparse.Namespace, cls: type):
     """The options dataclass `cls` with the flags that were given, defaults for the rest."""
-    from visionflow.config import from_mapping, overrides_from_args
+    from visionflow.config import overrides_from_args
+    from visionflow.settings import from_mapping
 
     return from_mapping(cls, overrides_from_args(args, cls), source="command line")
 

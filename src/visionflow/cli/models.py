@@ -13,7 +13,7 @@ def add(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from visionflow.config import parse_image_size
+    from visionflow.settings import parse_image_size
     from visionflow.models import model_table
 
     rows = model_table(parse_image_size(args.image_size))

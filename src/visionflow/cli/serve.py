@@ -6,7 +6,7 @@ import argparse
 
 
 def add(sub) -> None:
-    from visionflow.config import add_arguments
+    from visionflow.settings import add_arguments
     from visionflow.serve.settings import ServeConfig
 
     s = sub.add_parser("serve", help="Serve a model over HTTP (FastAPI): predictions, web page, metrics.",
@@ -18,7 +18,8 @@ def add(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from visionflow.config import from_mapping, overrides_from_args
+    from visionflow.config import overrides_from_args
+    from visionflow.settings import from_mapping
     from visionflow.serve import serve
     from visionflow.serve.settings import ServeConfig
 

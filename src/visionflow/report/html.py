@@ -149,6 +149,14 @@ def tiles(items: Sequence[tuple[str, object]]) -> str:
         f'<div class="tile"><div class="v">{fmt(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in items) + "</div>"
 
 
+SPLITS = ("validation", "test", "evaluation")  # the figures a run's or an evaluation's metrics.json holds
+
+
+def split_results(metrics: dict) -> list[tuple[str, dict]]:
+    """(split, its result) for each split `metrics` holds, in report order."""
+    return [(split, metrics[split]) for split in SPLITS if metrics.get(split)]
+
+
 class Page:
     """Sections added in order, rendered as one HTML document with a table of contents."""
 
@@ -159,6 +167,18 @@ class Page:
 
     def add(self, section_id: str, title: str, body: str) -> None:
         self.sections.append((section_id, title, body))
+
+    def save(self, folder: Path, curves: str = "training curves") -> Path:
+        """folder/report.html, with the run's training curves (plots/training_curves.png, alt text
+        `curves`) as the last section where they exist; returns its path."""
+        from visionflow.rundir import write_text
+
+        picture = Path(folder) / "plots" / "training_curves.png"
+        if picture.exists():
+            self.add("training", "Training", plot(picture, curves))
+        path = Path(folder) / "report.html"
+        write_text(path, self.render())
+        return path
 
     def render(self) -> str:
         from visionflow.version import __version__

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from visionflow.config import check, option
+from visionflow.settings import check, option
 from visionflow.errors import ConfigError
 from visionflow.registry import unknown_message
 

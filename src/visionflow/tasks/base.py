@@ -24,7 +24,7 @@ import numpy as np
 
 from visionflow.errors import ConfigError
 from visionflow.registry import Registry
-from visionflow.settings import TaskOptions
+from visionflow.settings import TaskOptions, flag
 
 DEFAULT = "classification"  # the task of models whose metadata names none (written before tasks existed)
 
@@ -110,10 +110,22 @@ class Task:
         verbs = self.part("verbs")
         return getattr(verbs, name, None) if verbs is not None else None
 
-    # -- data ---------------------------------------------------------------------------------
+    # -- settings and data ---------------------------------------------------------------------
+    declines: tuple[str, ...] = ()  # common settings (TrainConfig fields) its models do not take
+    decline_reason = "is for classifiers; a {task.name} model does not take it."  # after the flag
+
     def check_config(self, cfg):
         """`cfg` with the task's defaults filled in; ConfigError for settings it cannot honour."""
+        self.check_declined(cfg)
         return cfg if cfg.monitor is not None else cfg.replace(monitor=self.monitor)
+
+    def check_declined(self, cfg) -> None:
+        """ConfigError naming the first of `declines` that `cfg` sets: "--mixup is for classifiers; ..."."""
+        for name in self.declines:
+            value = getattr(cfg, name)
+            if value not in (None, False, "", 0, 0.0, (), "none"):
+                shown = flag(name) + (f" {value}" if cfg.__dataclass_fields__[name].metadata.get("choices") else "")
+                raise ConfigError(f"{shown} {self.decline_reason.format(task=self)}")
 
     def second_input(self, item, predictor):
         """A model with a second input the task derives from each item itself (a clip's sound):

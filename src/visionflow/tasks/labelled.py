@@ -8,7 +8,6 @@ validation (and test) images into metrics.json, plots and report.html (`visionfl
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
@@ -96,4 +95,29 @@ class LabelTask(Task):
         return {"task": cfg.task, "classes": classes, "image_size": list(cfg.image_size), "model": cfg.model,
                 **Resize(cfg.resize).to_meta()}
 
+    # -- evaluation and report: the task's `evaluation` module ---------------------------------
+    evaluation = None  # the module of the task's metrics: compute_metrics, format_table, prediction_rows, write_plots
 
+    def decisions(self, predictor) -> dict:
+        """The fitted decisions its metrics and prediction rows take beside the classes (a
+        multi-label model's thresholds); none by default."""
+        return {}
+
+    def compute_metrics(self, targets, probs, predictor):
+        return self.evaluation.compute_metrics(targets, probs, predictor.classes, **self.decisions(predictor))
+
+    def format_table(self, m, classes):
+        return self.evaluation.format_table(m, classes)
+
+    def prediction_rows(self, paths, targets, probs, predictor):
+        return self.evaluation.prediction_rows(paths, targets, probs, predictor.classes, **self.decisions(predictor))
+
+    def write_plots(self, result, classes, folder, name, prefix=""):
+        return self.evaluation.write_plots(result, classes, folder, name, prefix)
+
+    def summary_tiles(self, m):
+        return self.evaluation.summary_tiles(m)
+
+    def report_sections(self, page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
+                        extra=None):
+        self.evaluation.report_sections(page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer)

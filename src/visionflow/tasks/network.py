@@ -22,8 +22,7 @@ TIME_BUDGET = 12.0  # minutes of training by default (the whole run then fits ab
 STRIDE = 32  # the coarsest feature map's stride: input sides are multiples of it
 
 # Settings of label models that such a model does not take.
-REFUSED = (("--calibrate", "calibrate"), ("--head-epochs", "head_epochs"), ("--mixup", "mixup"),
-           ("--label-smoothing", "label_smoothing"), ("--dp", "dp"), ("--teacher", "teacher"))
+DECLINED = ("calibrate", "head_epochs", "mixup", "label_smoothing", "dp", "teacher")
 
 
 def network_parts(package: str, loader: str) -> dict[str, str]:
@@ -45,7 +44,8 @@ class NetworkTask(Task):
     pipeline = ""  # module with datasets(folder, size, seed, batch, augmented) and epoch_size(train images)
     augment_help = ""  # what --augment light does, for the refusal of another preset
     learning_rates = (1e-3, 5e-4)  # (from scratch, pretrained)
-    refused_flags = REFUSED  # settings of label models it does not take: (flag, TrainConfig field)
+    declines = DECLINED
+    decline_reason = "is not for {task.name} models; a {task.name} model {task.learns}."
     losses: tuple[str, ...] = ()  # the --loss choices of its options, the first the default (none: no --loss)
     batch_size = 8
     distributable = True
@@ -54,9 +54,7 @@ class NetworkTask(Task):
     def check_config(self, cfg):
         from visionflow.models import check_model
 
-        for flag, field in self.refused_flags:
-            if getattr(cfg, field) not in (None, False, "", 0, 0.0, (), "none"):
-                raise ConfigError(f"{flag} is not for {self.name} models; a {self.name} model {self.learns}.")
+        self.check_declined(cfg)
         if cfg.monitor not in (None, self.monitor, "val_loss"):
             raise ConfigError(f"--monitor for {self.name} is {self.monitor} or val_loss. Received: {cfg.monitor}")
         if cfg.augment not in (None, "none", "light"):

@@ -14,7 +14,7 @@ Ranges of integers (both ends integers, no `log`) are sampled as integers, optio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -57,6 +57,7 @@ class Classification(LabelTask):
     parity = "top-1 agreement"
     private = True
     options = ColumnOptions
+    evaluation = ev
     scratch_challenger = True
 
     # -- data ---------------------------------------------------------------------------------
@@ -153,18 +154,6 @@ class Classification(LabelTask):
         return logits[:, index]
 
     # -- evaluation and report ---------------------------------------------------------------
-    def compute_metrics(self, targets, probs, predictor):
-        return ev.compute_metrics(targets, probs, predictor.classes)
-
-    def format_table(self, m, classes):
-        return ev.format_table(m, classes)
-
-    def prediction_rows(self, paths, targets, probs, predictor):
-        return ev.prediction_rows(paths, targets, probs, predictor.classes)
-
-    def write_plots(self, result, classes, folder, name, prefix=""):
-        return ev.write_plots(result, classes, folder, name, prefix)
-
     def after_validation(self, paths, predictor, result, cfg, say: Callable[[str], None]):
         """Temperature scaling fitted on the validation predictions (with --calibrate)."""
         if not cfg.calibrate:

@@ -13,7 +13,7 @@ The box family (keypoints, instance masks) builds on these parts: `Detection`, `
 from __future__ import annotations
 
 from visionflow.tasks.base import TASKS
-from visionflow.tasks.network import REFUSED, NetworkTask, network_parts
+from visionflow.tasks.network import DECLINED, NetworkTask, network_parts
 
 SIDE = 320  # default input side: 2,100 feature points; ~20 ms per image in ONNX Runtime on 2 cores
 SCRATCH_SIDE = 256
@@ -37,7 +37,7 @@ class Detection(NetworkTask):
     pipeline = "visionflow.tasks.detection.pipeline"
     augment_help = "box-aware augmentation: crop, zoom-out, flip, colour"
     learning_rates = (1e-3, 5e-4)
-    refused_flags = (*REFUSED, ("--class-weight auto", "class_weight"))
+    declines = (*DECLINED, "class_weight")
     parts = network_parts("visionflow.tasks.detection", "detector:Detector")
     routes = ("/v1/predict",)
     refusal = ("detection_model", "This server runs a detection model: POST images to /v1/predict for their boxes; "

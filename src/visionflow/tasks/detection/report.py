@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.report.html import Page, image_uri, plot, table, tiles
-from visionflow.rundir import write_text
+from visionflow.report.html import Page, image_uri, plot, split_results, table, tiles
 
 GALLERY = 8  # worst images shown
 TRUE, PREDICTED, IGNORED = (40, 200, 60), (230, 40, 40), (150, 150, 150)
@@ -97,10 +96,7 @@ def write_report(folder: Path, metrics: dict, meta: dict, results: dict | None =
     classes = list(metrics.get("classes") or meta.get("classes") or [])
     page = Page(title or f"detection · {folder.name}", f"{meta.get('model', '')} · {', '.join(classes)}")
     plots = folder / "plots"
-    for split in ("validation", "test", "evaluation"):
-        result = metrics.get(split)
-        if not result:
-            continue
+    for split, result in split_results(metrics):
         op = result["operating_point"]
         page.add(f"{split}-summary", f"{split.capitalize()}: {result['images']} images, {result['boxes']} boxes", tiles([
             ("mAP@0.5", result["map50"]), ("mAP@0.5:0.95", result["map50_95"]),
@@ -116,8 +112,4 @@ def write_report(folder: Path, metrics: dict, meta: dict, results: dict | None =
             page.add(f"{split}-pr", "Precision-recall", plot(plots / f"{split}_pr.png", "PR curves"))
         if split in results:
             page.add(f"{split}-gallery", "Worst images", gallery(results[split], classes))
-    if (plots / "training_curves.png").exists():
-        page.add("training", "Training", plot(plots / "training_curves.png", "training curves"))
-    path = folder / "report.html"
-    write_text(path, page.render())
-    return path
+    return page.save(folder)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -60,17 +59,15 @@ class Generation(Task):
     batch_size = 64  # measured: 2.3x the images per second of 32 on 2 cores (sngan, 32x32)
     distributable = False  # two optimizer steps per batch and an EMA copy: not in the distributed loop
     examines_data = False  # leakage between splits does not flatter a generator's figures
+    declines = ("calibrate", "class_weight", "head_epochs", "freeze_epochs", "mixup", "label_smoothing")
+    decline_reason = "is for classifiers; a GAN does not take it."
 
     # -- settings -----------------------------------------------------------------------------
     def check_config(self, cfg):
         from visionflow.tasks.generation.models import SIZES
         from visionflow.tasks.generation.layers import parse_policy
 
-        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
-                            ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
-                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
-            if given:
-                raise ConfigError(f"{flag} is for classifiers; a GAN does not take it.")
+        self.check_declined(cfg)
         if cfg.weights not in (None, "none"):
             raise ConfigError(f"GANs train from scratch; drop --weights {cfg.weights}.")
         if cfg.monitor not in (None, "val_loss"):

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from visionflow.cli.common import add_options, add_run, options
-from visionflow.config import check, option
+from visionflow.settings import check, option
 from visionflow.options import UNSAFE_HELP
 
 

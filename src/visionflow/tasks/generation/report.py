@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from visionflow.report.html import Page, esc, plot, table, tiles
-from visionflow.rundir import write_text
 
 ROW_NOTES = {"real (held out)": "the floor: real images the generator never saw",
              "model": "the generator's samples",
@@ -93,9 +92,4 @@ def write_report(folder: Path, meta: dict, metrics: dict, title: str | None = No
                  + plot(folder / "plots" / f"{split}_nearest.png", "samples above their nearest real images"))
     if metrics.get("warnings"):
         page.add("warnings", "Warnings", "<ul>" + "".join(f"<li>{esc(w)}</li>" for w in metrics["warnings"]) + "</ul>")
-    curves = folder / "plots" / "training_curves.png"
-    if curves.exists():
-        page.add("training", "Training", plot(curves, "losses and sample diversity per epoch"))
-    path = folder / "report.html"
-    write_text(path, page.render())
-    return path
+    return page.save(folder, "losses and sample diversity per epoch")

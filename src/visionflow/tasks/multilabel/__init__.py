@@ -67,6 +67,7 @@ class MultiLabel(LabelTask):
     name = "multilabel"
     private = True
     options = MultiLabelOptions
+    evaluation = ev
     description = "Any number of labels per image: one sigmoid per label, binary cross-entropy, mAP and F1."
     data_help = "DIR/labels.csv (header image,labels; labels separated by spaces) beside the images"
     monitor = "val_loss"
@@ -143,17 +144,8 @@ class MultiLabel(LabelTask):
         return ["path", "labels", *classes, "error"]
 
     # -- evaluation and report ---------------------------------------------------------------
-    def compute_metrics(self, targets, probs, predictor):
-        return ev.compute_metrics(targets, probs, predictor.classes, thresholds_of(predictor))
-
-    def format_table(self, m, classes):
-        return ev.format_table(m, classes)
-
-    def prediction_rows(self, paths, targets, probs, predictor):
-        return ev.prediction_rows(paths, targets, probs, predictor.classes, thresholds_of(predictor))
-
-    def write_plots(self, result, classes, folder, name, prefix=""):
-        return ev.write_plots(result, classes, folder, name, prefix)
+    def decisions(self, predictor):
+        return {"thresholds": thresholds_of(predictor)}
 
     def fit_thresholds(self, paths, predictor, folder, cfg, say: Callable[[str], None]):
         """Per-label thresholds from the validation images (or --threshold), into labels.json."""
@@ -181,12 +173,6 @@ class MultiLabel(LabelTask):
             return np.zeros(len(predictor.classes))
         return np.array([prediction.probabilities[c] for c in predictor.classes])
 
-    def summary_tiles(self, m):
-        return ev.summary_tiles(m)
-
-    def report_sections(self, page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
-                        extra=None):
-        ev.report_sections(page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer)
 
     # -- export -------------------------------------------------------------------------------
     def output_spec(self, classes):

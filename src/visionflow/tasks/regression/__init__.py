@@ -83,12 +83,11 @@ class Regression(LabelTask):
     carried = ("targets",)
     networks = "visionflow.tasks.regression.layers"
     options = RegressionOptions
+    evaluation = ev
+    declines = ("calibrate", "class_weight", "mixup", "label_smoothing")
 
     def check_config(self, cfg):
-        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
-                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
-            if given:
-                raise ConfigError(f"{flag} is for classifiers; a regression model does not take it.")
+        self.check_declined(cfg)
         if cfg.monitor not in (None, "val_loss"):
             raise ConfigError(f"--monitor for regression is val_loss. Received: {cfg.monitor}")
         if cfg.targets and not cfg.targets.strip(", "):
@@ -182,18 +181,6 @@ class Regression(LabelTask):
         return ["path", *classes, "error"]
 
     # -- evaluation and report ---------------------------------------------------------------
-    def compute_metrics(self, targets, probs, predictor):
-        return ev.compute_metrics(targets, probs, predictor.classes)
-
-    def format_table(self, m, classes):
-        return ev.format_table(m, classes)
-
-    def prediction_rows(self, paths, targets, probs, predictor):
-        return ev.prediction_rows(paths, targets, probs, predictor.classes)
-
-    def write_plots(self, result, classes, folder, name, prefix=""):
-        return ev.write_plots(result, classes, folder, name, prefix)
-
     def fit_thresholds(self, paths, predictor, folder, cfg, say: Callable[[str], None]):
         """The training targets' statistics into labels.json (what the model was taught to expect)."""
         from visionflow.rundir import read_json, write_json
@@ -206,12 +193,6 @@ class Regression(LabelTask):
         write_json(paths.labels, meta)
         return {"targets": stats}
 
-    def summary_tiles(self, m):
-        return ev.summary_tiles(m)
-
-    def report_sections(self, page, prefix, title, m, rows, classes, plots, plot_prefix, resolve, explainer,
-                        extra=None):
-        ev.report_sections(page, prefix, title, m, rows, classes, plots, plot_prefix, resolve)
 
     # -- export -------------------------------------------------------------------------------
     def output_spec(self, classes):

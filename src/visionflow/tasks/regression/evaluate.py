@@ -107,7 +107,8 @@ def summary_tiles(m: dict) -> list[tuple[str, object]]:
 
 
 def report_sections(page, prefix: str, title: str, m: dict, rows: list[dict], targets: list[str], plots: Path,
-                    plot_prefix: str, resolve) -> None:
+                    plot_prefix: str, resolve, explainer=None) -> None:
+    """The report's sections of a regression (`explainer` unused: Grad-CAM explains classes)."""
     body = tiles([("MAE", m["mae"]), ("RMSE", m["rmse"]), ("R²", m["r2"]), ("images", m["images"])]) + table(
         ("target", "MAE", "RMSE", "R²", "median AE", "max error", "bias", "true mean", "true std"),
         [(t, r["mae"], r["rmse"], r["r2"], r["median_ae"], r["max_error"], r["bias"], r["true_mean"], r["true_std"])

@@ -93,6 +93,7 @@ class Restoration(Task):
     time_budget = 10.0  # minutes of training by default
     input_channels = 3
     options = RestorationOptions
+    declines = ("calibrate", "class_weight", "head_epochs", "freeze_epochs", "mixup", "label_smoothing")
     parts = {"finish": "visionflow.tasks.restoration.evaluate:finish_run",
              "report": "visionflow.tasks.restoration.report:rebuild",
              "verbs": "visionflow.tasks.restoration.cli",
@@ -107,11 +108,7 @@ class Restoration(Task):
     def check_config(self, cfg):
         from visionflow.models import check_model
 
-        for flag, given in (("--calibrate", cfg.calibrate), ("--class-weight auto", cfg.class_weight != "none"),
-                            ("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
-                            ("--mixup", cfg.mixup), ("--label-smoothing", cfg.label_smoothing)):
-            if given:
-                raise ConfigError(f"{flag} is for classifiers; a {self.name} model does not take it.")
+        self.check_declined(cfg)
         if getattr(cfg, "pairs", ""):
             import os
 

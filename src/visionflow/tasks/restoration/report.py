@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.report.html import Page, image_uri, plot, table, tiles
-from visionflow.rundir import write_text
+from visionflow.report.html import Page, image_uri, plot, split_results, table, tiles
 
 GALLERY = 4  # images shown at each end (best and worst gain over the best baseline)
 CROP = 160  # side of the gallery crops, in output pixels
@@ -91,10 +90,7 @@ def write_report(folder: Path, restorer, metrics: dict, results: dict[str, dict]
     folder = Path(folder)
     page = Page(title or f"{restorer.task.name} · {folder.name}", metrics.get("degradation", ""))
     plots = folder / "plots"
-    for split in ("validation", "test", "evaluation"):
-        result = metrics.get(split)
-        if not result:
-            continue
+    for split, result in split_results(metrics):
         key = result["metric"]
         model, base = result["model"], result["best_baseline"]
         page.add(f"{split}-summary", f"{split.capitalize()}: {result['images']} whole images", tiles([
@@ -114,8 +110,4 @@ def write_report(folder: Path, restorer, metrics: dict, results: dict[str, dict]
             psnr_histogram(with_rows, plots / f"{split}_psnr_histogram.png")
             page.add(f"{split}-spread", "Per-image PSNR", plot(plots / f"{split}_psnr_histogram.png", "PSNR histogram"))
             page.add(f"{split}-gallery", "Best and worst cases", gallery(restorer, with_rows))
-    if (plots / "training_curves.png").exists():
-        page.add("training", "Training", plot(plots / "training_curves.png", "training curves"))
-    path = folder / "report.html"
-    write_text(path, page.render())
-    return path
+    return page.save(folder)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.report.html import Page, esc, image_uri, plot, table, tiles
-from visionflow.rundir import write_text
+from visionflow.report.html import Page, esc, image_uri, plot, split_results, table, tiles
 
 SIDE = 300  # pixels of the longer side of each picture in the gallery
 
@@ -63,10 +62,7 @@ def write_report(folder: Path, metrics: dict, meta: dict, results: dict | None =
     colours = colours_of(meta)
     page = Page(title or f"segmentation · {folder.name}", f"{meta.get('model', '')} · {', '.join(classes)}")
     plots = folder / "plots"
-    for split in ("validation", "test", "evaluation"):
-        result = metrics.get(split)
-        if not result:
-            continue
+    for split, result in split_results(metrics):
         page.add(f"{split}-summary", f"{split.capitalize()}: {result['images']} images at their own size", tiles([
             ("mIoU", result["miou"]), ("pixel accuracy", result["pixel_accuracy"]),
             ("mean class accuracy", result["mean_accuracy"]), ("frequency-weighted IoU", result["fw_iou"]),
@@ -82,8 +78,4 @@ def write_report(folder: Path, metrics: dict, meta: dict, results: dict | None =
         page.add(f"{split}-confusion", "Confusion matrix", plot(plots / f"{split}_confusion.png", "confusion matrix"))
         if split in results and results[split].get("_worst"):
             page.add(f"{split}-gallery", "Worst images", gallery(results[split], colours))
-    if (plots / "training_curves.png").exists():
-        page.add("training", "Training", plot(plots / "training_curves.png", "training curves"))
-    path = folder / "report.html"
-    write_text(path, page.render())
-    return path
+    return page.save(folder)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionflow.report.html import Page, esc, image_uri, plot, table, tiles
-from visionflow.rundir import write_text
+from visionflow.report.html import Page, esc, image_uri, split_results, table, tiles
 
 SIDE = 200  # pixels a side of each picture in the examples
 
@@ -55,10 +54,7 @@ def write_report(folder: Path, metrics: dict, results: dict[str, dict], pictures
 
         pictures = {p.stem: decode(p) for p in sorted((folder / "styles").glob("*.png"))}
     page = Page(title or f"style · {folder.name}", metrics.get("degradation", ""))
-    for split in ("validation", "test", "evaluation"):
-        result = metrics.get(split)
-        if not result:
-            continue
+    for split, result in split_results(metrics):
         first = next(iter(result["styles"].values()))
         sec = result["seconds_per_image"]
         items = [("style distance change", f"{first['style_change']:+.0%}"),
@@ -90,8 +86,4 @@ def write_report(folder: Path, metrics: dict, results: dict[str, dict], pictures
         if with_pictures is not None:
             for name, shown in with_pictures["examples"].items():
                 page.add(f"{split}-examples-{name}", f"Examples: {name}", examples(name, pictures.get(name), shown))
-    if (folder / "plots" / "training_curves.png").exists():
-        page.add("training", "Training", plot(folder / "plots" / "training_curves.png", "training curves"))
-    path = folder / "report.html"
-    write_text(path, page.render())
-    return path
+    return page.save(folder)

@@ -44,6 +44,8 @@ class VideoOptions(TaskOptions):
 class VideoClassification(Classification):
     name = "video"
     options = VideoOptions
+    declines = ("head_epochs", "freeze_epochs", "mixup")
+    decline_reason = "is not supported for --task video."
     parts = {**Classification.parts, "finish": "visionflow.tasks.video:finish_run"}
     private = False  # clip models untested under DP-SGD
     scratch_challenger = False  # clip models train from scratch already
@@ -57,10 +59,7 @@ class VideoClassification(Classification):
     on_features = False  # clip networks of its own (tasks/video/models.py)
 
     def check_config(self, cfg):
-        for flag, given in (("--head-epochs", cfg.head_epochs), ("--freeze-epochs", cfg.freeze_epochs),
-                            ("--mixup", cfg.mixup)):
-            if given:
-                raise ConfigError(f"{flag} is not supported for --task video.")
+        self.check_declined(cfg)
         if cfg.weights not in (None, "none"):
             raise ConfigError(f"video models train from scratch; drop --weights {cfg.weights}.")
         filled = {k: v for k, v in DEFAULTS.items() if getattr(cfg, k) is None}

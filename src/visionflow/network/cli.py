@@ -55,6 +55,24 @@ class Inputs:
             raise VisionflowError("No input images or videos found.")
 
 
+def analyse_videos(videos: list[str], analyse, write, after=lambda video: None) -> int:
+    """Writes the rows `analyse(video)` yields for each video, then calls `after(video)`; a video
+    that cannot be read is said on stderr and skipped. Returns how many could not be read."""
+    from visionflow.video.reader import VideoError
+
+    failed = 0
+    for video in videos:
+        try:
+            for row in analyse(video):
+                write(row)
+        except VideoError as exc:
+            failed += 1
+            print(f"{video}\tERROR: {exc}", file=sys.stderr)
+            continue
+        after(video)
+    return failed
+
+
 def named(out_dir: Path, source: str, taken: set[str], suffix: str) -> Path:
     """A file in `out_dir` named after `source` with `suffix`, numbered where the name is taken."""
     stem = Path(source).stem or "image"

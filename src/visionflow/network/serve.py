@@ -16,23 +16,27 @@ from visionflow.serve.errors import decode_error
 
 @dataclass
 class Served:
-    """A loaded, warmed model behind a server: `predictor` (a NetworkPredictor), its name, the file
-    that runs and that file's checksum."""
+    """A loaded, warmed model behind a server of a task's own: `predictor` (what answers: a
+    NetworkPredictor, a restorer, a GAN's sampler), its name, the file that runs and that file's
+    checksum."""
 
     predictor: object
     name: str
     artifact: str
     sha256: str
 
+    def own(self) -> dict:
+        """What GET /v1/model says of this kind of model: its predictor's `info()`, the input size
+        named as the service names it."""
+        own = self.predictor.info()
+        return {**own, "input_size": own.pop("image_size")}
+
     def info(self) -> dict:
-        """GET /v1/model: what the model is and answers (its predictor's `info()`, without the
-        internal names)."""
+        """GET /v1/model: what the model is and answers, with the file that runs and the version."""
         from visionflow.version import __version__
 
-        own = self.predictor.info()
-        size = own.pop("image_size")
-        return {"name": self.name, **own, "input_size": size, "artifact": self.artifact, "sha256": self.sha256,
-                "explain": False, "version": __version__}
+        return {"name": self.name, **self.own(), "artifact": self.artifact, "sha256": self.sha256, "explain": False,
+                "version": __version__}
 
 
 class NetworkService:

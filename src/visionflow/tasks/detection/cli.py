@@ -11,7 +11,7 @@ from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
-from visionflow.network.cli import Inputs, label_flags, named, refuse, save
+from visionflow.network.cli import Inputs, analyse_videos, label_flags, named, refuse, save
 from visionflow.network.cli import evaluate as evaluate_command
 
 CSV_HEADER = ["source", "frame", "time", "id", "label", "score", "x1", "y1", "x2", "y2", "error"]
@@ -89,7 +89,7 @@ def predict(args: argparse.Namespace, o) -> int:
     from visionflow.cli.predict import may_hold_many
     from visionflow.tasks.detection.detector import Detector, check_thresholds
     from visionflow.tasks.detection.track import parse_line
-    from visionflow.video.reader import Sampling, VideoError, is_video
+    from visionflow.video.reader import Sampling, is_video
 
     if o.out:
         raise VisionflowError("--out is for models that write images; a detector's boxes go to standard output "
@@ -136,17 +136,10 @@ def predict(args: argparse.Namespace, o) -> int:
         sampling = Sampling(fps=o.fps, every=o.every)
         from visionflow.tasks.detection.video import VideoResult, analyse
 
-        for video in videos:
-            result = VideoResult(video)
-            try:
-                for row in analyse(detector, video, sampling, track=o.track, line=line, annotate=targets.get(video),
-                                   result=result):
-                    rows.frame(row)
-            except VideoError as exc:
-                failed += 1
-                print(f"{video}\tERROR: {exc}", file=sys.stderr)
-                continue
-            rows.summary(result)
+        results = {video: VideoResult(video) for video in videos}
+        failed += analyse_videos(videos, lambda v: analyse(detector, v, sampling, track=o.track, line=line,
+                                                           annotate=targets.get(v), result=results[v]),
+                                 rows.frame, lambda v: rows.summary(results[v]))
     rows.close()
     if failed:
         print(f"{failed} of {seen + len(videos)} input(s) could not be read.", file=sys.stderr)

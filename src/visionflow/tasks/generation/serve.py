@@ -7,33 +7,24 @@ from __future__ import annotations
 import base64
 import io
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from visionflow.errors import ConfigError
+from visionflow.network.serve import Served
 from visionflow.serve.errors import ServeError
 
 
-@dataclass
-class ServedGenerator:
-    """The sampler and what `GET /v1/model` says about it."""
+class ServedGenerator(Served):
+    """A GAN's sampler (`predictor`: visionflow.tasks.generation.sampler.Sampler) behind the server."""
 
-    sampler: object  # visionflow.tasks.generation.sampler.Sampler
-    name: str
-    artifact: str
-    sha256: str
-
-    def info(self) -> dict:
-        from visionflow.version import __version__
-
-        s = self.sampler
-        return {"name": self.name, "task": "gan", "outputs": "samples", "labels": s.classes,
-                "conditional": s.conditional, "image_size": list(s.image_size), "latent_dim": s.latent_dim,
-                "backend": s.backend, "artifact": self.artifact, "sha256": self.sha256, "explain": False,
-                "version": __version__, "model": s.meta.get("model")}
+    def own(self) -> dict:
+        s = self.predictor
+        return {"task": "gan", "outputs": "samples", "labels": s.classes, "conditional": s.conditional,
+                "image_size": list(s.image_size), "latent_dim": s.latent_dim, "backend": s.backend,
+                "model": s.meta.get("model")}
 
 
 def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedGenerator:
@@ -68,7 +59,7 @@ def generate(served: ServedGenerator, n: int, class_name: str | None, seed: int,
 
     if not 1 <= n <= max_n:
         raise ServeError(400, "bad_n", f"n must be between 1 and {max_n} (the server's --max-generate). Received: {n}")
-    sampler = served.sampler
+    sampler = served.predictor
     start = time.perf_counter()
     try:
         images, labels = sampler.generate(n, class_name, seed)

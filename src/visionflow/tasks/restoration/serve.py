@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,26 +18,18 @@ from fastapi import Request
 
 from visionflow.data.decode import DecodeError
 from visionflow.errors import DataError
+from visionflow.network.serve import Served
 from visionflow.serve.errors import ServeError, decode_error
 
 
-@dataclass
-class ServedRestorer:
-    """The restorer and what `GET /v1/model` says about it."""
+class ServedRestorer(Served):
+    """A restorer (`predictor`: visionflow.tasks.restoration.restorer.Restorer, or a style model's
+    Styler) behind the server."""
 
-    restorer: object  # visionflow.tasks.restoration.restorer.Restorer
-    name: str
-    artifact: str
-    sha256: str
-
-    def info(self) -> dict:
-        from visionflow.version import __version__
-
-        r = self.restorer
-        return {"name": self.name, "task": r.task.name, "outputs": "image", "labels": [], "scale": r.scale,
-                "input_channels": r.channels, "backend": r.backend, "artifact": self.artifact,
-                "sha256": self.sha256, "explain": False, "version": __version__,
-                **{k: r.meta[k] for k in ("noise", "degrade", "model", "styles") if k in r.meta}}
+    def own(self) -> dict:
+        r = self.predictor
+        return {"task": r.task.name, "outputs": "image", "labels": [], "scale": r.scale, "input_channels": r.channels,
+                "backend": r.backend, **{k: r.meta[k] for k in ("noise", "degrade", "model", "styles") if k in r.meta}}
 
 
 def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedRestorer:
@@ -50,7 +41,7 @@ def load(task, run: str | Path, cfg, say: Callable[[str], None]) -> ServedRestor
         raise ModelError(f"--backend {cfg.backend} for a restoration model: export it first "
                          f"(visionflow export {run} --format onnx) and serve {run}/export/onnx.")
     served = load_restorer(run, say=say)
-    say(f"model ready: {served.name} ({served.restorer.task.name}, {served.artifact})")
+    say(f"model ready: {served.name} ({served.predictor.task.name}, {served.artifact})")
     return served
 
 
@@ -74,7 +65,7 @@ def restore_bytes(served: ServedRestorer, name: str, data: bytes, max_pixels: in
     from visionflow.data.decode import alpha, decode
     from visionflow.tasks.restoration.predict import finish, prepare
 
-    r = served.restorer
+    r = served.predictor
     try:
         rgb = decode(data, max_pixels=max_pixels)
         transparency = alpha(data, max_pixels=max_pixels)
@@ -127,7 +118,7 @@ def mount(app, service) -> None:
             cfg.max_pixels, cfg.max_output_pixels)
         elapsed = round((time.perf_counter() - start) * 1000, 2)
         if format == "json":
-            return JSONResponse({"model": served.name, "task": served.restorer.task.name, **facts, "elapsed_ms": elapsed,
+            return JSONResponse({"model": served.name, "task": served.predictor.task.name, **facts, "elapsed_ms": elapsed,
                                  "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")})
         return Response(png, media_type="image/png", headers={
             "X-Elapsed-Ms": str(elapsed), "X-Model-Ms": str(facts["model_ms"]),

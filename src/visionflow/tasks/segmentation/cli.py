@@ -12,7 +12,7 @@ from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
-from visionflow.network.cli import Inputs, label_flags, named, refuse, save
+from visionflow.network.cli import Inputs, analyse_videos, label_flags, named, refuse, save
 from visionflow.network.cli import evaluate as evaluate_command
 
 
@@ -68,7 +68,7 @@ def write_outputs(segmenter, seg, out_dir: Path, taken: set[str], overlay: bool)
 def predict(args: argparse.Namespace, o) -> int:
     from visionflow.cli.predict import may_hold_many
     from visionflow.tasks.segmentation.segmenter import Segmenter
-    from visionflow.video.reader import Sampling, VideoError, is_video
+    from visionflow.video.reader import Sampling, is_video
 
     refuse([("--conf", o.conf is not None), ("--iou", o.iou is not None), ("--track", o.track),
             ("--count-line", o.count_line)], "is for detection models; a segmentation model labels every pixel.")
@@ -105,20 +105,18 @@ def predict(args: argparse.Namespace, o) -> int:
         from visionflow.tasks.segmentation.video import analyse
 
         targets = annotate_targets(o.annotate, videos) if o.annotate else {}
-        for video in videos:
-            result: dict = {}
-            try:
-                for row in analyse(segmenter, video, Sampling(fps=o.fps, every=o.every), annotate=targets.get(video),
-                                   result=result):
-                    rows.write(row)
-            except VideoError as exc:
-                failed += 1
-                print(f"{video}\tERROR: {exc}", file=sys.stderr)
-                continue
+        results: dict[str, dict] = {video: {} for video in videos}
+
+        def said(video: str) -> None:
+            result = results[video]
             if result.get("warning"):
                 print(f"warning: {result['warning']}", file=sys.stderr)
             if result.get("annotated"):
                 print(f"{video}: {result['frames']} frames; annotated copy: {result['annotated']}", file=sys.stderr)
+
+        sampling = Sampling(fps=o.fps, every=o.every)
+        failed += analyse_videos(videos, lambda v: analyse(segmenter, v, sampling, annotate=targets.get(v),
+                                                           result=results[v]), rows.write, said)
     rows.close()
     if failed:
         print(f"{failed} of {seen + len(videos)} input(s) could not be read.", file=sys.stderr)

@@ -57,7 +57,7 @@ def mount(app, service) -> None:
                       strength: float = Query(1.0, ge=0.0, le=1.0, description="0: the photo, 1: the full style.")):
         start = time.perf_counter()
         served = service.served_or_503()
-        styler = served.restorer
+        styler = served.predictor
         try:
             chosen = styler.styles[styler.index(style)]
         except DataError as exc:

@@ -308,20 +308,11 @@ def test_export_keeps_the_boxes_and_is_the_default_runtime(detector_run, tmp_pat
 
 
 def test_the_service_answers_boxes_and_refuses_other_routes(detector_run):
-    from fastapi.testclient import TestClient
-
-    from visionflow.serve.app import create_app
-    from visionflow.serve.settings import ServeConfig
+    from service import service
 
     run, data = detector_run
     image = sorted((data / "test" / "images").iterdir())[0]
-    with TestClient(create_app(run, ServeConfig()), raise_server_exceptions=False) as client:
-        for _ in range(100):
-            if client.get("/readyz").status_code == 200:
-                break
-            import time
-
-            time.sleep(0.1)
+    with service(run) as client:
         info = client.get("/v1/model").json()
         assert info["task"] == "detection" and info["outputs"] == "boxes" and info["labels"] == list(CLASSES)
         assert info["routes"] == ["/v1/predict"]  # /v1/video, /v1/explain, /v1/restore answer 409 here
@@ -342,24 +333,19 @@ def test_the_service_answers_boxes_and_refuses_other_routes(detector_run):
 
 
 def test_the_page_draws_the_boxes_over_the_image(detector_run):
-    from test_web import CHROMIUM, DRIVER, _serving
+    from test_web import CHROMIUM, DRIVER
 
     if not (CHROMIUM and DRIVER):
         pytest.skip("Chromium and ChromeDriver are not installed (apt-get install chromium chromium-driver)")
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     import visionflow
-    from test_web import chromium
+    from test_web import page_of
 
     run, data = detector_run
     image = sorted((data / "test" / "images").iterdir())[0]
     expected = visionflow.load(run, backend="keras").predict(str(image)).boxes
-    with chromium() as browser, _serving(run) as url:
-        browser.get(url + "/")
-        wait = WebDriverWait(browser, 30)
-        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "detector of 2 classes"))
+    with page_of(run, "detector of 2 classes") as (browser, wait):
         browser.find_element(By.ID, "file").send_keys(str(image))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box"))
         rects = browser.find_elements(By.CSS_SELECTOR, "#scene-boxes rect.box")

@@ -305,20 +305,11 @@ def test_export_keeps_the_masks_and_is_the_default_runtime(segmenter_run, tmp_pa
 
 
 def test_the_service_answers_masks_and_refuses_other_routes(segmenter_run):
-    from fastapi.testclient import TestClient
-
-    from visionflow.serve.app import create_app
-    from visionflow.serve.settings import ServeConfig
+    from service import service
 
     run, data = segmenter_run
     image = sorted((data / "test" / "images").iterdir())[0]
-    with TestClient(create_app(run, ServeConfig()), raise_server_exceptions=False) as client:
-        for _ in range(100):
-            if client.get("/readyz").status_code == 200:
-                break
-            import time
-
-            time.sleep(0.1)
+    with service(run) as client:
         info = client.get("/v1/model").json()
         assert info["task"] == "segmentation" and info["outputs"] == "mask" and info["labels"] == list(CLASSES)
         assert info["routes"] == ["/v1/predict"]
@@ -345,21 +336,16 @@ def test_the_service_answers_masks_and_refuses_other_routes(segmenter_run):
 
 
 def test_the_page_overlays_the_mask_with_a_legend_and_an_opacity_slider(segmenter_run):
-    from test_web import CHROMIUM, DRIVER, _serving
+    from test_web import CHROMIUM, DRIVER
 
     if not (CHROMIUM and DRIVER):
         pytest.skip("Chromium and ChromeDriver are not installed (apt-get install chromium chromium-driver)")
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-    from test_web import chromium
+    from test_web import page_of
 
     run, data = segmenter_run
     image = sorted((data / "test" / "images").iterdir())[0]
-    with chromium() as browser, _serving(run) as url:
-        browser.get(url + "/")
-        wait = WebDriverWait(browser, 30)
-        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "segmentation of 3 classes"))
+    with page_of(run, "segmentation of 3 classes") as (browser, wait):
         browser.find_element(By.ID, "file").send_keys(str(image))
         wait.until(lambda d: (d.find_element(By.ID, "mask-image").get_attribute("src") or "").startswith("data:image/png"))
         wait.until(lambda d: d.execute_script("return document.getElementById('mask-image').naturalWidth") == 64)

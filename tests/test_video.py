@@ -284,19 +284,12 @@ def test_predict_mixes_images_and_videos_in_json(colour_run, scene_video, tmp_pa
 # -- the service --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def video_client(colour_run):
-    from fastapi.testclient import TestClient
+    from service import service
 
-    from visionflow.serve.app import create_app
     from visionflow.serve.settings import ServeConfig
 
     cfg = ServeConfig(backend="keras", max_video_mb=0.2, max_video_seconds=3.5, max_body_mb=0.05)
-    with TestClient(create_app(colour_run, cfg), raise_server_exceptions=False) as client:
-        for _ in range(600):
-            if client.get("/readyz").status_code == 200:
-                break
-            import time
-
-            time.sleep(0.05)
+    with service(colour_run, cfg) as client:
         yield client
 
 

@@ -97,19 +97,12 @@ def test_predict_evaluate_export_and_report_take_clips(gru_run, motion, tmp_path
 
 
 def test_serving_a_clip_model_takes_video_uploads(gru_run, motion):
-    from fastapi.testclient import TestClient
+    from service import service
 
-    from visionflow.serve.app import create_app
     from visionflow.serve.settings import ServeConfig
 
     clip = sorted((motion / "validation" / "right").glob("*.mp4"))[0].read_bytes()
-    with TestClient(create_app(gru_run.run_dir, ServeConfig(backend="keras")), raise_server_exceptions=False) as client:
-        for _ in range(600):
-            if client.get("/readyz").status_code == 200:
-                break
-            import time
-
-            time.sleep(0.05)
+    with service(gru_run.run_dir, ServeConfig(backend="keras")) as client:
         assert client.get("/v1/model").json()["frames"] == FRAMES
         r = client.post("/v1/predict", files={"file": ("c.mp4", clip, "video/mp4")})
         assert r.status_code == 200, r.text

@@ -63,6 +63,21 @@ def chromium():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def page_of(run, says: str):
+    """Headless Chromium on the page of `visionflow serve RUN`, once its header says `says`:
+    yields (browser, a 30 s WebDriverWait)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with chromium() as browser, _serving(run) as url:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), says))
+        yield browser, wait
+
+
 @pytest.fixture
 def browser():
     with chromium() as driver:

@@ -73,6 +73,16 @@ def analyse_videos(videos: list[str], analyse, write, after=lambda video: None) 
     return failed
 
 
+def exit_code(failed: int, seen: int, what: str, written: str = "") -> int:
+    """Says on stderr how many of `seen` inputs failed ("3 of 9 `what`") and where the outputs went
+    (`written`, if any); 1 where any failed, else 0."""
+    if failed:
+        print(f"{failed} of {seen} {what}", file=sys.stderr)
+    if written:
+        print(written, file=sys.stderr)
+    return 1 if failed else 0
+
+
 def named(out_dir: Path, source: str, taken: set[str], suffix: str) -> Path:
     """A file in `out_dir` named after `source` with `suffix`, numbered where the name is taken."""
     stem = Path(source).stem or "image"

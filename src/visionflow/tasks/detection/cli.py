@@ -11,7 +11,7 @@ from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
-from visionflow.network.cli import Inputs, analyse_videos, label_flags, named, refuse, save
+from visionflow.network.cli import Inputs, analyse_videos, exit_code, label_flags, named, refuse, save
 from visionflow.network.cli import evaluate as evaluate_command
 
 CSV_HEADER = ["source", "frame", "time", "id", "label", "score", "x1", "y1", "x2", "y2", "error"]
@@ -141,11 +141,8 @@ def predict(args: argparse.Namespace, o) -> int:
                                                            annotate=targets.get(v), result=results[v]),
                                  rows.frame, lambda v: rows.summary(results[v]))
     rows.close()
-    if failed:
-        print(f"{failed} of {seen + len(videos)} input(s) could not be read.", file=sys.stderr)
-    if image_dir is not None:
-        print(f"annotated images: {image_dir}", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_code(failed, seen + len(videos), "input(s) could not be read.",
+                     f"annotated images: {image_dir}" if image_dir is not None else "")
 
 
 def evaluate(args: argparse.Namespace, o) -> int:

@@ -11,6 +11,7 @@ import sys
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
+from visionflow.network.cli import exit_code
 
 
 def predict(args: argparse.Namespace, o) -> int:
@@ -51,9 +52,7 @@ def predict(args: argparse.Namespace, o) -> int:
         seen += 1
     if out is not None:
         out.close()
-    if failed:
-        print(f"{failed} of {seen} image(s) could not be restored.", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_code(failed, seen, "image(s) could not be restored.")
 
 
 def evaluate(args: argparse.Namespace, o) -> int:

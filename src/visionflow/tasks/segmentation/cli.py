@@ -12,7 +12,7 @@ from pathlib import Path
 
 from visionflow.cli.common import JsonArray
 from visionflow.errors import VisionflowError
-from visionflow.network.cli import Inputs, analyse_videos, label_flags, named, refuse, save
+from visionflow.network.cli import Inputs, analyse_videos, exit_code, label_flags, named, refuse, save
 from visionflow.network.cli import evaluate as evaluate_command
 
 
@@ -118,11 +118,9 @@ def predict(args: argparse.Namespace, o) -> int:
         failed += analyse_videos(videos, lambda v: analyse(segmenter, v, sampling, annotate=targets.get(v),
                                                            result=results[v]), rows.write, said)
     rows.close()
-    if failed:
-        print(f"{failed} of {seen + len(videos)} input(s) could not be read.", file=sys.stderr)
-    if out_dir is not None and seen:
-        print(f"masks: {out_dir} (palette PNGs: pixel value = class index)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_code(failed, seen + len(videos), "input(s) could not be read.",
+                     f"masks: {out_dir} (palette PNGs: pixel value = class index)" if out_dir is not None and seen
+                     else "")
 
 
 def evaluate(args: argparse.Namespace, o) -> int:

@@ -11,6 +11,7 @@ import os
 import sys
 
 from visionflow.errors import VisionflowError
+from visionflow.network.cli import exit_code
 
 
 def _refuse(o) -> None:
@@ -82,9 +83,7 @@ def predict(args: argparse.Namespace, o) -> int:
                   f"{result['seconds']:.1f}s)" + (f"\n{result['warning']}" if result.get("warning") else ""))
     if out is not None:
         out.close()
-    if failed:
-        print(f"{failed} of {seen} input(s) could not be repainted.", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_code(failed, seen, "input(s) could not be repainted.")
 
 
 def evaluate(args: argparse.Namespace, o) -> int:

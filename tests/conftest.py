@@ -70,6 +70,13 @@ def make_class_folder(root: Path, classes=("red", "green"), per_class: int = 12,
     return root
 
 
+def make_split_folder(root: Path, train: int = 12, validation: int = 5, **options) -> Path:
+    """root/train and root/validation class folders (`make_class_folder` with seeds 1 and 2)."""
+    make_class_folder(root / "train", per_class=train, seed=1, **options)
+    make_class_folder(root / "validation", per_class=validation, seed=2, **options)
+    return root
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """(run folder, data folder): a 3-class model trained for 2 epochs at 24x24, shared by the
@@ -78,8 +85,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained")
     data = root / "data"
-    make_class_folder(data / "train", classes=("red", "green", "blue"), per_class=10, seed=1)
-    make_class_folder(data / "validation", classes=("red", "green", "blue"), per_class=4, seed=2)
+    make_split_folder(data, train=10, validation=4, classes=("red", "green", "blue"))
     run = visionflow.train(data=str(data), project=str(root / "runs"), epochs=2, image_size=24, batch_size=8,
                            say=lambda s: None)
     return run.run_dir, data
@@ -89,8 +95,7 @@ def trained(tmp_path_factory):
 def split_data(tmp_path) -> Path:
     """DIR/train/<class> (16 each) + DIR/validation/<class> (6 each), two classes."""
     root = tmp_path / "data"
-    make_class_folder(root / "train", per_class=16, seed=1)
-    make_class_folder(root / "validation", per_class=6, seed=2)
+    make_split_folder(root, train=16, validation=6)
     return root
 
 

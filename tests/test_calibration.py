@@ -81,11 +81,10 @@ def test_predictor_applies_its_temperature(trained):
 
 
 def test_train_calibrate_stores_the_temperature_and_predict_uses_it(tmp_path):
-    from conftest import make_class_folder
+    from conftest import make_split_folder
 
     data = tmp_path / "data"
-    make_class_folder(data / "train", per_class=12, seed=1)
-    make_class_folder(data / "validation", per_class=6, seed=2)
+    make_split_folder(data, train=12, validation=6)
     lines = []
     run = visionflow.train(data=str(data), project=str(tmp_path / "runs"), epochs=3, image_size=24, batch_size=8,
                            model="seed_cnn", augment="none", calibrate=True, say=lines.append)

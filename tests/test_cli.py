@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import make_class_folder, write_bad_corpus
+from conftest import make_split_folder, write_bad_corpus
 from clirun import vf
 
 
@@ -16,8 +16,7 @@ from clirun import vf
 def cli_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = root / "data"
-    make_class_folder(data / "train", per_class=12, seed=1)
-    make_class_folder(data / "validation", per_class=5, seed=2)
+    make_split_folder(data, train=12, validation=5)
     bad = write_bad_corpus(data / "train" / "red")
     proc = vf("train", data, "--epochs", "1", "--image-size", "24", "--batch-size", "8", "--project", root / "runs",
               "--name", "e2e")

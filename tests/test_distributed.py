@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import visionflow
-from conftest import make_class_folder
+from conftest import make_class_folder, make_split_folder
 from visionflow.cli import main
 
 TRAIN = ["--epochs", "3", "--image-size", "24", "--model", "seed_cnn", "--augment", "none"]
@@ -24,8 +24,7 @@ def _env():
 
 def test_two_workers_write_one_run_close_to_one_process(tmp_path):
     data = tmp_path / "data"
-    make_class_folder(data / "train", per_class=16, seed=1)
-    make_class_folder(data / "validation", per_class=6, seed=2)
+    make_split_folder(data, train=16, validation=6)
     project = tmp_path / "runs"
     proc = subprocess.run([sys.executable, "-m", "visionflow", "launch", "--workers", "2", "--", "train", str(data),
                            *TRAIN, "--batch-size", "8", "--project", str(project), "--name", "dist"],

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import jpeg_bytes, make_class_folder, parse_html, shape_image
+from conftest import jpeg_bytes, make_class_folder, make_split_folder, parse_html, shape_image
 from visionflow.cli import main
 from visionflow.doctor import doctor, label_issues, parse_fail_on
 from visionflow.errors import ConfigError
@@ -27,8 +27,7 @@ def ramp(channel: int) -> Image.Image:
 @pytest.fixture
 def planted(tmp_path) -> Path:
     root = tmp_path / "data"
-    make_class_folder(root / "train", per_class=12, seed=1, size=32)
-    make_class_folder(root / "validation", per_class=5, seed=2, size=32)
+    make_split_folder(root, train=12, validation=5, size=32)
     train = root / "train"
     shutil.copy(train / "red" / "red_000.png", train / "red" / "dup.png")  # exact, within a class
     shutil.copy(train / "red" / "red_001.png", train / "green" / "conflict.png")  # exact, across classes

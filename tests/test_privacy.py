@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_class_folder
+from conftest import make_class_folder, make_split_folder
 from test_cli import vf
 
 
@@ -67,8 +67,7 @@ def test_dp_step_is_the_ordinary_step_without_noise_or_clipping_and_clips_otherw
 def dp_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("dp")
     data = root / "data"
-    make_class_folder(data / "train", per_class=16, seed=1)
-    make_class_folder(data / "validation", per_class=6, seed=2)
+    make_split_folder(data, train=16, validation=6)
     other = root / "elsewhere"
     other.mkdir()
     proc = vf("train", data, "--dp", "--target-epsilon", "4", "--epochs", "3", "--model", "small_cnn", "--weights",

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import visionflow
-from conftest import make_class_folder, parse_html
+from conftest import make_split_folder, parse_html
 from visionflow.cli import main
 
 RUN_SECTIONS = ("summary", "config", "curves", "metrics", "confusion", "calibration", "gallery", "doctor")
@@ -53,8 +53,7 @@ def test_train_writes_a_full_report(trained):
 
 def test_two_class_report_has_roc_and_pr(tmp_path):
     data = tmp_path / "data"
-    make_class_folder(data / "train", per_class=10, seed=1)
-    make_class_folder(data / "validation", per_class=5, seed=2)
+    make_split_folder(data, train=10, validation=5)
     run = visionflow.train(data=str(data), project=str(tmp_path / "runs"), epochs=1, image_size=24, batch_size=8,
                            say=lambda s: None)
     page = parse_html((run.run_dir / "report.html").read_text())

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import make_class_folder
+from conftest import make_split_folder
 from visionflow.data.decode import decode
 from visionflow.data.resize import DEFAULT_FILL, Resize
 from visionflow.errors import ConfigError
@@ -55,8 +55,7 @@ def test_a_padded_model_pads_in_predict_and_keeps_the_mode(tmp_path):
     import visionflow
 
     data = tmp_path / "data"
-    make_class_folder(data / "train", per_class=8, seed=1)
-    make_class_folder(data / "validation", per_class=3, seed=2)
+    make_split_folder(data, train=8, validation=3)
     run = visionflow.train(data=str(data), project=str(tmp_path / "runs"), epochs=1, image_size=24, batch_size=8,
                            resize="pad", say=lambda s: None).run_dir
     meta = json.loads((run / "labels.json").read_text())

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from conftest import make_class_folder, parse_html
+from conftest import make_split_folder, parse_html
 from visionflow.cli import main
 from visionflow.config import TrainConfig
 from visionflow.errors import ConfigError
@@ -24,8 +24,7 @@ LR_SPACE = {"learning_rate": {"low": 1e-7, "high": 1e-2, "log": True}}
 @pytest.fixture
 def data(tmp_path):
     root = tmp_path / "data"
-    make_class_folder(root / "train", per_class=16, seed=1)
-    make_class_folder(root / "validation", per_class=6, seed=2)
+    make_split_folder(root, train=16, validation=6)
     return root
 
 

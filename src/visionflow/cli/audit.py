@@ -1,17 +1,20 @@
-"""`visionflow audit RUN [DIR]`: a membership-inference audit of a trained classifier."""
+"""`visionflow audit RUN [DIR]`: a membership-inference audit of a trained classifier.
+
+Attacks a classification or multi-label run as a membership-inference attacker would (loss and
+confidence thresholds, a per-class likelihood ratio) and reports how well each tells the run's
+training images from held-out ones: ROC AUC with a bootstrap 95% interval, TPR at 1% and 0.1%
+FPR, advantage. Writes audit.json and roc.png into RUN/audit (or --out).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from visionflow.cli.common import command
+
 
 def add(sub) -> None:
-    a = sub.add_parser("audit", help="Membership-inference audit: can its training images be told from others?",
-                       description="Attacks a classification or multi-label run as a membership-inference "
-                                   "attacker would (loss and confidence thresholds, a per-class likelihood ratio) "
-                                   "and reports how well each tells the run's training images from held-out ones: "
-                                   "ROC AUC with a bootstrap 95% interval, TPR at 1% and 0.1% FPR, advantage. "
-                                   "Writes audit.json and roc.png into RUN/audit (or --out).")
+    a = command(sub, __doc__, "Membership-inference audit: can its training images be told from others?")
     a.add_argument("run", metavar="RUN", help="A run folder from visionflow train.")
     a.add_argument("data", metavar="DIR", nargs="?",
                    help="Held-out labelled images (a folder as visionflow evaluate takes) to use as non-members; "

@@ -44,6 +44,14 @@ def named_task(argv: list[str]) -> str | None:
     return None
 
 
+def command(sub, doc: str, help: str) -> argparse.ArgumentParser:
+    """The parser of the command whose module docstring is `doc`: its first line names the command
+    (`visionflow NAME ...`), its second paragraph is the command's --help description."""
+    name = doc.split("`visionflow ", 1)[1].split()[0].rstrip("`:")
+    description = " ".join(doc.split("\n\n")[1].split())
+    return sub.add_parser(name, help=help, description=description)
+
+
 def add_run(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
     parser.add_argument("run", metavar="RUN", help=help)
 

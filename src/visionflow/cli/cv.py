@@ -1,10 +1,15 @@
-"""`visionflow cv DIR`: k models on stratified folds, mean ± std, one report."""
+"""`visionflow cv DIR`: k models on stratified folds, mean ± std, one report.
+
+Train one model per fold (stratified, near-duplicates kept in one fold) and write cv.json,
+oof_predictions.csv, report.html and a doctor check with likely label errors. Takes the same
+settings as train.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from visionflow.cli.common import add_config, add_options, options, train_settings
+from visionflow.cli.common import add_config, add_options, command, options, train_settings
 from visionflow.options import CvOptions
 
 
@@ -12,10 +17,7 @@ def add(sub) -> None:
     from visionflow.config import TrainConfig
     from visionflow.settings import add_arguments
 
-    c = sub.add_parser("cv", help="Cross-validate: k models on stratified folds, mean ± std, one report.",
-                       description="Train one model per fold (stratified, near-duplicates kept in one fold) and "
-                                   "write cv.json, oof_predictions.csv, report.html and a doctor check with "
-                                   "likely label errors. Takes the same settings as train.")
+    c = command(sub, __doc__, "Cross-validate: k models on stratified folds, mean ± std, one report.")
     c.add_argument("data", metavar="DIR", help="DIR/<class>/, or DIR/train + DIR/validation (pooled; test/ is left out).")
     add_options(c, CvOptions)
     add_config(c)

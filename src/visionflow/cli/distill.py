@@ -1,20 +1,23 @@
-"""`visionflow distill TEACHER_RUN DIR`: train a small student on a teacher's softened answers."""
+"""`visionflow distill TEACHER_RUN DIR`: train a small student on a teacher's softened answers.
+
+Train a student (default small_cnn) on DIR with the teacher run's softened answers beside the
+labels (Hinton et al.), then compare teacher and student: accuracy on the same validation images,
+parameters, and the latency of their ONNX and TFLite int8 exports. The student is an ordinary run
+folder (predict, export, serve); the comparison is STUDENT/distillation.json.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from visionflow.cli.common import command
 
 
 def add(sub) -> None:
     from visionflow.config import TrainConfig
     from visionflow.settings import add_arguments
 
-    d = sub.add_parser("distill", help="Knowledge distillation: a small model learns from a trained one.",
-                       description="Train a student (default small_cnn) on DIR with the teacher run's softened "
-                                   "answers beside the labels (Hinton et al.), then compare teacher and student: "
-                                   "accuracy on the same validation images, parameters, and the latency of their "
-                                   "ONNX and TFLite int8 exports. The student is an ordinary run folder (predict, "
-                                   "export, serve); the comparison is STUDENT/distillation.json.")
+    d = command(sub, __doc__, "Knowledge distillation: a small model learns from a trained one.")
     d.add_argument("teacher", metavar="TEACHER_RUN", help="A trained classification run.")
     d.add_argument("data", metavar="DIR", help="Images of the teacher's classes, as visionflow train takes them.")
     d.add_argument("--no-compare", dest="compare", action="store_false",

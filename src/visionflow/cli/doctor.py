@@ -1,18 +1,22 @@
-"""`visionflow doctor DIR`: check an image folder before training."""
+"""`visionflow doctor DIR`: check an image folder before training.
+
+Check an image folder before training: unreadable files, odd colour modes, exact and
+near-duplicates (within a class, across classes, across splits), class imbalance, extreme sizes;
+likely label errors with --predictions.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from visionflow.cli.common import command
 import sys
 
 
 def add(sub) -> None:
     from visionflow.doctor import CHECKS
 
-    dr = sub.add_parser("doctor", help="Check an image folder: corrupt files, duplicates, leakage, imbalance.",
-                        description="Check an image folder before training: unreadable files, odd colour modes, "
-                                    "exact and near-duplicates (within a class, across classes, across splits), "
-                                    "class imbalance, extreme sizes; likely label errors with --predictions.")
+    dr = command(sub, __doc__, "Check an image folder: corrupt files, duplicates, leakage, imbalance.")
     dr.add_argument("data", metavar="DIR", help="DIR/train (+ validation/val, test), or DIR/<class>/.")
     dr.add_argument("--out", default="doctor", metavar="DIR", help="Folder for doctor.json and report.html (default: doctor).")
     dr.add_argument("--predictions", metavar="CSV", help="oof_predictions.csv from `visionflow cv` to list likely label errors.")

@@ -1,18 +1,23 @@
-"""`visionflow serve RUN`: the HTTP service and its web page."""
+"""`visionflow serve RUN`: the HTTP service and its web page.
+
+Serve a run's model (or an exported model) over HTTP: POST /v1/predict (classifiers, detectors,
+segmenters), POST /v1/restore (restoration and style models: the restored PNG), POST
+/v1/generate (GANs), GET /v1/model, /healthz, /readyz, /metrics, a web page at /, API docs at
+/docs.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from visionflow.cli.common import command
 
 
 def add(sub) -> None:
     from visionflow.settings import add_arguments
     from visionflow.serve.settings import ServeConfig
 
-    s = sub.add_parser("serve", help="Serve a model over HTTP (FastAPI): predictions, web page, metrics.",
-                       description="Serve a run's model (or an exported model) over HTTP: POST /v1/predict "
-                                   "(classifiers) or POST /v1/restore (restoration models: the restored PNG), "
-                                   "GET /v1/model, /healthz, /readyz, /metrics, a web page at /, API docs at /docs.")
+    s = command(sub, __doc__, "Serve a model over HTTP (FastAPI): predictions, web page, metrics.")
     s.add_argument("run", metavar="RUN", help="Run folder, or a folder written by `visionflow export`.")
     add_arguments(s, ServeConfig, skip=())
 

@@ -83,14 +83,19 @@ def train_command(data: Path, project: str, flags: list[str]) -> tuple[Path, flo
     return Path(project) / "run", minutes, rss_gb, proc.stdout
 
 
-def arguments(doc: str, data: str, out: str, extra: bool = False):
-    """The parsed flags of a benchmark on one dataset: --data (default `data`), --out (the results'
-    name, default `out`) and, with `extra`, more flags for visionflow train after --."""
+def arguments(doc: str, extra: bool = False, **defaults):
+    """The parsed flags of a benchmark: one --NAME per keyword, its default and type from the
+    value (--data, the dataset; --out, the results' name; ...) and, with `extra`, more flags for
+    visionflow train after --. `doc` (the benchmark's docstring) is the --help description."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--data", default=data)
-    parser.add_argument("--out", default=out)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default) if default is not None else str, default=default)
     if extra:
         parser.add_argument("extra", nargs="*", help="more flags for visionflow train (after --)")
     return parser.parse_args()

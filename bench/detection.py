@@ -30,7 +30,7 @@ TARGETS = {"map50": 0.80, "minutes": 15.0, "p50_ms": 40.0, "rss_gb": 6.0}
 
 
 def main() -> None:
-    args = arguments(__doc__, "kangaroo", "detection")
+    args = arguments(__doc__, data="kangaroo", out="detection")
     data = required_dataset(args.data)
     with tempfile.TemporaryDirectory(prefix="vf-detection-") as tmp:
         run, minutes, rss_gb, stdout = train_command(data, tmp, ["--task", "detection"])

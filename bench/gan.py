@@ -17,7 +17,6 @@ and the final sample grids as results/NAME_<case>.png (default NAME: gan).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import dataset, machine_info  # noqa: E402
+from common import arguments, dataset, machine_info  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -74,11 +73,7 @@ def run_case(case: str, tmp: Path, minutes: float, out: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="digits,flowers5")
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--out", default="gan")
-    args = parser.parse_args()
+    args = arguments(__doc__, cases="digits,flowers5", minutes=20.0, out="gan")
     RESULTS.mkdir(exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vf-gan-") as tmp:

@@ -86,7 +86,7 @@ def train(data: Path, project: str, name: str, flags: list[str]) -> dict:
 
 
 def main() -> None:
-    args = arguments(__doc__, "hymenoptera", "multimodal", extra=True)
+    args = arguments(__doc__, extra=True, data="hymenoptera", out="multimodal")
     data = required_dataset(args.data)
     with tempfile.TemporaryDirectory(prefix="vf-multimodal-") as tmp:
         table = Path(tmp) / "table"

@@ -18,7 +18,6 @@ Writes results/NAME.{md,json} (default NAME: privacy).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import dataset, machine_info  # noqa: E402
+from common import arguments, machine_info, required_dataset  # noqa: E402
 
 RESULTS = HERE / "results"
 SCRATCH = {"model": "small_cnn", "weights": "none", "image_size": 64, "epochs": 40, "optimizer": "adam",
@@ -62,14 +61,8 @@ def one_run(data: Path, project: Path, name: str, settings: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="pretrained,scratch")
-    parser.add_argument("--epsilon", type=float, default=8.0)
-    parser.add_argument("--out", default="privacy")
-    args = parser.parse_args()
-    data = dataset("hymenoptera")
-    if data is None:
-        sys.exit("../shared/datasets/hymenoptera not found")
+    args = arguments(__doc__, cases="pretrained,scratch", epsilon=8.0, out="privacy")
+    data = required_dataset("hymenoptera")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):

@@ -30,7 +30,7 @@ TARGETS = {"minutes": 15.0, "p50_ms": 150.0, "rss_gb": 6.0}
 
 
 def main() -> None:
-    args = arguments(__doc__, "membrane", "segmentation", extra=True)
+    args = arguments(__doc__, extra=True, data="membrane", out="segmentation")
     data = required_dataset(args.data)
     with tempfile.TemporaryDirectory(prefix="vf-segmentation-") as tmp:
         run, minutes, rss_gb, stdout = train_command(data, tmp, ["--task", "segmentation", *args.extra])

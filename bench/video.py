@@ -22,7 +22,6 @@ Writes results/video.{md,json}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import dataset, generated_binary, machine_info, peak_rss_mb  # noqa: E402
+from common import arguments, dataset, generated_binary, machine_info, peak_rss_mb  # noqa: E402
 
 RESULTS = HERE / "results"
 W, H, FPS = 1280, 720, 30
@@ -174,11 +173,7 @@ def pipeline(predictor, path: Path, fps: float | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--out", default="video")
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=20.0, image_size=128, out="video")
     import visionflow
 
     info = machine_info()

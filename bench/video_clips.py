@@ -17,7 +17,6 @@ Writes results/video_clips.{md,json}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from common import dataset, machine_info  # noqa: E402
+from common import arguments, dataset, machine_info  # noqa: E402
 
 RESULTS = HERE / "results"
 FRAMES, SIZE = 16, 64
@@ -109,13 +108,8 @@ def decode_clips_per_second(data: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="motion,camera")
-    parser.add_argument("--models", default="frame_pool,cnn_gru,cnn_lstm,r2plus1d_s")
-    parser.add_argument("--per-class", type=int, default=60)
-    parser.add_argument("--minutes", type=float, default=4.0)
-    parser.add_argument("--out", default="video_clips")
-    args = parser.parse_args()
+    args = arguments(__doc__, cases="motion,camera", models="frame_pool,cnn_gru,cnn_lstm,r2plus1d_s", per_class=60,
+                     minutes=4.0, out="video_clips")
     import visionflow
 
     info = machine_info()

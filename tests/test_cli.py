@@ -98,6 +98,11 @@ def test_models_and_help():
     assert proc.returncode == 0
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["seed_cnn"]["input"] == "64x64x3" and rows["small_cnn"]["params"] > 100_000
+    gan = {r["name"]: r for r in json.loads(vf("models", "--format", "json", "--task", "gan").stdout)}
+    assert set(gan) == {name for name, r in rows.items() if "gan" in r["task"].split("/")} and "sngan" in gan
+    assert gan["sngan"] == rows["sngan"]
+    bad = vf("models", "--task", "clasification")
+    assert bad.returncode == 2 and "Did you mean 'classification'" in bad.stderr
     help_text = vf("train", "--help").stdout
     for flag in ("--val-split", "--lr-schedule", "--label-smoothing", "--class-weight", "--resume", "--config"):
         assert flag in help_text

@@ -161,19 +161,23 @@ def _pretrained(spec: ModelSpec) -> str:
     return "offline" if spec.name in pretrained.SOURCES else "download"
 
 
-def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2) -> list[dict]:
-    """One row per registered model, every task's: name, tasks, parameters (a feature network at
-    `image_size` with a `num_classes` classifier head; a task's own network as its `listing` says,
-    else as built for its task's defaults), input, description.
+def model_table(image_size: tuple[int, int] = (150, 150), num_classes: int = 2, task: str | None = None) -> list[dict]:
+    """One row per registered model, every task's or those that train for `task`: name, tasks,
+    parameters (a feature network at `image_size` with a `num_classes` classifier head; a task's
+    own network as its `listing` says, else as built for its task's defaults), input, description.
 
     Models whose minimum size is above `image_size` are counted at their minimum size.
     """
     from visionflow import tasks
 
+    if task is not None:
+        tasks.get(task)  # ConfigError naming the tasks on a miss
     tasks.load_all()  # a task's own networks register with it
     rows = []
     for name in MODELS:
         spec = MODELS.get(name)
+        if task is not None and task not in _served(spec):
+            continue
         size = (max(image_size[0], spec.min_size), max(image_size[1], spec.min_size))
         if spec.listing is not None:
             params, shape = spec.listing()

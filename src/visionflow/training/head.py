@@ -50,6 +50,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     from visionflow.tabular.fusion import head_of, matrix
     from visionflow.training.decision import slice_scores
     from visionflow.training.setup import (
+        build_optimizer,
         compile_model,
         schedule_factor,
         training_targets,
@@ -83,6 +84,7 @@ def train_head(model, cfg: TrainConfig, folder, batch_size: int, class_weight: d
     def train(x, y):
         head.set_weights(start)
         compile_model(head, cfg, folder.classes, cfg.learning_rate, task)
+        build_optimizer(head)
         schedule = keras.callbacks.LearningRateScheduler(
             lambda epoch: cfg.learning_rate * schedule_factor("cosine", epoch, epochs))
         return head.fit(x, y, validation_data=(x_val, y_val), validation_freq=epochs, epochs=epochs,

@@ -387,6 +387,7 @@ def _fit(task, cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: di
     from visionflow.models import MODELS
     from visionflow.models.backbones import freeze_batchnorm, set_backbone_trainable
     from visionflow.training.callbacks import Progress, RunKeeper
+    from visionflow.training.setup import build_optimizer
     from visionflow.training.strategies import PreciseStatistics, Run, for_run
 
     n_train = task.epoch_size(cfg, folder)
@@ -484,6 +485,7 @@ def _fit(task, cfg: TrainConfig, folder: ImageFolder, paths: RunPaths, state: di
                     raise TrainingFailed(f"Another worker stopped responding during epoch {state['epoch'] + 1} "
                                          f"({type(exc).__name__}); {kept}.") from None
             else:
+                build_optimizer(model)
                 model.fit(train_ds, validation_data=val_ds, epochs=end, initial_epoch=state["epoch"], verbose=0,
                           shuffle=False, class_weight=weights,
                           callbacks=[*task.callbacks(cfg, paths, folder, state, say), *before, keeper, *after, progress,

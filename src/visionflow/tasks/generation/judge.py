@@ -103,10 +103,13 @@ def train_judge(images: np.ndarray, labels: np.ndarray | None, classes: list[str
     with_classes = len(classes) >= 2 and labels is not None
     if with_classes:
         outputs["class"] = layers.Dense(len(classes), name="class")(trunk(up))
+    from visionflow.training.setup import build_optimizer
+
     model = keras.Model([up, turned], outputs, name="judge")
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(1e-3), loss={k: loss for k in outputs},
                   metrics={k: ["accuracy"] for k in outputs})
+    build_optimizer(model)
 
     def pairs(x, y, shuffle: bool):
         n = len(x)

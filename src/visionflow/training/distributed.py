@@ -102,10 +102,14 @@ def fit(model, cluster: Cluster, train_ds, val_ds, initial_epoch: int, epochs: i
     """Runs epochs `initial_epoch`..`epochs` with the callbacks' epoch hooks, as model.fit would."""
     import tensorflow as tf
 
+    from visionflow.training.setup import build_optimizer
+
     strategy = cluster.strategy
     replicas = strategy.num_replicas_in_sync
     labels = len(train_ds.element_spec[1].shape) == 2  # one target row per image: accuracy is counted
     dist_train = distribute_dataset(cluster, train_ds)
+    with strategy.scope():  # the optimizer's variables before the first traced step, as model.fit's are
+        build_optimizer(model)
 
     @tf.function
     def train_step(x, y):

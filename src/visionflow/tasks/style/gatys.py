@@ -31,6 +31,7 @@ def restyle(photo: np.ndarray, loss, steps: int = STEPS, rate: float = RATE, sty
     target = tf.constant(np.asarray(photo, np.float32)[None])
     pixels = tf.Variable(target)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, steps))
+    optimizer.build([pixels])  # here, not inside the first traced step (which would then be traced twice)
 
     @tf.function
     def step():

@@ -15,6 +15,7 @@ import tempfile
 import pytest
 
 import visionflow
+from clirun import vf
 from test_serve_cli import _free_port, _wait_ready
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -128,9 +129,8 @@ def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, 
     from synthetic import smooth_folder, smooth_image
 
     data = smooth_folder(tmp_path / "photos", images=6, side=48)
-    train = subprocess.run([sys.executable, "-m", "visionflow", "train", str(data), "--task", "denoise", "--patch", "32",
-                            "--epochs", "1", "--batch-size", "16", "--project", str(tmp_path / "runs"), "--name", "dn"],
-                           capture_output=True, text=True, timeout=600)
+    train = vf("train", data, "--task", "denoise", "--patch", "32", "--epochs", "1", "--batch-size", "16", "--project",
+               tmp_path / "runs", "--name", "dn")
     assert train.returncode == 0, train.stderr[-2000:]
     image = tmp_path / "noisy.png"
     smooth_image(__import__("numpy").random.default_rng(2), 60, 90).save(image)
@@ -185,9 +185,8 @@ def test_page_shows_a_grid_of_generated_images_and_draws_new_ones(browser, tmp_p
     from synthetic import two_colour_folder
 
     data = two_colour_folder(tmp_path / "colours", per_class=10)
-    train = subprocess.run([sys.executable, "-m", "visionflow", "train", str(data), "--task", "gan", "--conditional",
-                            "--image-size", "16", "--epochs", "1", "--batch-size", "8", "--project",
-                            str(tmp_path / "runs"), "--name", "gan"], capture_output=True, text=True, timeout=600)
+    train = vf("train", data, "--task", "gan", "--conditional", "--image-size", "16", "--epochs", "1", "--batch-size",
+               "8", "--project", tmp_path / "runs", "--name", "gan")
     assert train.returncode == 0, train.stderr[-2000:]
     with _serving(tmp_path / "runs" / "gan") as url:
         browser.get(url + "/")

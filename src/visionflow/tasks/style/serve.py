@@ -66,7 +66,7 @@ def mount(app, service) -> None:
         if len(items) != 1:
             raise ServeError(400, "one_image", f"Send exactly one image to /v1/restore. Received: {len(items)}")
         name, data = items[0]
-        bound = dataclasses.replace(served, restorer=_Painter(styler, chosen, strength))
+        bound = dataclasses.replace(served, predictor=_Painter(styler, chosen, strength))
         png, facts = await service.one_at_a_time(
             start, "send a smaller image or serve with a longer --timeout", restore_bytes, bound, name, data,
             cfg.max_pixels, cfg.max_output_pixels)

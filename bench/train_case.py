@@ -126,7 +126,7 @@ def compute_bound(data: Path, epochs: int, size: int, batch: int) -> dict:
     from visionflow.data.dataset import load_folder
     from visionflow.data.decode import decode
     from visionflow.models import build_model
-    from visionflow.training.setup import compile_model
+    from visionflow import tasks
 
     folder = load_folder(data, (size, size))
     recs = folder.splits["train"]
@@ -134,7 +134,7 @@ def compute_bound(data: Path, epochs: int, size: int, batch: int) -> dict:
     y = np.asarray(folder.labels("train"), "float32")[:, None]
     keras.utils.set_random_seed(0)
     model = build_model("seed_cnn", (size, size), 2)
-    compile_model(model, TrainConfig(), 2, 1e-3)
+    tasks.get("classification").compile(model, TrainConfig(), 2, 1e-3)
     batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
     model.train_on_batch(*batches[0])  # trace once, outside the clock
     train_s = []

@@ -11,7 +11,6 @@ from visionflow.config import TrainConfig
 from visionflow.models import MODELS, build_model, names_for
 from visionflow.models.backbones import set_backbone_trainable
 from visionflow.rundir import save_model
-from visionflow.training.setup import compile_model
 
 SIZE = (32, 32)
 
@@ -26,7 +25,7 @@ def test_model_contract(name, num_classes, tmp_path):
     model = build_model(name, SIZE, num_classes)
     out_units = 1 if num_classes == 2 else num_classes
     assert model.output_shape == (None, out_units)
-    compile_model(model, TrainConfig(), num_classes, 1e-3, tasks.get("classification"))
+    tasks.get("classification").compile(model, TrainConfig(), num_classes, 1e-3)
     # One step run eagerly: the same layers, loss and gradients without tracing a training graph
     # (16 s for a backbone here, 1-2 s eagerly); the traced path is what every training test runs.
     model.run_eagerly = True

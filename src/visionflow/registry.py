@@ -10,6 +10,17 @@ from visionflow.errors import ConfigError
 T = TypeVar("T")
 
 
+def located(where: str):
+    """The object a "module:attribute" path names (attributes may be dotted), its module imported."""
+    import importlib
+
+    module, _, attr = where.partition(":")
+    found = importlib.import_module(module)
+    for name in filter(None, attr.split(".")):
+        found = getattr(found, name)
+    return found
+
+
 def closest(name: str, choices: list[str]) -> str | None:
     """Returns the choice closest to `name`, or None when nothing is close."""
     match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)

@@ -20,6 +20,7 @@ class Evaluator:
     predictor: type = None
     metric, metric_title = "", ""
     headline: tuple[str, ...] = ()
+    report = ""  # "module:function" of write_report(folder, metrics, meta, results) -> report.html's Path
     where_scored = ""  # how the figures are taken, after the split's name (", at each image's own size")
 
     # -- what a task says ---------------------------------------------------------------------
@@ -35,7 +36,10 @@ class Evaluator:
         raise NotImplementedError
 
     def write_report(self, folder: Path, metrics: dict, meta: dict, results: dict | None = None) -> Path:
-        raise NotImplementedError
+        """report.html in `folder`, by the task's `report` function."""
+        from visionflow.registry import located
+
+        return located(self.report)(folder, metrics, meta, results)
 
     def read_folder(self, data: Path, predictor) -> tuple[object, list, Path, str | None]:
         """(the folder read, the records to score, where they are, the split picked or None) of an

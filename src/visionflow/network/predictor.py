@@ -36,10 +36,14 @@ class NetworkPredictor:
         except (KeyError, TypeError, IndexError):
             raise ModelError(f"{source}: its labels.json is not a visionflow {self.what} description.") from None
 
-    @staticmethod
-    def graph(keras_model):
-        """What TensorFlow runs of the saved network (a detector adds its box decoding)."""
-        return keras_model
+    decoding = ""  # "module:function" wrapping the saved network in what TensorFlow runs (a detector's box decoding)
+
+    @classmethod
+    def graph(cls, keras_model):
+        """What TensorFlow runs of the saved network: itself, or `decoding` of it."""
+        from visionflow.registry import located
+
+        return located(cls.decoding)(keras_model) if cls.decoding else keras_model
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", unsafe: bool = False,

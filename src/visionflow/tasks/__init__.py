@@ -19,7 +19,7 @@ import importlib
 from pathlib import Path
 
 from visionflow.errors import ConfigError
-from visionflow.registry import unknown_message
+from visionflow.registry import located, unknown_message
 from visionflow.tasks.base import DEFAULT, TASKS, EvaluationData, Task
 
 # name -> the package that registers it (importing the package adds the task to TASKS). The one
@@ -148,8 +148,7 @@ def declaring(setting: str) -> list[str]:
 
 def function(name: str):
     """The task function `name` of FUNCTIONS, its task loaded."""
-    module, _, attr = FUNCTIONS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return located(FUNCTIONS[name])
 
 
 def load_all() -> list[Task]:

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import importlib
-
 import numpy as np
 
 from visionflow.errors import ConfigError
-from visionflow.registry import Registry
+from visionflow.registry import Registry, located
 from visionflow.settings import TaskOptions, flag
 
 DEFAULT = "classification"  # the task of models whose metadata names none (written before tasks existed)
@@ -97,13 +95,7 @@ class Task:
         if role not in PARTS:
             raise ValueError(f"Unknown part {role!r}; the roles are {', '.join(PARTS)}.")
         where = self.parts.get(role)
-        if not where:
-            return None
-        module, _, attr = where.partition(":")
-        found = importlib.import_module(module)
-        for name in filter(None, attr.split(".")):
-            found = getattr(found, name)
-        return found
+        return located(where) if where else None
 
     def verb(self, name: str):
         """The task's own `visionflow NAME` for its models (`predict`, `evaluate`), or None."""

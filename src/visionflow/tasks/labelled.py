@@ -51,10 +51,25 @@ class LabelTask(Task):
                            task=self)
 
     def datasets(self, cfg, folder, paths, batch_size: int):
-        """(training, validation) tf.data datasets of (input, target) batches."""
-        from visionflow.training.data import labelled_datasets
+        """(training, validation) datasets of (image, target) batches of the ImageFolder `folder`:
+        decoded at the run's size and resize mode, cached as `cfg.cache` says, the training one
+        shuffled, augmented and mixed as configured. A run that reads table columns gets them beside
+        each image (`visionflow.tabular.fusion.matrix`)."""
+        from visionflow import augment as augment_lib
+        from visionflow.data.pipeline import make_dataset
+        from visionflow.data.resize import Resize
+        from visionflow.tabular.fusion import matrix
+        from visionflow.training.setup import training_targets
 
-        return labelled_datasets(self, cfg, folder, paths, batch_size)
+        train, val = folder.splits["train"], folder.splits["validation"]
+        train_ds = make_dataset(train, training_targets(self, folder, train), cfg.image_size, batch_size,
+                                training=True, seed=cfg.seed, cache=cfg.cache, cache_path=paths.cache / "train",
+                                augment=augment_lib.build(cfg.augment, cfg.seed), mixup=cfg.mixup,
+                                resize=Resize(cfg.resize), columns=matrix(folder, train))
+        val_ds = make_dataset(val, training_targets(self, folder, val), cfg.image_size, batch_size, training=False,
+                              cache=cfg.cache, cache_path=paths.cache / "validation", resize=Resize(cfg.resize),
+                              columns=matrix(folder, val))
+        return train_ds, val_ds
 
     def statistics_dataset(self, cfg, folder, batch_size: int):
         """Unaugmented training batches for precise batch-norm statistics: a seeded sample of at
@@ -83,10 +98,14 @@ class LabelTask(Task):
 
         return resolve(cfg, facts)
 
-    def compile(self, model, cfg, classes: list[str], learning_rate: float) -> None:
-        from visionflow.training.setup import compile_model
+    def compile(self, model, cfg, classes: list[str] | int, learning_rate: float) -> None:
+        """Compiles with the task's loss and metric for `classes` (names, or a count) and the run's
+        optimizer."""
+        from visionflow.training.setup import make_optimizer
 
-        compile_model(model, cfg, classes, learning_rate, self)
+        names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
+        loss, metric = self.compile_for(model, cfg, names)
+        model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss, metrics=[metric])
 
     def meta(self, cfg, classes: list[str]) -> dict:
         """labels.json: what a saved model needs besides its weights."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 
 from visionflow.errors import ConfigError
+from visionflow.registry import located
 from visionflow.tasks.base import Task
 
 BACKBONE = "efficientnet_lite0"  # whose offline ImageNet weights the pretrained networks start from
@@ -126,12 +127,8 @@ class NetworkTask(Task):
         return cfg, line
 
     # -- data ---------------------------------------------------------------------------------
-    def _reader(self):
-        module, _, name = self.reader.partition(":")
-        return getattr(importlib.import_module(module), name)
-
     def load_data(self, cfg, split_file=None):
-        return self._reader()(cfg.data, cfg.val_split, cfg.seed, split_file=split_file)
+        return located(self.reader)(cfg.data, cfg.val_split, cfg.seed, split_file=split_file)
 
     def datasets(self, cfg, folder, paths, batch_size):
         pipeline = importlib.import_module(self.pipeline)

@@ -18,13 +18,6 @@ def make_optimizer(cfg: TrainConfig, learning_rate: float) -> keras.optimizers.O
     return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, classes: list[str] | int, learning_rate: float, task) -> None:
-    """Compiles with the loss and metric of `task` (the run's) for `classes` (names, or a count)."""
-    names = [f"class_{i}" for i in range(classes)] if isinstance(classes, int) else list(classes)
-    loss, metric = task.compile_for(model, cfg, names)
-    model.compile(optimizer=make_optimizer(cfg, learning_rate), loss=loss, metrics=[metric])
-
-
 def build_optimizer(model) -> None:
     """Creates the optimizer's variables before `fit` (Keras defers them to the first training
     step without a distribution strategy): variables created inside that traced step make

@@ -29,11 +29,13 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, highest score first."""
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, limit: int | None = None) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, highest score first; the first
+    `limit` of them when given (the search stops there: an untrained detector's 1,000 candidates
+    otherwise cost a thousand passes per image)."""
     order = np.argsort(-scores, kind="stable")
     keep = []
-    while order.size:
+    while order.size and (limit is None or len(keep) < limit):
         i = order[0]
         keep.append(i)
         if order.size == 1:
@@ -58,7 +60,7 @@ def select(decoded: np.ndarray, conf: float, iou_threshold: float, scale: tuple[
     candidates = boxes[point]
     # class-wise NMS in one pass: boxes of different classes are moved apart so they never overlap
     offset = cls[:, None].astype(np.float32) * (candidates.max() + 1 if candidates.size else 0)
-    kept = nms(candidates + offset, conf_scores, iou_threshold)[:max_detections]
+    kept = nms(candidates + offset, conf_scores, iou_threshold, max_detections)
     out = candidates[kept] * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
     if limit is not None:
         out = np.clip(out, 0, [limit[0], limit[1], limit[0], limit[1]])

@@ -67,6 +67,7 @@ class Detector(NetworkPredictor):
     indices) in the image's pixels."""
 
     task, outputs, what = "detection", "boxes", "detector"
+    decoding = "visionflow.tasks.detection.models:with_decoding"
 
     def __init__(self, runtime: Callable[[np.ndarray], np.ndarray], meta: dict, backend: str, source: str,
                  keras_model=None):
@@ -74,12 +75,6 @@ class Detector(NetworkPredictor):
         self.conf = float(meta.get("conf", CONF))  # fitted on validation after training (best F1)
         self.iou = float(meta.get("iou", IOU))
         self.max_detections = MAX_DETECTIONS
-
-    @staticmethod
-    def graph(keras_model):
-        from visionflow.tasks.detection.models import with_decoding
-
-        return with_decoding(keras_model)
 
     def answer(self, raw: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(boxes, scores, class indices) of one image from its decoded rows (points, 4 + classes)."""

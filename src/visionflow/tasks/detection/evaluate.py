@@ -46,7 +46,9 @@ class ValidationMap(keras.callbacks.Callback):
         if self._decoding is None:
             self._decoding = with_decoding(self.model)
             self._batch = np.stack([resize(*self.images.get(i), self.size)[0] for i in range(len(self.images))])
-        rows = np.concatenate([np.asarray(self._decoding(self._batch[i:i + 16].astype(np.float32), training=False))
+        # predict_on_batch: traced once (~3 s), then ~0.15 s a pass where calling the model eagerly
+        # took ~1 s every epoch
+        rows = np.concatenate([self._decoding.predict_on_batch(self._batch[i:i + 16].astype(np.float32))
                                for i in range(0, len(self._batch), 16)])
         found = []
         for r, rec in zip(rows, self.records):
@@ -148,6 +150,7 @@ class BoxEvaluator(Evaluator):
     predictor = Detector
     metric, metric_title = "map50", "validation mAP@0.5"
     headline = ("map50", "map50_95", "per_class")
+    report = "visionflow.tasks.detection.report:write_report"
 
     def evaluate(self, predictor, records, folder):
         return evaluate_records(predictor, records, folder.truth)
@@ -157,11 +160,6 @@ class BoxEvaluator(Evaluator):
 
     def write_rows(self, path, result, classes):
         write_rows(path, result, classes)
-
-    def write_report(self, folder, metrics, meta, results=None):
-        from visionflow.tasks.detection.report import write_report
-
-        return write_report(folder, metrics, meta, results)
 
     def fitted(self, predictor, result, paths, say):
         """The answer's score threshold: the best F1 on validation, kept in labels.json."""

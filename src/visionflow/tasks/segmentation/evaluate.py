@@ -43,7 +43,7 @@ class ValidationIoU(keras.callbacks.Callback):
             self._batch = np.stack([resize_pair(self.pairs.get(i)[0], None, self.size)[0] for i in range(len(self.pairs))])
         matrix = np.zeros((self.classes, self.classes), np.int64)
         for start in range(0, len(self._batch), 8):
-            logits = np.asarray(self.model(self._batch[start:start + 8].astype(np.float32), training=False))
+            logits = self.model.predict_on_batch(self._batch[start:start + 8].astype(np.float32))  # traced once
             for j, lg in enumerate(logits):
                 truth = self.pairs.get(start + j)[1]
                 matrix += confusion(truth, to_mask(lg, truth.shape), self.classes)
@@ -106,6 +106,7 @@ class MaskEvaluator(Evaluator):
     predictor = Segmenter
     metric, metric_title = "miou", "validation mIoU"
     headline = ("miou", "pixel_accuracy", "iou", "accuracy", "fw_iou", "mean_accuracy")
+    report = "visionflow.tasks.segmentation.report:write_report"
     where_scored = ", at each image's own size"
 
     def finish_run(self, task, paths, folder, state, cfg, say):
@@ -122,11 +123,6 @@ class MaskEvaluator(Evaluator):
 
     def write_rows(self, path, result, classes):
         write_rows(path, result)
-
-    def write_report(self, folder, metrics, meta, results=None):
-        from visionflow.tasks.segmentation.report import write_report
-
-        return write_report(folder, metrics, meta, results)
 
     def read_folder(self, data, predictor):
         from visionflow.tasks.segmentation.data import find_splits, load_masks

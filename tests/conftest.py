@@ -77,6 +77,15 @@ def make_split_folder(root: Path, train: int = 12, validation: int = 5, **option
     return root
 
 
+@pytest.fixture
+def short_epochs(monkeypatch):
+    """128 patches an epoch instead of at least 1,024 for image-to-image tasks, in tests that check
+    what a run writes, not how well it restores (the commands run in this process)."""
+    from visionflow.tasks.restoration import data
+
+    monkeypatch.setattr(data, "EPOCH_PATCHES", (128, 4096))
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """(run folder, data folder): a 3-class model trained for 2 epochs at 24x24, shared by the

@@ -99,8 +99,12 @@ def denoiser(tmp_path_factory):
     data = smooth_folder(root / "photos", images=24, side=64)
     (data / "notes.txt").write_text("not an image")
     Image.new("RGB", (20, 20)).save(data / "tiny.png")  # smaller than the patch: skipped with the reason
-    out = vf("train", data, "--task", "denoise", "--noise", "gaussian:25", "--patch", 32, "--epochs", 4,
-             "--batch-size", 16, "--project", root / "runs", "--name", "dn", cwd=root)
+    from visionflow.tasks.restoration import data as patches
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(patches, "EPOCH_PATCHES", (384, 4096))  # a short training, in this process
+        out = vf("train", data, "--task", "denoise", "--noise", "gaussian:25", "--patch", 32, "--epochs", 4,
+                 "--batch-size", 16, "--project", root / "runs", "--name", "dn", cwd=root)
     assert out.returncode == 0, out.stderr[-3000:]
     return root, root / "runs" / "dn", out.stdout
 
@@ -257,7 +261,7 @@ def test_serve_returns_the_restored_png_with_timings_and_keeps_every_limit(denoi
         client.__exit__(None, None, None)
 
 
-def test_superres_output_is_scale_times_the_input(tmp_path):
+def test_superres_output_is_scale_times_the_input(tmp_path, short_epochs):
     data = smooth_folder(tmp_path / "photos", images=10, side=64)
     out = vf("train", data, "--task", "superres", "--scale", 2, "--patch", 32, "--epochs", 1, "--batch-size", 16,
              "--project", tmp_path / "runs", "--name", "sr", cwd=tmp_path)
@@ -290,16 +294,7 @@ def test_superres_output_is_scale_times_the_input(tmp_path):
         client.__exit__(None, None, None)
 
 
-def short_epochs(monkeypatch):
-    """128 patches an epoch instead of at least 1,024, for tests that check what a run writes, not
-    how well it restores (the commands run in this process)."""
-    from visionflow.tasks.restoration import data
-
-    monkeypatch.setattr(data, "EPOCH_PATCHES", (128, 4096))
-
-
-def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path, monkeypatch):
-    short_epochs(monkeypatch)
+def test_inpainting_fills_transparent_holes_and_keeps_the_rest(tmp_path, short_epochs):
     data = smooth_folder(tmp_path / "photos", images=10, side=64)
     out = vf("train", data, "--task", "inpaint", "--patch", 48, "--epochs", 1, "--batch-size", 16,
              "--project", tmp_path / "runs", "--name", "ip", cwd=tmp_path)
@@ -368,8 +363,7 @@ def _pairs(root, scale: int = 1, sigma: float = 20.0):
     return clean, degraded
 
 
-def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path, monkeypatch):
-    short_epochs(monkeypatch)
+def test_real_pairs_train_and_evaluate_on_the_files_themselves(tmp_path, short_epochs):
     clean, noisy = _pairs(tmp_path)
     Image.new("RGB", (64, 64)).save(clean / "lonely.png")  # no partner
     Image.new("RGB", (64, 64)).save(clean / "odd.png")

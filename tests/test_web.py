@@ -121,7 +121,7 @@ def test_page_shows_the_predicted_label(trained, browser, tmp_path):
         assert (tmp_path / "page.png").stat().st_size > 5_000
 
 
-def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, tmp_path):
+def test_page_shows_a_restored_image_beside_the_original_with_a_slider(browser, tmp_path, short_epochs):
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

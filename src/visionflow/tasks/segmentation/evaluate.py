@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from visionflow.errors import DataError
-from visionflow.network.evaluate import Evaluator
+from visionflow.network.evaluate import Evaluator, epoch_outputs
 from visionflow.tasks.segmentation.metrics import confusion, image_iou, scores
 from visionflow.tasks.segmentation.segmenter import Segmenter
 
@@ -43,7 +43,7 @@ class ValidationIoU(keras.callbacks.Callback):
             self._batch = np.stack([resize_pair(self.pairs.get(i)[0], None, self.size)[0] for i in range(len(self.pairs))])
         matrix = np.zeros((self.classes, self.classes), np.int64)
         for start in range(0, len(self._batch), 8):
-            logits = self.model.predict_on_batch(self._batch[start:start + 8].astype(np.float32))  # traced once
+            logits = epoch_outputs(self.model, self._batch[start:start + 8].astype(np.float32))
             for j, lg in enumerate(logits):
                 truth = self.pairs.get(start + j)[1]
                 matrix += confusion(truth, to_mask(lg, truth.shape), self.classes)

@@ -108,7 +108,11 @@ def write_yaml(path: Path, data: dict) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict], digits: int | None = None) -> None:
+    """`rows` as a CSV file (the columns in the order they first appear), floats rounded to
+    `digits` where given."""
+    if digits is not None:
+        rows = [{k: (round(v, digits) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)

@@ -164,18 +164,12 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_rows(path: Path, result: dict) -> None:
-    from visionflow.rundir import write_csv
-
-    write_csv(path, [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in result["rows"]])
-
-
 def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
     """After training: the kept model on the validation (and test) images against the baselines:
     metrics.json, predictions/<split>.csv and report.html."""
     from visionflow import plots
     from visionflow.tasks.restoration.restorer import Restorer
-    from visionflow.rundir import write_json
+    from visionflow.rundir import write_csv, write_json
 
     restorer = Restorer.load(paths.root)
     plots.training_curves(state["history"], paths.plots / "training_curves.png",
@@ -191,7 +185,7 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
             continue
         result = results[split] = evaluate_images(restorer, [r.path for r in recs], limit=MAX_IMAGES, say=say,
                                                   pairs=getattr(folder, "pairs", None) or None)
-        write_rows(paths.root / "predictions" / f"{split}.csv", result)
+        write_csv(paths.root / "predictions" / f"{split}.csv", result["rows"], digits=4)
         metrics[split] = {k: v for k, v in result.items() if k != "rows"}
         say(f"\n{split} ({result['images']} whole images, {task.describe(cfg)}), last epoch {state['epoch']}:")
         say(format_table(result))
@@ -214,7 +208,7 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     from visionflow.predict import iter_inputs
     from visionflow.tasks.restoration.report import write_report
     from visionflow.tasks.restoration.restorer import Restorer
-    from visionflow.rundir import write_json
+    from visionflow.rundir import write_csv, write_json
 
     data = Path(data)
     if not data.is_dir():
@@ -236,7 +230,7 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     root = run_path if run_path.is_dir() else run_path.parent
     folder = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
     folder.mkdir(parents=True, exist_ok=True)
-    write_rows(folder / "predictions.csv", result)
+    write_csv(folder / "predictions.csv", result["rows"], digits=4)
     metrics = {"task": result["task"], "data": str(data), "model": restorer.source,
                "degradation": f"real pairs ({pairs})" if pairs else _degradation(restorer.meta), "evaluation": {k: v for k, v in result.items() if k != "rows"}}
     write_json(folder / "metrics.json", metrics)

@@ -153,17 +153,11 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_rows(path: Path, result: dict) -> None:
-    from visionflow.rundir import write_csv
-
-    write_csv(path, [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()} for r in result["rows"]])
-
-
 def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]) -> dict:
     """After training: the kept model measured on the validation (and test) photos; metrics.json,
     predictions/<split>.csv and report.html."""
     from visionflow import plots
-    from visionflow.rundir import write_json
+    from visionflow.rundir import write_csv, write_json
     from visionflow.tasks.style.report import write_report
     from visionflow.tasks.style.styler import Styler
 
@@ -184,7 +178,7 @@ def finish_run(task, paths, folder, state: dict, cfg, say: Callable[[str], None]
             continue
         result = results[split] = evaluate_images(styler, [r.path for r in recs], loss, limit=MAX_IMAGES, say=say,
                                                   gatys_images=GATYS_IMAGES)
-        write_rows(paths.root / "predictions" / f"{split}.csv", result)
+        write_csv(paths.root / "predictions" / f"{split}.csv", result["rows"], digits=5)
         metrics[split] = summary(result)
         say(f"\n{split} ({result['images']} photos), last epoch {state['epoch']}:")
         say(format_table(result))
@@ -201,7 +195,7 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     (default RUN/evaluations/<DIR name>) and returns the result with "out" added."""
     from visionflow.data.decode import IMAGE_EXTENSIONS
     from visionflow.predict import iter_inputs
-    from visionflow.rundir import write_json
+    from visionflow.rundir import write_csv, write_json
     from visionflow.tasks.style.report import write_report
     from visionflow.tasks.style.styler import Styler
 
@@ -218,7 +212,7 @@ def evaluate_folder(run: str | Path, data: str | Path, out: str | Path | None = 
     result = evaluate_images(styler, files, loss, say=say, gatys_images=gatys_images)
     folder = Path(out) if out else root / "evaluations" / (data.resolve().name or "data")
     (folder / "plots").mkdir(parents=True, exist_ok=True)
-    write_rows(folder / "predictions.csv", result)
+    write_csv(folder / "predictions.csv", result["rows"], digits=5)
     metrics = {"task": "style", "data": str(data), "model": styler.source, "styles": styler.styles,
                "degradation": f"style of {', '.join(styler.styles)}", "evaluation": summary(result)}
     write_json(folder / "metrics.json", metrics)

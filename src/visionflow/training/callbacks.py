@@ -11,7 +11,7 @@ import keras
 
 from visionflow.rundir import RunPaths, save_model, write_csv, write_json
 from visionflow.training.budget import CHECKPOINT_EVERY_S, WallClock, clock_text
-from visionflow.training.setup import schedule_factor
+from visionflow.training.setup import schedule_factor, steady_malloc
 
 PLATEAU_FACTOR = 0.2
 
@@ -70,6 +70,10 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self._train_end = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            steady_malloc()
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps = batch + 1

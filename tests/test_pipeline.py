@@ -38,3 +38,49 @@ def test_training_batches_are_reshuffled_each_epoch(split_data):
                       training=True, seed=1)
     first, second = (next(iter(ds))[1].numpy()[:, 0] for _ in range(2))
     assert sorted(first) == sorted(second) and not np.array_equal(first, second)
+
+
+def test_task_pipelines_run_without_the_autotuner(tmp_path):
+    """Detection's and segmentation's generator datasets end as the classification pipeline does."""
+    from maskscenes import make_masks
+    from scenes import make_scenes
+    from visionflow.tasks.detection.data import load_boxes
+    from visionflow.tasks.detection.pipeline import datasets as box_datasets
+    from visionflow.tasks.segmentation.data import load_masks
+    from visionflow.tasks.segmentation.pipeline import datasets as mask_datasets
+
+    boxes = load_boxes(make_scenes(tmp_path / "boxes", {"train": 4, "validation": 2}, seed=1))
+    shapes = load_masks(make_masks(tmp_path / "masks", {"train": 4, "validation": 2}, "index", seed=1))
+    for train, val in (box_datasets(boxes, (64, 64), 0, 2), mask_datasets(shapes, (64, 64), 0, 2)):
+        assert train.options().autotune.enabled is False and val.options().autotune.enabled is False
+        assert next(iter(train))[0].shape == (2, 64, 64, 3)
+
+
+def test_training_reuses_freed_buffers_after_tensorflow_pins_the_malloc_thresholds():
+    """TensorFlow's generator datasets set glibc's trim threshold to 128 KB, which pins the mmap
+    threshold there: each 1 MB buffer is then mapped and its pages faulted in anew.
+    `steady_malloc` lets freed buffers be reused from the heap again."""
+    import ctypes
+    import resource
+
+    import pytest
+
+    from visionflow.training.setup import steady_malloc
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        pytest.skip("not glibc")
+
+    def page_faults() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(100):
+            buffer = np.ones(1 << 18, np.float32)  # 1 MB, every page written
+            del buffer
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    libc.mallopt(-1, 128 * 1024)  # what TensorFlow's generator dataset sets
+    pinned = page_faults()
+    steady_malloc()
+    steady = page_faults()
+    assert pinned > 100 * 200 and steady < pinned / 20, (pinned, steady)

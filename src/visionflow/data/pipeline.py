@@ -122,9 +122,14 @@ def make_dataset(records: list[Record], targets: np.ndarray, image_size: tuple[i
                     deterministic=True)
     if training and mixup > 0:
         ds = ds.map(_mixer(mixup, seed), num_parallel_calls=workers, deterministic=True)
-    # tf.data's autotuner, on a 2-core machine, made every second or third epoch run at half speed
-    # (seed_cnn: 10.2 s instead of 5.4 s per epoch on the same data); fixed parallelism and a
-    # two-batch prefetch keep the pipeline ahead of the model without it.
+    return steady(ds)
+
+
+def steady(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` with a PREFETCH_BATCHES prefetch and tf.data's autotuner off: every training dataset
+    ends with it. On a 2-core machine the autotuner made every second or third epoch run at half
+    speed (seed_cnn: 10.2 s instead of 5.4 s per epoch on the same data); fixed parallelism and a
+    two-batch prefetch keep the pipeline ahead of the model without it."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(PREFETCH_BATCHES).with_options(options)

@@ -138,12 +138,11 @@ class NetworkTask(Task):
         return importlib.import_module(self.pipeline).epoch_size(len(folder.splits["train"]))
 
     # -- model --------------------------------------------------------------------------------
-    def build(self, cfg, classes):
+    def network_arguments(self, cfg, classes):
         from visionflow.models import MODELS
 
-        spec = MODELS.get(cfg.model)
-        kwargs = {"weights": cfg.weights} if spec.backbone else {}
-        return spec.build(input_shape=(*cfg.image_size, 3), classes=len(classes), **kwargs)
+        weights = {"weights": cfg.weights} if MODELS.get(cfg.model).backbone else {}
+        return {"input_shape": (*cfg.image_size, 3), "classes": len(classes), **weights}
 
     def loss(self, cfg, classes):
         """The Keras loss the model trains with."""

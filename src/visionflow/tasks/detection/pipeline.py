@@ -80,6 +80,8 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmente
     training images augmented with their boxes unless `augmented` is False."""
     import tensorflow as tf
 
+    from visionflow.data.pipeline import steady
+
     assigner = Assigner(size, len(folder.classes))
     spec = (tf.TensorSpec((*size, 3), tf.uint8), tf.TensorSpec((len(assigner.centres), assigner.width), tf.float32))
     out = []
@@ -87,5 +89,5 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmente
         images = Images(folder.splits[split], folder.truth, size)
         ds = tf.data.Dataset.from_generator(Batches(images, assigner, seed, train, augmented), output_signature=spec)
         ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_size(len(images)) if train else len(images)))
-        out.append(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2))
+        out.append(steady(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))))
     return out[0], out[1]

@@ -166,6 +166,7 @@ class Restoration(Task):
     def datasets(self, cfg, folder, paths, batch_size: int):
         import tensorflow as tf
 
+        from visionflow.data.pipeline import steady
         from visionflow.tasks.restoration.data import PatchSampler, validation_patches
 
         patch = self.patch_side(cfg)
@@ -178,17 +179,17 @@ class Restoration(Task):
         train = train.apply(tf.data.experimental.assert_cardinality(per_epoch))
         train = (train.batch(batch_size).enumerate()
                  .map(lambda i, x: self.degrade(tf.cast(x, tf.float32), tf.stack([cfg.seed, tf.cast(i, tf.int32)]),
-                                                cfg, context), num_parallel_calls=tf.data.AUTOTUNE)
-                 .prefetch(tf.data.AUTOTUNE))
+                                                cfg, context), num_parallel_calls=tf.data.AUTOTUNE))
         crops = validation_patches(folder.splits["validation"], patch, cfg.seed)
         given, target = self.degrade(tf.constant(crops, tf.float32), tf.constant([cfg.seed + 1, 0]), cfg, context)
         val = tf.data.Dataset.from_tensor_slices((given, target)).batch(batch_size).cache()
-        return train, val
+        return steady(train), steady(val)
 
     def _pair_datasets(self, cfg, folder, patch: int, per_epoch: int, batch_size: int):
         """Training and validation batches from real degraded/clean pairs (`--pairs`)."""
         import tensorflow as tf
 
+        from visionflow.data.pipeline import steady
         from visionflow.tasks.restoration.pairs import PairSampler, validation_pairs
 
         scale = self.upscale(cfg)
@@ -198,16 +199,14 @@ class Restoration(Task):
         train = tf.data.Dataset.from_generator(sampler, output_signature=(
             tf.TensorSpec((low, low, 3), tf.uint8), tf.TensorSpec((patch, patch, 3), tf.uint8)))
         train = (train.apply(tf.data.experimental.assert_cardinality(per_epoch)).batch(batch_size)
-                 .map(lambda a, b: (tf.cast(a, tf.float32), tf.cast(b, tf.float32))).prefetch(tf.data.AUTOTUNE))
+                 .map(lambda a, b: (tf.cast(a, tf.float32), tf.cast(b, tf.float32))))
         given, clean = validation_pairs(pairs["validation"], patch, scale, cfg.seed)
         val = tf.data.Dataset.from_tensor_slices((given.astype(np.float32), clean.astype(np.float32))).batch(batch_size).cache()
-        return train, val
+        return steady(train), steady(val)
 
     # -- model --------------------------------------------------------------------------------
-    def build(self, cfg, classes):
-        from visionflow.models import MODELS
-
-        return MODELS.get(cfg.model).build(scale=self.upscale(cfg))
+    def network_arguments(self, cfg, classes):
+        return {"scale": self.upscale(cfg)}
 
     def compile(self, model, cfg, classes, learning_rate):
         from visionflow.tasks.restoration.losses import LOSSES, psnr

@@ -114,11 +114,13 @@ def datasets(folder, size: tuple[int, int], seed: int, batch_size: int, augmente
     """(training, validation) tf.data datasets of (float32 images, uint8 masks) batches."""
     import tensorflow as tf
 
+    from visionflow.data.pipeline import steady
+
     spec = (tf.TensorSpec((*size, 3), tf.uint8), tf.TensorSpec(size, tf.uint8))
     out = []
     for split, train in (("train", True), ("validation", False)):
         pairs = Pairs(folder.splits[split], folder, size)
         ds = tf.data.Dataset.from_generator(Views(pairs, seed, train, augmented), output_signature=spec)
         ds = ds.apply(tf.data.experimental.assert_cardinality(epoch_size(len(pairs)) if train else len(pairs)))
-        out.append(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2))
+        out.append(steady(ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))))
     return out[0], out[1]

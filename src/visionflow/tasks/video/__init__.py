@@ -135,6 +135,8 @@ class VideoClassification(Classification):
     def datasets(self, cfg, folder, paths, batch_size: int):
         import tensorflow as tf
 
+        from visionflow.data.pipeline import steady
+
         train_x, val_x = self.clips(cfg, folder, "train"), self.clips(cfg, folder, "validation")
         train_y = encode_labels(self.targets(folder.splits["train"], folder.classes), len(folder.classes))
         val_y = encode_labels(self.targets(folder.splits["validation"], folder.classes), len(folder.classes))
@@ -145,7 +147,7 @@ class VideoClassification(Classification):
             train = train.map(lambda x, y: (_on_clip(x, lambda c: augment_clips(c, mirror)), y),
                               num_parallel_calls=tf.data.AUTOTUNE)
         val = _clip_dataset(val_x, val_y, batch_size, sounds=heard["validation"])
-        return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
+        return steady(train), steady(val)
 
     def statistics_dataset(self, cfg, folder, batch_size: int):
         from visionflow.training.precise_bn import PRECISE_BN_IMAGES

@@ -25,12 +25,13 @@ from common import ROOT, arguments, write_results
 RUN = """
 import sys
 sys.path.insert(0, {tests!r})
+from pathlib import Path
 from scenes import make_scenes
 import visionflow
 if {off!r}:
     import visionflow.training.callbacks as callbacks
     callbacks.steady_malloc = lambda: None
-data = make_scenes({root!r} + "/scenes", {{"train": {images}, "validation": 24}}, layout="yolo", seed=11)
+data = make_scenes(Path({root!r}) / "scenes", {{"train": {images}, "validation": 24}}, layout="yolo", seed=11)
 visionflow.train(data=str(data), task="detection", model="fcos_small", image_size=96, epochs={epochs}, batch_size=8,
                  project={root!r} + "/runs", name="run", say=lambda line: None)
 """

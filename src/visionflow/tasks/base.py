@@ -167,16 +167,7 @@ class Task:
         return len(folder.splits["train"])
 
     def build(self, cfg, classes: list[str]):
-        """The untrained Keras model of `cfg` for `classes`: the registered network `cfg.model`
-        built with the task's `network_arguments`. Tasks whose model is more than one registered
-        network (a feature network and the task's head; a clip network with a sound branch)
-        override it."""
-        from visionflow.models import MODELS
-
-        return MODELS.get(cfg.model).build(**self.network_arguments(cfg, classes))
-
-    def network_arguments(self, cfg, classes: list[str]) -> dict:
-        """The keyword arguments the registered network `cfg.model` is built with for the task."""
+        """The untrained Keras model of `cfg` for `classes`."""
         raise NotImplementedError
 
     def datasets(self, cfg, folder, paths, batch_size: int):

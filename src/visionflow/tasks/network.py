@@ -138,11 +138,12 @@ class NetworkTask(Task):
         return importlib.import_module(self.pipeline).epoch_size(len(folder.splits["train"]))
 
     # -- model --------------------------------------------------------------------------------
-    def network_arguments(self, cfg, classes):
+    def build(self, cfg, classes):
         from visionflow.models import MODELS
 
-        weights = {"weights": cfg.weights} if MODELS.get(cfg.model).backbone else {}
-        return {"input_shape": (*cfg.image_size, 3), "classes": len(classes), **weights}
+        spec = MODELS.get(cfg.model)
+        kwargs = {"weights": cfg.weights} if spec.backbone else {}
+        return spec.build(input_shape=(*cfg.image_size, 3), classes=len(classes), **kwargs)
 
     def loss(self, cfg, classes):
         """The Keras loss the model trains with."""

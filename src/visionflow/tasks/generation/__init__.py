@@ -140,9 +140,11 @@ class Generation(Task):
         return None  # the generator's batch norm is re-estimated from latents (generation.monitor)
 
     # -- model --------------------------------------------------------------------------------
-    def network_arguments(self, cfg, classes):
-        return {"size": cfg.image_size[0], "classes": len(classes) if cfg.conditional else 0,
-                "latent": cfg.latent_dim, "diffaugment": cfg.diffaugment}
+    def build(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return MODELS.get(cfg.model).build(size=cfg.image_size[0], classes=len(classes) if cfg.conditional else 0,
+                                           latent=cfg.latent_dim, diffaugment=cfg.diffaugment)
 
     def compile(self, model, cfg, classes, learning_rate):
         model.compile(optimizer=model.make_optimizer(learning_rate))

@@ -205,8 +205,10 @@ class Restoration(Task):
         return steady(train), steady(val)
 
     # -- model --------------------------------------------------------------------------------
-    def network_arguments(self, cfg, classes):
-        return {"scale": self.upscale(cfg)}
+    def build(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return MODELS.get(cfg.model).build(scale=self.upscale(cfg))
 
     def compile(self, model, cfg, classes, learning_rate):
         from visionflow.tasks.restoration.losses import LOSSES, psnr

@@ -114,8 +114,10 @@ class Style(Restoration):
         return clean, clean, None
 
     # -- model --------------------------------------------------------------------------------
-    def network_arguments(self, cfg, classes):
-        return {"styles": len(cfg.style)}
+    def build(self, cfg, classes):
+        from visionflow.models import MODELS
+
+        return MODELS.get(cfg.model).build(styles=len(cfg.style))
 
     def compile(self, model, cfg, classes, learning_rate):
         from visionflow.tasks.style.losses import PerceptualLoss, encode_png
